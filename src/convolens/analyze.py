@@ -1,0 +1,167 @@
+"""`convolens analyze`: compute what is missing for the current conversations.
+
+Today that is conversation dynamics (metrics/); enrichment components (later issues)
+plug in here too. Work is read and written in chunks so memory stays flat however
+large the warehouse is.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, fields
+
+import pyarrow as pa
+
+from convolens.metrics import (
+    METRICS_VERSION,
+    ConversationMetrics,
+    MetricsResult,
+    PairMetrics,
+    ParticipantMetrics,
+    Segment,
+    compute_metrics,
+)
+from convolens.store.warehouse import Warehouse, now_utc
+
+__all__ = ["AnalyzeReport", "analyze", "pending_conversations"]
+
+_KEY_SCHEMA = pa.schema([("conversation_id", pa.string()), ("version", pa.int32())])
+
+
+@dataclass
+class AnalyzeReport:
+    run_id: str
+    conversations: int = 0
+    utterances: int = 0
+    elapsed_s: float = 0.0
+
+
+def _arrow_schema(cls: type, prefix: list[tuple[str, pa.DataType]]) -> pa.Schema:
+    """Arrow schema for a metrics dataclass, from its annotations ('float | None' etc.)."""
+    columns = list(prefix)
+    for f in fields(cls):
+        base = str(f.type).split("|")[0].strip()
+        columns.append((f.name, {"int": pa.int32(), "float": pa.float64(), "bool": pa.bool_()}.get(base, pa.string())))
+    return pa.schema(columns)
+
+
+_PREFIX = [("conversation_id", pa.string()), ("version", pa.int32()),
+           ("metrics_version", pa.int32()), ("run_id", pa.string())]  # fmt: skip
+_CONVERSATION_SCHEMA = _arrow_schema(ConversationMetrics, [*_PREFIX, ("computed_at", pa.timestamp("us", tz="UTC"))])
+_PARTICIPANT_SCHEMA = _arrow_schema(ParticipantMetrics, _PREFIX)
+_PAIR_SCHEMA = _arrow_schema(PairMetrics, _PREFIX)
+
+
+def pending_conversations(warehouse: Warehouse, *, recompute: bool = False) -> list[tuple[str, int]]:
+    """(id, version) of current conversations without up-to-date metrics."""
+    if recompute:
+        sql = "SELECT conversation_id, version FROM conversation_heads"
+        params: list[object] = []
+    else:
+        sql = (
+            "SELECT h.conversation_id, h.version FROM conversation_heads h "
+            "WHERE NOT EXISTS (SELECT 1 FROM metrics_conversation m "
+            "WHERE m.conversation_id = h.conversation_id AND m.version = h.version "
+            "AND m.metrics_version = ?)"
+        )
+        params = [METRICS_VERSION]
+    rows = warehouse.con.execute(sql + " ORDER BY 1", params).fetchall()
+    return [(row[0], int(row[1])) for row in rows]
+
+
+def _inputs(
+    warehouse: Warehouse, keys: list[tuple[str, int]]
+) -> Iterator[tuple[str, int, list[Segment], dict[str, str], float | None]]:
+    """Segments, roles and stated duration per conversation, read in three bulk queries."""
+    con = warehouse.con
+    key_table = pa.table(
+        {"conversation_id": [k[0] for k in keys], "version": [k[1] for k in keys]}, schema=_KEY_SCHEMA
+    )
+    con.register("_analyze_keys", key_table)
+    try:
+        durations = dict(
+            ((r[0], r[1]), r[2])
+            for r in con.execute(
+                "SELECT conversation_id, version, duration_seconds FROM conversations "
+                "SEMI JOIN _analyze_keys USING (conversation_id, version)"
+            ).fetchall()
+        )
+        roles: dict[tuple[str, int], dict[str, str]] = {}
+        for cid, version, pid, role in con.execute(
+            "SELECT conversation_id, version, participant_id, role FROM participants "
+            "SEMI JOIN _analyze_keys USING (conversation_id, version) "
+            "ORDER BY conversation_id, version, position"
+        ).fetchall():
+            roles.setdefault((cid, version), {})[pid] = role
+        table = con.sql(
+            "SELECT conversation_id, version, participant_id, text, start_s, end_s, sent_at "
+            "FROM utterances SEMI JOIN _analyze_keys USING (conversation_id, version) "
+            "ORDER BY conversation_id, version, seq"
+        ).to_arrow_table()
+    finally:
+        con.unregister("_analyze_keys")
+
+    columns = [table.column(i).to_pylist() for i in range(table.num_columns)]
+    segments: dict[tuple[str, int], list[Segment]] = {}
+    for cid, version, pid, text, start, end, sent_at in zip(*columns, strict=True):
+        segments.setdefault((cid, version), []).append(Segment(pid, text, start, end, sent_at))
+    for key in keys:
+        yield key[0], key[1], segments.get(key, []), roles.get(key, {}), durations.get(key)
+
+
+def _rows(cid: str, version: int, run_id: str, result: MetricsResult, columns: dict) -> None:
+    prefix = {"conversation_id": cid, "version": version, "metrics_version": METRICS_VERSION, "run_id": run_id}
+    for name, items in (("conversation", [result.conversation]), ("participant", result.participants),
+                        ("pair", result.pairs)):  # fmt: skip
+        for item in items:
+            for key, value in {**prefix, **asdict(item)}.items():
+                columns[name].setdefault(key, []).append(value)
+
+
+def analyze(
+    warehouse: Warehouse,
+    *,
+    recompute: bool = False,
+    chunk_size: int = 5000,
+    on_start: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> AnalyzeReport:
+    """Compute dynamics metrics for every current conversation that lacks them."""
+    started = time.perf_counter()
+    keys = pending_conversations(warehouse, recompute=recompute)
+    run_id = warehouse.start_run("analyze", {"recompute": recompute, "metrics_version": METRICS_VERSION})
+    report = AnalyzeReport(run_id=run_id)
+    if on_start:
+        on_start(len(keys))
+    for offset in range(0, len(keys), chunk_size):
+        chunk = keys[offset : offset + chunk_size]
+        columns: dict[str, dict[str, list]] = {"conversation": {}, "participant": {}, "pair": {}}
+        for cid, version, segments, roles, duration in _inputs(warehouse, chunk):
+            result = compute_metrics(segments, roles, duration)
+            _rows(cid, version, run_id, result, columns)
+            report.utterances += len(segments)
+        columns["conversation"]["computed_at"] = [now_utc()] * len(chunk)
+        key_table = pa.table(
+            {"conversation_id": [k[0] for k in chunk], "version": [k[1] for k in chunk]}, schema=_KEY_SCHEMA
+        )
+        with warehouse.transaction():
+            warehouse.con.register("_analyze_done", key_table)
+            try:
+                for table in ("metrics_conversation", "metrics_participant", "metrics_participant_pairs"):
+                    warehouse.con.execute(
+                        f"DELETE FROM {table} WHERE (conversation_id, version) IN "
+                        "(SELECT (conversation_id, version) FROM _analyze_done)"
+                    )
+            finally:
+                warehouse.con.unregister("_analyze_done")
+            warehouse.insert_columns("metrics_conversation", columns["conversation"], _CONVERSATION_SCHEMA)
+            warehouse.insert_columns("metrics_participant", columns["participant"], _PARTICIPANT_SCHEMA)
+            warehouse.insert_columns("metrics_participant_pairs", columns["pair"], _PAIR_SCHEMA)
+        report.conversations += len(chunk)
+        if on_progress:
+            on_progress(len(chunk))
+    report.elapsed_s = time.perf_counter() - started
+    warehouse.finish_run(run_id, {"conversations": report.conversations, "utterances": report.utterances,
+                                  "elapsed_s": round(report.elapsed_s, 3)})  # fmt: skip
+    return report

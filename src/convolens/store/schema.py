@@ -1,0 +1,241 @@
+"""The warehouse schema, as numbered migrations applied in order and recorded in the file.
+
+Layers: raw (`raw_interactions`, `rejects`) -> normalised (`conversations`, `participants`,
+`utterances`, `words`) -> enriched (`metrics_*`, `enrichments`) -> marts (views, later).
+Every normalised row carries the conversation `version`: a changed source creates a new
+version and keeps the old one; the `*_current` views show the newest version only.
+Tables have no primary-key constraints because DuckDB's index checks slow bulk inserts
+and the writer enforces uniqueness itself (see store/warehouse.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["LAYERS", "MIGRATIONS", "Migration"]
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+_CURRENT_VIEWS = """
+CREATE OR REPLACE VIEW conversation_heads AS
+    SELECT conversation_id, max(version) AS version FROM conversations GROUP BY conversation_id;
+CREATE OR REPLACE VIEW conversations_current AS
+    SELECT c.* FROM conversations c JOIN conversation_heads h USING (conversation_id, version);
+CREATE OR REPLACE VIEW participants_current AS
+    SELECT p.* FROM participants p JOIN conversation_heads h USING (conversation_id, version);
+CREATE OR REPLACE VIEW utterances_current AS
+    SELECT u.* FROM utterances u JOIN conversation_heads h USING (conversation_id, version);
+CREATE OR REPLACE VIEW words_current AS
+    SELECT w.* FROM words w JOIN conversation_heads h USING (conversation_id, version);
+CREATE OR REPLACE VIEW metrics_conversation_current AS
+    SELECT m.* FROM metrics_conversation m JOIN conversation_heads h USING (conversation_id, version);
+CREATE OR REPLACE VIEW metrics_participant_current AS
+    SELECT m.* FROM metrics_participant m JOIN conversation_heads h USING (conversation_id, version);
+CREATE OR REPLACE VIEW metrics_pairs_current AS
+    SELECT m.* FROM metrics_participant_pairs m
+    JOIN conversation_heads h USING (conversation_id, version);
+CREATE OR REPLACE VIEW enrichments_current AS
+    SELECT e.* FROM enrichments e JOIN conversation_heads h USING (conversation_id, version);
+"""
+
+MIGRATIONS: list[Migration] = [
+    Migration(
+        1,
+        "layers: raw, normalised, metrics, enrichments",
+        """
+CREATE TABLE runs (
+    run_id VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ,
+    convolens_version VARCHAR,
+    args JSON,
+    stats JSON
+);
+CREATE TABLE raw_interactions (
+    raw_id VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL,
+    conversation_id VARCHAR NOT NULL,
+    version INTEGER NOT NULL,
+    source_format VARCHAR NOT NULL,
+    source_path VARCHAR NOT NULL,
+    locator VARCHAR,
+    encoding VARCHAR,
+    payload BLOB NOT NULL,
+    payload_sha256 VARCHAR NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE rejects (
+    run_id VARCHAR NOT NULL,
+    source_format VARCHAR,
+    source_path VARCHAR NOT NULL,
+    locator VARCHAR,
+    reason VARCHAR NOT NULL,
+    payload BLOB,
+    rejected_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE conversations (
+    conversation_id VARCHAR NOT NULL,
+    version INTEGER NOT NULL,
+    content_hash VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL,
+    ingested_at TIMESTAMPTZ NOT NULL,
+    channel VARCHAR NOT NULL,
+    language VARCHAR,
+    started_at TIMESTAMPTZ,
+    duration_seconds DOUBLE,
+    subject VARCHAR,
+    source_system VARCHAR NOT NULL,
+    source_id VARCHAR,
+    source_format VARCHAR,
+    platform VARCHAR,
+    queue VARCHAR,
+    agent VARCHAR,
+    campaign VARCHAR,
+    tags VARCHAR[],
+    account_id VARCHAR,
+    user_id VARCHAR,
+    order_id VARCHAR,
+    ticket_id VARCHAR,
+    campaign_id VARCHAR,
+    participant_count INTEGER NOT NULL,
+    utterance_count INTEGER NOT NULL,
+    meta JSON
+);
+CREATE TABLE participants (
+    conversation_id VARCHAR NOT NULL,
+    version INTEGER NOT NULL,
+    participant_id VARCHAR NOT NULL,
+    position INTEGER NOT NULL,
+    name VARCHAR,
+    role VARCHAR NOT NULL,
+    email VARCHAR,
+    external_ids JSON
+);
+CREATE TABLE utterances (
+    utterance_id VARCHAR NOT NULL,
+    conversation_id VARCHAR NOT NULL,
+    version INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    participant_id VARCHAR NOT NULL,
+    text VARCHAR NOT NULL,
+    start_s DOUBLE,
+    end_s DOUBLE,
+    sent_at TIMESTAMPTZ,
+    channel_index INTEGER,
+    internal BOOLEAN NOT NULL,
+    meta JSON
+);
+CREATE TABLE words (
+    conversation_id VARCHAR NOT NULL,
+    version INTEGER NOT NULL,
+    utterance_id VARCHAR NOT NULL,
+    word_index INTEGER NOT NULL,
+    text VARCHAR NOT NULL,
+    start_s DOUBLE NOT NULL,
+    end_s DOUBLE NOT NULL,
+    confidence DOUBLE
+);
+CREATE TABLE metrics_conversation (
+    conversation_id VARCHAR NOT NULL,
+    version INTEGER NOT NULL,
+    metrics_version INTEGER NOT NULL,
+    run_id VARCHAR NOT NULL,
+    computed_at TIMESTAMPTZ NOT NULL,
+    timed BOOLEAN NOT NULL,
+    participant_count INTEGER,
+    message_count INTEGER,
+    word_count INTEGER,
+    question_count INTEGER,
+    duration_s DOUBLE,
+    speech_s DOUBLE,
+    silence_s DOUBLE,
+    long_silence_count INTEGER,
+    long_silence_s DOUBLE,
+    overlap_s DOUBLE,
+    interruptions INTEGER,
+    speaker_switches INTEGER,
+    switches_per_minute DOUBLE,
+    first_response_s DOUBLE,
+    median_response_s DOUBLE,
+    exchanges INTEGER,
+    elapsed_s DOUBLE
+);
+CREATE TABLE metrics_participant (
+    conversation_id VARCHAR NOT NULL,
+    version INTEGER NOT NULL,
+    metrics_version INTEGER NOT NULL,
+    run_id VARCHAR NOT NULL,
+    participant_id VARCHAR NOT NULL,
+    role VARCHAR,
+    message_count INTEGER,
+    word_count INTEGER,
+    question_count INTEGER,
+    talk_s DOUBLE,
+    talk_share DOUBLE,
+    talk_ratio DOUBLE,
+    listen_s DOUBLE,
+    words_per_minute DOUBLE,
+    longest_monologue_s DOUBLE,
+    median_latency_s DOUBLE,
+    p90_latency_s DOUBLE,
+    interruptions INTEGER,
+    interrupted INTEGER,
+    overlap_s DOUBLE,
+    first_response_s DOUBLE,
+    median_response_s DOUBLE
+);
+CREATE TABLE metrics_participant_pairs (
+    conversation_id VARCHAR NOT NULL,
+    version INTEGER NOT NULL,
+    metrics_version INTEGER NOT NULL,
+    run_id VARCHAR NOT NULL,
+    participant_id VARCHAR NOT NULL,
+    other_participant_id VARCHAR NOT NULL,
+    overlap_s DOUBLE,
+    interruptions INTEGER
+);
+-- Filled by enrichment components (sentiment, intents, ...): one row per label, with
+-- the lineage needed to trust it (component, version, model, taxonomy, run) and the
+-- evidence it rests on (utterance ids and character spans, as JSON).
+CREATE TABLE enrichments (
+    enrichment_id VARCHAR NOT NULL,
+    conversation_id VARCHAR NOT NULL,
+    version INTEGER NOT NULL,
+    utterance_id VARCHAR,
+    component VARCHAR NOT NULL,
+    component_version VARCHAR NOT NULL,
+    model_id VARCHAR,
+    taxonomy_version VARCHAR,
+    run_id VARCHAR NOT NULL,
+    label VARCHAR NOT NULL,
+    value JSON,
+    confidence DOUBLE,
+    evidence JSON,
+    created_at TIMESTAMPTZ NOT NULL
+);
+"""
+        + _CURRENT_VIEWS,
+    ),
+]
+
+# Export/inspection layers: name -> (relation for current data, relation for all versions).
+LAYERS: dict[str, tuple[str, str]] = {
+    "raw": ("raw_interactions", "raw_interactions"),
+    "rejects": ("rejects", "rejects"),
+    "conversations": ("conversations_current", "conversations"),
+    "participants": ("participants_current", "participants"),
+    "utterances": ("utterances_current", "utterances"),
+    "words": ("words_current", "words"),
+    "metrics_conversation": ("metrics_conversation_current", "metrics_conversation"),
+    "metrics_participant": ("metrics_participant_current", "metrics_participant"),
+    "metrics_pairs": ("metrics_pairs_current", "metrics_participant_pairs"),
+    "enrichments": ("enrichments_current", "enrichments"),
+    "runs": ("runs", "runs"),
+}

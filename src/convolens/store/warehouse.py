@@ -1,0 +1,183 @@
+"""The DuckDB warehouse file: connection, migrations, runs, and bulk inserts.
+
+One `Warehouse` wraps one DuckDB connection. Writes go through Arrow tables so that a
+batch of 100,000 rows is one INSERT, not 100,000.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from convolens import __version__
+from convolens.store.schema import MIGRATIONS
+
+__all__ = ["DEFAULT_DB", "Warehouse", "WarehouseError", "default_db_path"]
+
+DEFAULT_DB = "convolens.duckdb"
+
+
+class WarehouseError(RuntimeError):
+    """A warehouse problem the user can act on (wrong file, newer schema, unknown id)."""
+
+
+def default_db_path() -> Path:
+    return Path(os.environ.get("CONVOLENS_DB", DEFAULT_DB))
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+class Warehouse:
+    """A convolens warehouse in a DuckDB file (created and migrated on first open)."""
+
+    def __init__(self, path: str | Path | None = None, *, read_only: bool = False) -> None:
+        self.path = Path(path) if path is not None else default_db_path()
+        if read_only and not self.path.exists():
+            raise WarehouseError(
+                f"{self.path}: no warehouse here yet; run 'convolens ingest PATH' first"
+            )
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.Error as exc:
+            raise WarehouseError(f"{self.path}: cannot open as a DuckDB warehouse: {exc}") from exc
+        # Timestamps are stored and bucketed (by day, by week) in UTC whatever the host's zone.
+        self.con.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            self.migrate()
+        else:
+            self._check_schema()
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- schema ---------------------------------------------------------------------------
+    def schema_version(self) -> int:
+        exists = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+        ).fetchone()
+        if not exists or not exists[0]:
+            return 0
+        row = self.con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+        return int(row[0]) if row else 0
+
+    def _check_schema(self) -> None:
+        current, latest = self.schema_version(), MIGRATIONS[-1].version
+        if current > latest:
+            raise WarehouseError(
+                f"{self.path}: schema version {current} is newer than this convolens "
+                f"understands ({latest}); upgrade convolens"
+            )
+        if current < latest:
+            raise WarehouseError(
+                f"{self.path}: schema version {current} needs migrating to {latest}; "
+                "open it once without --read-only (any write command migrates it)"
+            )
+
+    def migrate(self) -> list[int]:
+        """Apply pending migrations, each in its own transaction; returns those applied."""
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations "
+            "(version INTEGER NOT NULL, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+        )
+        current = self.schema_version()
+        latest = MIGRATIONS[-1].version
+        if current > latest:
+            self._check_schema()
+        applied = []
+        for migration in MIGRATIONS:
+            if migration.version <= current:
+                continue
+            with self.transaction():
+                self.con.execute(migration.sql)
+                self.con.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                    [migration.version, migration.name, now_utc()],
+                )
+            applied.append(migration.version)
+        return applied
+
+    # -- helpers --------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    def insert_columns(self, table: str, columns: Mapping[str, Sequence[Any]], schema: pa.Schema) -> int:
+        """Insert column lists into `table` in one statement, matching columns by name."""
+        if not any(len(values) for values in columns.values()):
+            return 0
+        arrow = pa.Table.from_pydict(dict(columns), schema=schema)
+        name = f"_insert_{uuid.uuid4().hex}"
+        self.con.register(name, arrow)
+        try:
+            self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {name}")
+        finally:
+            self.con.unregister(name)
+        return arrow.num_rows
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        cursor = self.con.execute(sql, params or [])
+        names = [d[0] for d in cursor.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    # -- runs -----------------------------------------------------------------------------
+    def start_run(self, kind: str, args: Mapping[str, Any] | None = None) -> str:
+        run_id = f"{kind}-{now_utc():%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+        self.con.execute(
+            "INSERT INTO runs (run_id, kind, started_at, convolens_version, args) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [run_id, kind, now_utc(), __version__, json.dumps(args or {}, default=str)],
+        )
+        return run_id
+
+    def finish_run(self, run_id: str, stats: Mapping[str, Any]) -> None:
+        self.con.execute(
+            "UPDATE runs SET finished_at = ?, stats = ? WHERE run_id = ?",
+            [now_utc(), json.dumps(stats, default=str), run_id],
+        )
+
+    def resolve_id(self, prefix: str) -> str:
+        """A full conversation id from an id or an unambiguous prefix (as git does)."""
+        rows = self.con.execute(
+            "SELECT DISTINCT conversation_id FROM conversations "
+            "WHERE conversation_id = ? OR conversation_id LIKE ? || '%' "
+            "OR source_id = ? LIMIT 5",
+            [prefix, prefix, prefix],
+        ).fetchall()
+        ids = sorted({row[0] for row in rows})
+        if prefix in ids:
+            return prefix
+        if not ids:
+            raise WarehouseError(f"no conversation matches {prefix!r}; 'convolens list' shows ids")
+        if len(ids) > 1:
+            raise WarehouseError(f"{prefix!r} is ambiguous: {', '.join(ids)}")
+        return ids[0]
