@@ -110,10 +110,13 @@ class CsvMessagesAdapter(Adapter):
             locator = f"line {first_line}"
             if not any(cell.strip() for cell in row):
                 continue
-            if len(row) != width:
+            if len(row) > width:
                 yield Reject(path, locator, f"expected {width} fields, found {len(row)}",
                              self.name, raw_text.encode())  # fmt: skip
                 continue
+            # Exports often drop trailing empty cells; the required-field check below
+            # then names exactly what is missing.
+            row += [""] * (width - len(row))
             values = {field: row[position].strip() for field, position in index.items()}
             missing = [field for field in _REQUIRED if not values[field]]
             if missing:

@@ -1,0 +1,394 @@
+"""The `convolens` command line: parses options, calls the library, renders with Rich."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from convolens import __version__
+from convolens.analytics.report import ReportGrouping, overview, report_table
+from convolens.analyze import analyze as run_analyze
+from convolens.ingest.base import IngestOptions, parse_timestamp
+from convolens.ingest.pipeline import IngestReport, ingest_paths
+from convolens.ingest.registry import adapter_names, get_adapter
+from convolens.store.export import ExportFormat, export_layer
+from convolens.store.reader import ConversationFilter, list_conversations, load_conversation
+from convolens.store.schema import LAYERS
+from convolens.store.warehouse import Warehouse, WarehouseError
+
+app = typer.Typer(
+    name="convolens",
+    help="Conversation intelligence on your own machine: ingest chats, emails, tickets and "
+    "transcripts into a DuckDB warehouse, measure conversation dynamics, and report.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[
+    Path,
+    typer.Option("--db", envvar="CONVOLENS_DB", help="Warehouse file (DuckDB).", show_default=True),
+]
+_DEFAULT_DB = Path("convolens.duckdb")
+
+
+def _open(db: Path, *, read_only: bool = False) -> Warehouse:
+    try:
+        return Warehouse(db, read_only=read_only)
+    except WarehouseError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _table(rows: list[dict[str, Any]], title: str | None = None) -> Table:
+    table = Table(title=title, header_style="bold cyan")
+    if not rows:
+        table.add_column("(no rows)")
+        return table
+    for key in rows[0]:
+        numeric = any(isinstance(r[key], int | float) and not isinstance(r[key], bool) for r in rows)
+        table.add_column(key, justify="right" if numeric else "left", overflow="fold")
+    for row in rows:
+        table.add_row(*(_fmt(v) for v in row.values()))
+    return table
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"convolens {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    """convolens command line."""
+
+
+# -- ingest -------------------------------------------------------------------------------
+def _mapping(pairs: list[str], mapping_file: Path | None) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    if mapping_file is not None:
+        try:
+            text = mapping_file.read_text(encoding="utf-8")
+            data = tomllib.loads(text) if mapping_file.suffix == ".toml" else json.loads(text)
+        except (OSError, ValueError) as exc:
+            err.print(f"[red]error:[/] {mapping_file}: cannot read mapping: {exc}")
+            raise typer.Exit(2) from None
+        mapping.update({str(k): str(v) for k, v in data.get("columns", data).items()})
+    for pair in pairs:
+        field, sep, column = pair.partition("=")
+        if not sep or not field or not column:
+            err.print(f"[red]error:[/] --map {pair!r}: use FIELD=COLUMN, e.g. --map text=body")
+            raise typer.Exit(2)
+        mapping[field.strip()] = column.strip()
+    return mapping
+
+
+def _print_ingest(report: IngestReport) -> None:
+    table = Table(title="Ingest summary", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    written = report.written
+    for label, value in (
+        ("files read", report.files),
+        ("conversations parsed", report.conversations),
+        ("  new", written.new),
+        ("  new versions (changed content)", written.new_versions),
+        ("  unchanged (already ingested)", written.unchanged),
+        ("utterances written", written.utterances),
+        ("records accepted", report.records),
+        ("records rejected", report.rejected_records),
+        ("seconds", round(report.elapsed_s, 2)),
+    ):
+        table.add_row(label, _fmt(value))
+    console.print(table)
+    if report.per_format:
+        console.print("by format: " + ", ".join(f"{k} {v}" for k, v in sorted(report.per_format.items())))
+    if report.skipped_files:
+        console.print(f"[yellow]{len(report.skipped_files)} file(s) in folders skipped (unknown type)[/]")
+    for warning in report.warnings[:10]:
+        console.print(f"[yellow]warning:[/] {warning}")
+    colour = "red" if report.rejects else "green"
+    console.print(f"[{colour}]{report.summary_line()}[/]")
+    for reject in report.rejects[3:20]:
+        console.print(f"  [red]•[/] {reject.describe()}")
+    console.print(f"run id: {report.run_id}")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", "-f", help="Force a format instead of detecting it: "
+                     "json, csv, email, subtitles, zendesk."),  # fmt: skip
+    ] = None,
+    db: DbOption = _DEFAULT_DB,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="CSV column mapping FIELD=COLUMN (repeatable), e.g. --map text=body."),
+    ] = None,
+    mapping_file: Annotated[
+        Path | None, typer.Option("--mapping-file", help="TOML or JSON file of FIELD = COLUMN pairs.")
+    ] = None,
+    channel: Annotated[str | None, typer.Option(help="Channel for sources that do not say.")] = None,
+    source: Annotated[str | None, typer.Option(help="Source system to record (overrides).")] = None,
+    agent_domain: Annotated[
+        list[str] | None, typer.Option("--agent-domain", help="Email domain of your agents (repeatable).")
+    ] = None,
+    analyze: Annotated[bool, typer.Option("--analyze", help="Compute metrics right after.")] = False,
+) -> None:
+    """Ingest conversations from files or folders (formats auto-detected)."""
+    if fmt is not None and fmt not in adapter_names():
+        err.print(f"[red]error:[/] unknown format {fmt!r}; choose one of: {', '.join(adapter_names())}")
+        raise typer.Exit(2)
+    options = IngestOptions(
+        csv_mapping=_mapping(map_ or [], mapping_file),
+        default_channel=channel,
+        source_system=source,
+        agent_domains=agent_domain or [],
+    )
+    with _open(db) as warehouse, _progress() as progress:
+        task = progress.add_task("Ingesting", total=None)
+        report = ingest_paths(
+            warehouse,
+            paths,
+            fmt=fmt,
+            options=options,
+            on_start=lambda total: progress.update(task, total=total),
+            on_file=lambda path: progress.update(task, advance=1, description=f"Ingesting {path.name}"),
+        )
+        progress.stop()
+        _print_ingest(report)
+        if analyze:
+            _analyze(warehouse, recompute=False)
+
+
+# -- analyze ------------------------------------------------------------------------------
+def _analyze(warehouse: Warehouse, *, recompute: bool) -> None:
+    with _progress() as progress:
+        task = progress.add_task("Analysing", total=None)
+        report = run_analyze(
+            warehouse,
+            recompute=recompute,
+            on_start=lambda total: progress.update(task, total=total),
+            on_progress=lambda n: progress.update(task, advance=n),
+        )
+    console.print(
+        f"analysed {report.conversations:,} conversation(s), {report.utterances:,} utterances "
+        f"in {report.elapsed_s:.2f} s" + ("" if report.conversations else " (nothing was missing)")
+    )
+
+
+@app.command()
+def analyze(
+    db: DbOption = _DEFAULT_DB,
+    recompute: Annotated[bool, typer.Option(help="Recompute even what is up to date.")] = False,
+) -> None:
+    """Compute what is missing: conversation dynamics for new or changed conversations."""
+    with _open(db) as warehouse:
+        _analyze(warehouse, recompute=recompute)
+
+
+# -- list / show --------------------------------------------------------------------------
+def _date(value: str | None, name: str) -> datetime | None:
+    try:
+        return parse_timestamp(value)
+    except ValueError as exc:
+        err.print(f"[red]error:[/] --{name}: {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command("list")
+def list_(
+    db: DbOption = _DEFAULT_DB,
+    channel: Annotated[str | None, typer.Option(help="chat, email, ticket, call, meeting, video.")] = None,
+    agent: Annotated[str | None, typer.Option(help="Agent name (substring).")] = None,
+    queue: Annotated[str | None, typer.Option(help="Queue or team.")] = None,
+    source: Annotated[str | None, typer.Option(help="Source system, e.g. zendesk.")] = None,
+    account: Annotated[str | None, typer.Option(help="Account id.")] = None,
+    tag: Annotated[str | None, typer.Option(help="Tag.")] = None,
+    since: Annotated[str | None, typer.Option(help="Started at or after (ISO date).")] = None,
+    until: Annotated[str | None, typer.Option(help="Started before (ISO date).")] = None,
+    search: Annotated[str | None, typer.Option(help="Text in the subject or any message.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
+) -> None:
+    """List conversations, newest first, with filters."""
+    filters = ConversationFilter(
+        channel=channel, agent=agent, queue=queue, source=source, account=account, tag=tag,
+        since=_date(since, "since"), until=_date(until, "until"), text=search,
+    )  # fmt: skip
+    with _open(db, read_only=True) as warehouse:
+        rows = list_conversations(warehouse, filters, limit=limit)
+    if as_json:
+        for row in rows:
+            console.print_json(json.dumps(row, default=str))
+        return
+    shown = [
+        {"id": r["conversation_id"], "channel": r["channel"], "started": r["started_at"],
+         "source": f"{r['source_system']}:{r['source_id'] or '-'}", "agent": r["agent"],
+         "msgs": r["utterance_count"], "subject": (r["subject"] or "")[:40],
+         "duration_min": r["duration_s"] / 60 if r["duration_s"] is not None else None,
+         "first_resp_s": r["first_response_s"]}
+        for r in rows
+    ]  # fmt: skip
+    console.print(_table(shown, title=f"{len(rows)} conversation(s)"))
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes):02d}:{rest:05.2f}"
+
+
+@app.command()
+def show(
+    conversation_id: Annotated[str, typer.Argument(help="Conversation id, id prefix or source id.")],
+    db: DbOption = _DEFAULT_DB,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the canonical JSON.")] = False,
+) -> None:
+    """Show one conversation: transcript by speaker, then its metrics."""
+    with _open(db, read_only=True) as warehouse:
+        try:
+            conversation = load_conversation(warehouse, conversation_id)
+        except WarehouseError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from None
+        key = [conversation.conversation_id]
+        metrics = warehouse.query(
+            "SELECT * EXCLUDE (conversation_id, version, metrics_version, run_id, computed_at) "
+            "FROM metrics_conversation_current WHERE conversation_id = ?", key
+        )  # fmt: skip
+        participant_metrics = warehouse.query(
+            "SELECT * EXCLUDE (conversation_id, version, metrics_version, run_id) "
+            "FROM metrics_participant_current WHERE conversation_id = ?", key
+        )  # fmt: skip
+    if as_json:
+        console.print_json(conversation.model_dump_json())
+        return
+    c = conversation
+    names = {p.participant_id: p.name or p.participant_id for p in c.participants}
+    roles = {p.participant_id: p.role.value for p in c.participants}
+    header = (
+        f"[bold]{c.conversation_id}[/]  {c.channel.value}  {c.source.system}:{c.source.source_id or '-'}\n"
+        f"started {_fmt(c.started_at)}  agent {c.source.agent or '–'}  queue {c.source.queue or '–'}"
+        + (f"\nsubject: {c.subject}" if c.subject else "")
+        + "\nparticipants: " + ", ".join(f"{names[p]} ({roles[p]})" for p in names)
+    )  # fmt: skip
+    console.print(Panel(header, title="conversation", expand=False))
+    transcript = Table(show_header=True, header_style="bold", box=None)
+    transcript.add_column("when", style="dim", no_wrap=True)
+    transcript.add_column("who", style="bold", no_wrap=True)
+    transcript.add_column("text")
+    palette = ["cyan", "magenta", "green", "yellow", "blue"]
+    colours = {pid: palette[i % len(palette)] for i, pid in enumerate(names)}
+    for u in c.utterances:
+        when = f"{_clock(u.start)}–{_clock(u.end)}" if u.is_timed else _fmt(u.sent_at) if u.sent_at else ""
+        who = f"[{colours[u.participant_id]}]{names[u.participant_id]}[/]"
+        transcript.add_row(when, who + (" [dim](internal)[/]" if u.internal else ""), u.text)
+    console.print(transcript)
+    if metrics:
+        row = {k: v for k, v in metrics[0].items() if v is not None}
+        console.print(_table([row], title="conversation metrics"))
+        columns = [k for k in participant_metrics[0] if any(r[k] is not None for r in participant_metrics)]
+        console.print(_table([{k: r[k] for k in columns} for r in participant_metrics],
+                             title="participant metrics"))  # fmt: skip
+    else:
+        console.print("[dim]no metrics yet: run 'convolens analyze'[/]")
+
+
+# -- report / export / formats ------------------------------------------------------------
+@app.command()
+def report(
+    db: DbOption = _DEFAULT_DB,
+    by: Annotated[
+        list[ReportGrouping] | None, typer.Option(help="Group by (repeatable); default: all.")
+    ] = None,
+    channel: Annotated[str | None, typer.Option(help="Only this channel.")] = None,
+    since: Annotated[str | None, typer.Option(help="Started at or after (ISO date).")] = None,
+    until: Annotated[str | None, typer.Option(help="Started before (ISO date).")] = None,
+) -> None:
+    """Aggregate tables by channel, agent, queue and week."""
+    filters = ConversationFilter(channel=channel, since=_date(since, "since"), until=_date(until, "until"))
+    with _open(db, read_only=True) as warehouse:
+        head = overview(warehouse)
+        console.print(
+            f"[bold]{head['conversations']:,}[/] conversations ({head['versions']:,} versions), "
+            f"{head['utterances']:,} utterances, {head['analysed']:,} analysed, "
+            f"{head['rejects']:,} rejected records"
+        )
+        for grouping in by or list(ReportGrouping):
+            console.print(_table(report_table(warehouse, grouping, filters), title=f"by {grouping.value}"))
+
+
+@app.command()
+def export(
+    layer: Annotated[str, typer.Option("--layer", "-l", help=f"One of: {', '.join(LAYERS)}.")],
+    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="File format.")] = ExportFormat.parquet,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (default LAYER.FORMAT).")] = None,
+    db: DbOption = _DEFAULT_DB,
+    all_versions: Annotated[bool, typer.Option(help="Include superseded versions.")] = False,
+) -> None:
+    """Export a warehouse layer to Parquet, CSV or JSON Lines."""
+    target = out or Path(f"{layer}.{fmt.value}")
+    with _open(db, read_only=True) as warehouse:
+        try:
+            rows = export_layer(warehouse, layer, fmt, target, all_versions=all_versions)
+        except WarehouseError as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+    console.print(f"wrote {rows:,} rows of '{layer}' to {target}")
+
+
+@app.command()
+def formats() -> None:
+    """List the intake formats and the file suffixes they are detected by."""
+    rows = []
+    for name in adapter_names():
+        adapter = get_adapter(name)
+        rows.append({"format": name, "suffixes": " ".join(adapter.suffixes), "what": adapter.description})
+    console.print(_table(rows, title="intake formats"))
+
+
+if __name__ == "__main__":
+    app()
