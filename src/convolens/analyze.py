@@ -42,18 +42,33 @@ def _arrow_schema(cls: type, prefix: list[tuple[str, pa.DataType]]) -> pa.Schema
     columns = list(prefix)
     for f in fields(cls):
         base = str(f.type).split("|")[0].strip()
-        columns.append((f.name, {"int": pa.int32(), "float": pa.float64(), "bool": pa.bool_()}.get(base, pa.string())))
+        columns.append(
+            (
+                f.name,
+                {"int": pa.int32(), "float": pa.float64(), "bool": pa.bool_()}.get(
+                    base, pa.string()
+                ),
+            )
+        )
     return pa.schema(columns)
 
 
-_PREFIX = [("conversation_id", pa.string()), ("version", pa.int32()),
-           ("metrics_version", pa.int32()), ("run_id", pa.string())]  # fmt: skip
-_CONVERSATION_SCHEMA = _arrow_schema(ConversationMetrics, [*_PREFIX, ("computed_at", pa.timestamp("us", tz="UTC"))])
+_PREFIX = [
+    ("conversation_id", pa.string()),
+    ("version", pa.int32()),
+    ("metrics_version", pa.int32()),
+    ("run_id", pa.string()),
+]
+_CONVERSATION_SCHEMA = _arrow_schema(
+    ConversationMetrics, [*_PREFIX, ("computed_at", pa.timestamp("us", tz="UTC"))]
+)
 _PARTICIPANT_SCHEMA = _arrow_schema(ParticipantMetrics, _PREFIX)
 _PAIR_SCHEMA = _arrow_schema(PairMetrics, _PREFIX)
 
 
-def pending_conversations(warehouse: Warehouse, *, recompute: bool = False) -> list[tuple[str, int]]:
+def pending_conversations(
+    warehouse: Warehouse, *, recompute: bool = False
+) -> list[tuple[str, int]]:
     """(id, version) of current conversations without up-to-date metrics."""
     if recompute:
         sql = "SELECT conversation_id, version FROM conversation_heads"
@@ -76,7 +91,8 @@ def _inputs(
     """Segments, roles and stated duration per conversation, read in three bulk queries."""
     con = warehouse.con
     key_table = pa.table(
-        {"conversation_id": [k[0] for k in keys], "version": [k[1] for k in keys]}, schema=_KEY_SCHEMA
+        {"conversation_id": [k[0] for k in keys], "version": [k[1] for k in keys]},
+        schema=_KEY_SCHEMA,
     )
     con.register("_analyze_keys", key_table)
     try:
@@ -111,9 +127,17 @@ def _inputs(
 
 
 def _rows(cid: str, version: int, run_id: str, result: MetricsResult, columns: dict) -> None:
-    prefix = {"conversation_id": cid, "version": version, "metrics_version": METRICS_VERSION, "run_id": run_id}
-    for name, items in (("conversation", [result.conversation]), ("participant", result.participants),
-                        ("pair", result.pairs)):  # fmt: skip
+    prefix = {
+        "conversation_id": cid,
+        "version": version,
+        "metrics_version": METRICS_VERSION,
+        "run_id": run_id,
+    }
+    for name, items in (
+        ("conversation", [result.conversation]),
+        ("participant", result.participants),
+        ("pair", result.pairs),
+    ):
         for item in items:
             for key, value in {**prefix, **asdict(item)}.items():
                 columns[name].setdefault(key, []).append(value)
@@ -130,7 +154,9 @@ def analyze(
     """Compute dynamics metrics for every current conversation that lacks them."""
     started = time.perf_counter()
     keys = pending_conversations(warehouse, recompute=recompute)
-    run_id = warehouse.start_run("analyze", {"recompute": recompute, "metrics_version": METRICS_VERSION})
+    run_id = warehouse.start_run(
+        "analyze", {"recompute": recompute, "metrics_version": METRICS_VERSION}
+    )
     report = AnalyzeReport(run_id=run_id)
     if on_start:
         on_start(len(keys))
@@ -143,25 +169,40 @@ def analyze(
             report.utterances += len(segments)
         columns["conversation"]["computed_at"] = [now_utc()] * len(chunk)
         key_table = pa.table(
-            {"conversation_id": [k[0] for k in chunk], "version": [k[1] for k in chunk]}, schema=_KEY_SCHEMA
+            {"conversation_id": [k[0] for k in chunk], "version": [k[1] for k in chunk]},
+            schema=_KEY_SCHEMA,
         )
         with warehouse.transaction():
             warehouse.con.register("_analyze_done", key_table)
             try:
-                for table in ("metrics_conversation", "metrics_participant", "metrics_participant_pairs"):
+                for table in (
+                    "metrics_conversation",
+                    "metrics_participant",
+                    "metrics_participant_pairs",
+                ):
                     warehouse.con.execute(
                         f"DELETE FROM {table} WHERE (conversation_id, version) IN "
                         "(SELECT (conversation_id, version) FROM _analyze_done)"
                     )
             finally:
                 warehouse.con.unregister("_analyze_done")
-            warehouse.insert_columns("metrics_conversation", columns["conversation"], _CONVERSATION_SCHEMA)
-            warehouse.insert_columns("metrics_participant", columns["participant"], _PARTICIPANT_SCHEMA)
+            warehouse.insert_columns(
+                "metrics_conversation", columns["conversation"], _CONVERSATION_SCHEMA
+            )
+            warehouse.insert_columns(
+                "metrics_participant", columns["participant"], _PARTICIPANT_SCHEMA
+            )
             warehouse.insert_columns("metrics_participant_pairs", columns["pair"], _PAIR_SCHEMA)
         report.conversations += len(chunk)
         if on_progress:
             on_progress(len(chunk))
     report.elapsed_s = time.perf_counter() - started
-    warehouse.finish_run(run_id, {"conversations": report.conversations, "utterances": report.utterances,
-                                  "elapsed_s": round(report.elapsed_s, 3)})  # fmt: skip
+    warehouse.finish_run(
+        run_id,
+        {
+            "conversations": report.conversations,
+            "utterances": report.utterances,
+            "elapsed_s": round(report.elapsed_s, 3),
+        },
+    )
     return report

@@ -80,7 +80,9 @@ def _table(rows: list[dict[str, Any]], title: str | None = None) -> Table:
         table.add_column("(no rows)")
         return table
     for key in rows[0]:
-        numeric = any(isinstance(r[key], int | float) and not isinstance(r[key], bool) for r in rows)
+        numeric = any(
+            isinstance(r[key], int | float) and not isinstance(r[key], bool) for r in rows
+        )
         table.add_column(key, justify="right" if numeric else "left", overflow="fold")
     for row in rows:
         table.add_row(*(_fmt(v) for v in row.values()))
@@ -141,9 +143,13 @@ def _print_ingest(report: IngestReport) -> None:
         table.add_row(label, _fmt(value))
     console.print(table)
     if report.per_format:
-        console.print("by format: " + ", ".join(f"{k} {v}" for k, v in sorted(report.per_format.items())))
+        console.print(
+            "by format: " + ", ".join(f"{k} {v}" for k, v in sorted(report.per_format.items()))
+        )
     if report.skipped_files:
-        console.print(f"[yellow]{len(report.skipped_files)} file(s) in folders skipped (unknown type)[/]")
+        console.print(
+            f"[yellow]{len(report.skipped_files)} file(s) in folders skipped (unknown type)[/]"
+        )
     for warning in report.warnings[:10]:
         console.print(f"[yellow]warning:[/] {warning}")
     colour = "red" if report.rejects else "green"
@@ -158,27 +164,40 @@ def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
     fmt: Annotated[
         str | None,
-        typer.Option("--format", "-f", help="Force a format instead of detecting it: "
-                     "json, csv, email, subtitles, zendesk."),  # fmt: skip
+        typer.Option(
+            "--format",
+            "-f",
+            help="Force a format instead of detecting it: json, csv, email, subtitles, zendesk.",
+        ),
     ] = None,
     db: DbOption = _DEFAULT_DB,
     map_: Annotated[
         list[str] | None,
-        typer.Option("--map", help="CSV column mapping FIELD=COLUMN (repeatable), e.g. --map text=body."),
+        typer.Option(
+            "--map", help="CSV column mapping FIELD=COLUMN (repeatable), e.g. --map text=body."
+        ),
     ] = None,
     mapping_file: Annotated[
-        Path | None, typer.Option("--mapping-file", help="TOML or JSON file of FIELD = COLUMN pairs.")
+        Path | None,
+        typer.Option("--mapping-file", help="TOML or JSON file of FIELD = COLUMN pairs."),
     ] = None,
-    channel: Annotated[str | None, typer.Option(help="Channel for sources that do not say.")] = None,
+    channel: Annotated[
+        str | None, typer.Option(help="Channel for sources that do not say.")
+    ] = None,
     source: Annotated[str | None, typer.Option(help="Source system to record (overrides).")] = None,
     agent_domain: Annotated[
-        list[str] | None, typer.Option("--agent-domain", help="Email domain of your agents (repeatable).")
+        list[str] | None,
+        typer.Option("--agent-domain", help="Email domain of your agents (repeatable)."),
     ] = None,
-    analyze: Annotated[bool, typer.Option("--analyze", help="Compute metrics right after.")] = False,
+    analyze: Annotated[
+        bool, typer.Option("--analyze", help="Compute metrics right after.")
+    ] = False,
 ) -> None:
     """Ingest conversations from files or folders (formats auto-detected)."""
     if fmt is not None and fmt not in adapter_names():
-        err.print(f"[red]error:[/] unknown format {fmt!r}; choose one of: {', '.join(adapter_names())}")
+        err.print(
+            f"[red]error:[/] unknown format {fmt!r}; choose one of: {', '.join(adapter_names())}"
+        )
         raise typer.Exit(2)
     options = IngestOptions(
         csv_mapping=_mapping(map_ or [], mapping_file),
@@ -194,7 +213,9 @@ def ingest(
             fmt=fmt,
             options=options,
             on_start=lambda total: progress.update(task, total=total),
-            on_file=lambda path: progress.update(task, advance=1, description=f"Ingesting {path.name}"),
+            on_file=lambda path: progress.update(
+                task, advance=1, description=f"Ingesting {path.name}"
+            ),
         )
         progress.stop()
         _print_ingest(report)
@@ -240,7 +261,9 @@ def _date(value: str | None, name: str) -> datetime | None:
 @app.command("list")
 def list_(
     db: DbOption = _DEFAULT_DB,
-    channel: Annotated[str | None, typer.Option(help="chat, email, ticket, call, meeting, video.")] = None,
+    channel: Annotated[
+        str | None, typer.Option(help="chat, email, ticket, call, meeting, video.")
+    ] = None,
     agent: Annotated[str | None, typer.Option(help="Agent name (substring).")] = None,
     queue: Annotated[str | None, typer.Option(help="Queue or team.")] = None,
     source: Annotated[str | None, typer.Option(help="Source system, e.g. zendesk.")] = None,
@@ -254,9 +277,16 @@ def list_(
 ) -> None:
     """List conversations, newest first, with filters."""
     filters = ConversationFilter(
-        channel=channel, agent=agent, queue=queue, source=source, account=account, tag=tag,
-        since=_date(since, "since"), until=_date(until, "until"), text=search,
-    )  # fmt: skip
+        channel=channel,
+        agent=agent,
+        queue=queue,
+        source=source,
+        account=account,
+        tag=tag,
+        since=_date(since, "since"),
+        until=_date(until, "until"),
+        text=search,
+    )
     with _open(db, read_only=True) as warehouse:
         rows = list_conversations(warehouse, filters, limit=limit)
     if as_json:
@@ -264,13 +294,19 @@ def list_(
             console.print_json(json.dumps(row, default=str))
         return
     shown = [
-        {"id": r["conversation_id"], "channel": r["channel"], "started": r["started_at"],
-         "source": f"{r['source_system']}:{r['source_id'] or '-'}", "agent": r["agent"],
-         "msgs": r["utterance_count"], "subject": (r["subject"] or "")[:40],
-         "duration_min": r["duration_s"] / 60 if r["duration_s"] is not None else None,
-         "first_resp_s": r["first_response_s"]}
+        {
+            "id": r["conversation_id"],
+            "channel": r["channel"],
+            "started": r["started_at"],
+            "source": f"{r['source_system']}:{r['source_id'] or '-'}",
+            "agent": r["agent"],
+            "msgs": r["utterance_count"],
+            "subject": (r["subject"] or "")[:40],
+            "duration_min": r["duration_s"] / 60 if r["duration_s"] is not None else None,
+            "first_resp_s": r["first_response_s"],
+        }
         for r in rows
-    ]  # fmt: skip
+    ]
     console.print(_table(shown, title=f"{len(rows)} conversation(s)"))
 
 
@@ -283,7 +319,9 @@ def _clock(seconds: float | None) -> str:
 
 @app.command()
 def show(
-    conversation_id: Annotated[str, typer.Argument(help="Conversation id, id prefix or source id.")],
+    conversation_id: Annotated[
+        str, typer.Argument(help="Conversation id, id prefix or source id.")
+    ],
     db: DbOption = _DEFAULT_DB,
     as_json: Annotated[bool, typer.Option("--json", help="Print the canonical JSON.")] = False,
 ) -> None:
@@ -297,12 +335,14 @@ def show(
         key = [conversation.conversation_id]
         metrics = warehouse.query(
             "SELECT * EXCLUDE (conversation_id, version, metrics_version, run_id, computed_at) "
-            "FROM metrics_conversation_current WHERE conversation_id = ?", key
-        )  # fmt: skip
+            "FROM metrics_conversation_current WHERE conversation_id = ?",
+            key,
+        )
         participant_metrics = warehouse.query(
             "SELECT * EXCLUDE (conversation_id, version, metrics_version, run_id) "
-            "FROM metrics_participant_current WHERE conversation_id = ?", key
-        )  # fmt: skip
+            "FROM metrics_participant_current WHERE conversation_id = ?",
+            key,
+        )
     if as_json:
         console.print_json(conversation.model_dump_json())
         return
@@ -310,11 +350,14 @@ def show(
     names = {p.participant_id: p.name or p.participant_id for p in c.participants}
     roles = {p.participant_id: p.role.value for p in c.participants}
     header = (
-        f"[bold]{c.conversation_id}[/]  {c.channel.value}  {c.source.system}:{c.source.source_id or '-'}\n"
-        f"started {_fmt(c.started_at)}  agent {c.source.agent or '–'}  queue {c.source.queue or '–'}"
+        f"[bold]{c.conversation_id}[/]  {c.channel.value}  "
+        f"{c.source.system}:{c.source.source_id or '-'}\n"
+        f"started {_fmt(c.started_at)}  agent {c.source.agent or '–'}  "
+        f"queue {c.source.queue or '–'}"
         + (f"\nsubject: {c.subject}" if c.subject else "")
-        + "\nparticipants: " + ", ".join(f"{names[p]} ({roles[p]})" for p in names)
-    )  # fmt: skip
+        + "\nparticipants: "
+        + ", ".join(f"{names[p]} ({roles[p]})" for p in names)
+    )
     console.print(Panel(header, title="conversation", expand=False))
     transcript = Table(show_header=True, header_style="bold", box=None)
     transcript.add_column("when", style="dim", no_wrap=True)
@@ -323,16 +366,28 @@ def show(
     palette = ["cyan", "magenta", "green", "yellow", "blue"]
     colours = {pid: palette[i % len(palette)] for i, pid in enumerate(names)}
     for u in c.utterances:
-        when = f"{_clock(u.start)}–{_clock(u.end)}" if u.is_timed else _fmt(u.sent_at) if u.sent_at else ""
+        when = (
+            f"{_clock(u.start)}–{_clock(u.end)}"
+            if u.is_timed
+            else _fmt(u.sent_at)
+            if u.sent_at
+            else ""
+        )
         who = f"[{colours[u.participant_id]}]{names[u.participant_id]}[/]"
         transcript.add_row(when, who + (" [dim](internal)[/]" if u.internal else ""), u.text)
     console.print(transcript)
     if metrics:
         row = {k: v for k, v in metrics[0].items() if v is not None}
         console.print(_table([row], title="conversation metrics"))
-        columns = [k for k in participant_metrics[0] if any(r[k] is not None for r in participant_metrics)]
-        console.print(_table([{k: r[k] for k in columns} for r in participant_metrics],
-                             title="participant metrics"))  # fmt: skip
+        columns = [
+            k for k in participant_metrics[0] if any(r[k] is not None for r in participant_metrics)
+        ]
+        console.print(
+            _table(
+                [{k: r[k] for k in columns} for r in participant_metrics],
+                title="participant metrics",
+            )
+        )
     else:
         console.print("[dim]no metrics yet: run 'convolens analyze'[/]")
 
@@ -349,7 +404,9 @@ def report(
     until: Annotated[str | None, typer.Option(help="Started before (ISO date).")] = None,
 ) -> None:
     """Aggregate tables by channel, agent, queue and week."""
-    filters = ConversationFilter(channel=channel, since=_date(since, "since"), until=_date(until, "until"))
+    filters = ConversationFilter(
+        channel=channel, since=_date(since, "since"), until=_date(until, "until")
+    )
     with _open(db, read_only=True) as warehouse:
         head = overview(warehouse)
         console.print(
@@ -358,14 +415,20 @@ def report(
             f"{head['rejects']:,} rejected records"
         )
         for grouping in by or list(ReportGrouping):
-            console.print(_table(report_table(warehouse, grouping, filters), title=f"by {grouping.value}"))
+            console.print(
+                _table(report_table(warehouse, grouping, filters), title=f"by {grouping.value}")
+            )
 
 
 @app.command()
 def export(
     layer: Annotated[str, typer.Option("--layer", "-l", help=f"One of: {', '.join(LAYERS)}.")],
-    fmt: Annotated[ExportFormat, typer.Option("--format", "-f", help="File format.")] = ExportFormat.parquet,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (default LAYER.FORMAT).")] = None,
+    fmt: Annotated[
+        ExportFormat, typer.Option("--format", "-f", help="File format.")
+    ] = ExportFormat.parquet,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Output file (default LAYER.FORMAT).")
+    ] = None,
     db: DbOption = _DEFAULT_DB,
     all_versions: Annotated[bool, typer.Option(help="Include superseded versions.")] = False,
 ) -> None:
@@ -386,7 +449,9 @@ def formats() -> None:
     rows = []
     for name in adapter_names():
         adapter = get_adapter(name)
-        rows.append({"format": name, "suffixes": " ".join(adapter.suffixes), "what": adapter.description})
+        rows.append(
+            {"format": name, "suffixes": " ".join(adapter.suffixes), "what": adapter.description}
+        )
     console.print(_table(rows, title="intake formats"))
 
 

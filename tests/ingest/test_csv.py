@@ -9,7 +9,9 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "csv"
 def _parse(name: str, **mapping: str) -> tuple[list[Parsed], list[Reject]]:
     adapter = CsvMessagesAdapter(IngestOptions(csv_mapping=mapping))
     results = list(adapter.parse(SourceFile.read(DATA / name)))
-    return [r for r in results if isinstance(r, Parsed)], [r for r in results if isinstance(r, Reject)]
+    return [r for r in results if isinstance(r, Parsed)], [
+        r for r in results if isinstance(r, Reject)
+    ]
 
 
 def test_rows_group_into_conversations_and_a_bad_row_is_rejected_alone():

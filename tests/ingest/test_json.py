@@ -9,12 +9,18 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "json"
 
 def _parse(name: str) -> tuple[list[Parsed], list[Reject]]:
     results = list(JsonConversationAdapter(IngestOptions()).parse(SourceFile.read(DATA / name)))
-    return [r for r in results if isinstance(r, Parsed)], [r for r in results if isinstance(r, Reject)]
+    return [r for r in results if isinstance(r, Parsed)], [
+        r for r in results if isinstance(r, Reject)
+    ]
 
 
 def test_jsonl_keeps_valid_lines_and_rejects_bad_ones_with_line_numbers():
     parsed, rejects = _parse("chats.jsonl")
-    assert [p.conversation.source.source_id for p in parsed] == ["chat-1001", "chat-1002", "chat-1005"]
+    assert [p.conversation.source.source_id for p in parsed] == [
+        "chat-1001",
+        "chat-1002",
+        "chat-1005",
+    ]
     assert [(r.locator, r.reason) for r in rejects] == [
         ("line 3", "message 1: missing 'text'"),
         ("line 4", rejects[1].reason),

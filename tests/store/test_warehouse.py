@@ -25,8 +25,17 @@ def test_new_file_is_migrated_and_records_its_schema_version(tmp_path):
         assert wh.migrate() == []  # idempotent
     con = duckdb.connect(str(path))
     tables = {row[0] for row in con.execute("SHOW TABLES").fetchall()}
-    assert {"raw_interactions", "conversations", "participants", "utterances", "words",
-            "metrics_conversation", "metrics_participant", "enrichments", "rejects"} <= tables
+    assert {
+        "raw_interactions",
+        "conversations",
+        "participants",
+        "utterances",
+        "words",
+        "metrics_conversation",
+        "metrics_participant",
+        "enrichments",
+        "rejects",
+    } <= tables
     con.close()
 
 
@@ -36,10 +45,14 @@ def test_read_only_open_of_a_missing_file_says_what_to_do(tmp_path):
 
 
 def test_reingest_changes_nothing(warehouse):
-    first = ingest_paths(warehouse, [DATA / "json" / "chats.jsonl", DATA / "csv" / "chat_export.csv"])
+    first = ingest_paths(
+        warehouse, [DATA / "json" / "chats.jsonl", DATA / "csv" / "chat_export.csv"]
+    )
     assert first.written.new == 5
     counts = {t: _count(warehouse, t) for t in ("conversations", "utterances", "raw_interactions")}
-    second = ingest_paths(warehouse, [DATA / "json" / "chats.jsonl", DATA / "csv" / "chat_export.csv"])
+    second = ingest_paths(
+        warehouse, [DATA / "json" / "chats.jsonl", DATA / "csv" / "chat_export.csv"]
+    )
     assert second.written.new == 0 and second.written.unchanged == 5
     assert {t: _count(warehouse, t) for t in counts} == counts
     # The rejects are reported again for the new run, not lost.
@@ -62,7 +75,8 @@ def test_changed_content_creates_a_new_version_and_keeps_the_old(warehouse, tmp_
     old = load_conversation(warehouse, current.conversation_id, version=1)
     assert [u.text for u in old.utterances] == ["first words"]
     raw_versions = warehouse.con.execute(
-        "SELECT version FROM raw_interactions ORDER BY version").fetchall()
+        "SELECT version FROM raw_interactions ORDER BY version"
+    ).fetchall()
     assert raw_versions == [(1,), (2,)]
 
 
@@ -80,7 +94,9 @@ def test_round_trip_through_the_warehouse_is_lossless(warehouse):
     from convolens.ingest.json_conversations import JsonConversationAdapter
 
     ingest_paths(warehouse, [DATA / "json" / "calls.json"])
-    parsed = [r for r in JsonConversationAdapter().parse(SourceFile.read(DATA / "json" / "calls.json"))]
+    parsed = [
+        r for r in JsonConversationAdapter().parse(SourceFile.read(DATA / "json" / "calls.json"))
+    ]
     original = parsed[0].conversation
     stored = load_conversation(warehouse, original.conversation_id)
     assert stored == original
@@ -91,18 +107,22 @@ def test_rejects_table_names_file_locator_and_reason(warehouse):
     ingest_paths(warehouse, [DATA / "json" / "chats.jsonl"])
     rows = warehouse.query("SELECT source_path, locator, reason FROM rejects ORDER BY locator")
     assert [(Path(r["source_path"]).name, r["locator"]) for r in rows] == [
-        ("chats.jsonl", "line 3"), ("chats.jsonl", "line 4")]
+        ("chats.jsonl", "line 3"),
+        ("chats.jsonl", "line 4"),
+    ]
     assert rows[0]["reason"] == "message 1: missing 'text'"
 
 
 def test_list_filters(warehouse):
     ingest_paths(warehouse, [DATA / "json", DATA / "csv" / "chat_export.csv"])
-    assert {r["source_id"] for r in list_conversations(warehouse, ConversationFilter(channel="call"))} == {
-        "call-1", "call-2"}
+    assert {
+        r["source_id"] for r in list_conversations(warehouse, ConversationFilter(channel="call"))
+    } == {"call-1", "call-2"}
     found = list_conversations(warehouse, ConversationFilter(text="charged twice"))
     assert [r["source_id"] for r in found] == ["lc-1"]
-    assert [r["source_id"] for r in list_conversations(warehouse, ConversationFilter(tag="login"))] == [
-        "chat-1001"]
+    assert [
+        r["source_id"] for r in list_conversations(warehouse, ConversationFilter(tag="login"))
+    ] == ["chat-1001"]
 
 
 @pytest.mark.parametrize("fmt", list(ExportFormat))

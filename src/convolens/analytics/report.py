@@ -23,7 +23,9 @@ _GROUP_EXPRESSIONS = {
     ReportGrouping.agent: "coalesce(c.agent, '(none)')",
     ReportGrouping.queue: "coalesce(c.queue, '(none)')",
     # ISO weeks start on Monday; the label is that Monday's date.
-    ReportGrouping.week: "coalesce(strftime(date_trunc('week', c.started_at), '%Y-%m-%d'), '(no date)')",
+    ReportGrouping.week: (
+        "coalesce(strftime(date_trunc('week', c.started_at), '%Y-%m-%d'), '(no date)')"
+    ),
 }
 
 

@@ -135,7 +135,9 @@ class Reject:
 
     def describe(self) -> str:
         where = Path(self.source_path).name
-        return f"{where} {self.locator}: {self.reason}" if self.locator else f"{where}: {self.reason}"
+        return (
+            f"{where} {self.locator}: {self.reason}" if self.locator else f"{where}: {self.reason}"
+        )
 
 
 ParseResult = Parsed | Reject
@@ -199,7 +201,9 @@ def parse_timestamp(value: Any) -> datetime | None:
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError as exc:
-            raise ValueError(f"not a timestamp: {value!r} (use ISO-8601, e.g. 2026-03-01T09:15:00Z)") from exc
+            raise ValueError(
+                f"not a timestamp: {value!r} (use ISO-8601, e.g. 2026-03-01T09:15:00Z)"
+            ) from exc
     else:
         raise ValueError(f"not a timestamp: {value!r}")
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

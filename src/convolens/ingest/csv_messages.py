@@ -41,8 +41,14 @@ CANONICAL_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 _REQUIRED = ("text", "author")
 _CONVERSATION_FIELDS = (
-    "channel", "language", "subject", "platform", "queue", "agent", "campaign",
-)  # fmt: skip
+    "channel",
+    "language",
+    "subject",
+    "platform",
+    "queue",
+    "agent",
+    "campaign",
+)
 _LINK_FIELDS = ("account_id", "user_id", "order_id", "ticket_id", "campaign_id")
 _TRUE = {"1", "true", "yes", "y", "t"}
 
@@ -111,8 +117,13 @@ class CsvMessagesAdapter(Adapter):
             if not any(cell.strip() for cell in row):
                 continue
             if len(row) > width:
-                yield Reject(path, locator, f"expected {width} fields, found {len(row)}",
-                             self.name, raw_text.encode())  # fmt: skip
+                yield Reject(
+                    path,
+                    locator,
+                    f"expected {width} fields, found {len(row)}",
+                    self.name,
+                    raw_text.encode(),
+                )
                 continue
             # Exports often drop trailing empty cells; the required-field check below
             # then names exactly what is missing.
@@ -136,8 +147,13 @@ class CsvMessagesAdapter(Adapter):
                     if values.get(bound):
                         message[bound] = float(values[bound])
             except ValueError:
-                yield Reject(path, locator, f"'{bound}' is not a number: {values[bound]!r}",
-                             self.name, raw_text.encode())  # fmt: skip
+                yield Reject(
+                    path,
+                    locator,
+                    f"'{bound}' is not a number: {values[bound]!r}",
+                    self.name,
+                    raw_text.encode(),
+                )
                 continue
             group = groups.setdefault(key, (dict(values), [], []))
             # Conversation-level columns are often filled on one row only: take the first value.
@@ -145,7 +161,9 @@ class CsvMessagesAdapter(Adapter):
                 if values.get(field) and not group[0].get(field):
                     group[0][field] = values[field]
             group[1].append({k: v for k, v in message.items() if v is not None})
-            group[2].append(RawRecord(path, locator, raw_text.encode("utf-8"), source.decoded.encoding))
+            group[2].append(
+                RawRecord(path, locator, raw_text.encode("utf-8"), source.decoded.encoding)
+            )
 
         for key, (first, messages, raws) in groups.items():
             yield self._conversation(source, key, first, messages, raws)
@@ -166,7 +184,9 @@ class CsvMessagesAdapter(Adapter):
         }
         record.update({f: first[f] for f in _CONVERSATION_FIELDS if first.get(f)})
         if first.get("tags"):
-            record["tags"] = [t.strip() for t in first["tags"].replace(",", ";").split(";") if t.strip()]
+            record["tags"] = [
+                t.strip() for t in first["tags"].replace(",", ";").split(";") if t.strip()
+            ]
         lines = f"lines {raws[0].locator.split()[-1]}-{raws[-1].locator.split()[-1]}"
         locator = f"conversation {key} ({lines})"
         try:

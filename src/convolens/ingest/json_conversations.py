@@ -33,13 +33,34 @@ _AUTHOR_KEYS = ("author", "speaker", "participant_id", "participant", "from")
 _SOURCE_KEYS = ("platform", "queue", "agent", "campaign")
 _LINK_KEYS = ("account_id", "user_id", "order_id", "ticket_id", "campaign_id")
 _TOP_KEYS = {
-    "id", "source", "channel", "language", "started_at", "duration_seconds", "subject",
-    "tags", "links", "meta", "participants", "messages", *_SOURCE_KEYS,
-}  # fmt: skip
+    "id",
+    "source",
+    "channel",
+    "language",
+    "started_at",
+    "duration_seconds",
+    "subject",
+    "tags",
+    "links",
+    "meta",
+    "participants",
+    "messages",
+    *_SOURCE_KEYS,
+}
 _MESSAGE_KEYS = {
-    "text", "sent_at", "start", "end", "channel_index", "internal", "words", "meta", "role",
-    "name", "email", *_AUTHOR_KEYS,
-}  # fmt: skip
+    "text",
+    "sent_at",
+    "start",
+    "end",
+    "channel_index",
+    "internal",
+    "words",
+    "meta",
+    "role",
+    "name",
+    "email",
+    *_AUTHOR_KEYS,
+}
 
 
 class RecordError(ValueError):
@@ -179,7 +200,9 @@ class JsonConversationAdapter(Adapter):
             )
         except RecordError as exc:
             return Reject(str(source.path), locator, str(exc), self.name, raw.encode("utf-8"))
-        raw_record = RawRecord(str(source.path), locator, raw.encode("utf-8"), source.decoded.encoding)
+        raw_record = RawRecord(
+            str(source.path), locator, raw.encode("utf-8"), source.decoded.encoding
+        )
         return Parsed(conversation, [raw_record], self.name)
 
     def parse(self, source: SourceFile) -> Iterator[ParseResult]:
@@ -200,8 +223,13 @@ class JsonConversationAdapter(Adapter):
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                yield Reject(str(source.path), locator, f"invalid JSON: {exc.msg} (column {exc.colno})",
-                             self.name, line.encode("utf-8"))  # fmt: skip
+                yield Reject(
+                    str(source.path),
+                    locator,
+                    f"invalid JSON: {exc.msg} (column {exc.colno})",
+                    self.name,
+                    line.encode("utf-8"),
+                )
                 continue
             yield self._convert(source, locator, record, line)
 
@@ -216,9 +244,12 @@ class JsonConversationAdapter(Adapter):
         try:
             record = json.loads(text)
         except json.JSONDecodeError as exc:
-            yield Reject(str(source.path), f"line {exc.lineno}",
-                         f"invalid JSON: {exc.msg} (column {exc.colno}); nothing read from this file",
-                         self.name)  # fmt: skip
+            yield Reject(
+                str(source.path),
+                f"line {exc.lineno}",
+                f"invalid JSON: {exc.msg} (column {exc.colno}); nothing read from this file",
+                self.name,
+            )
             return
         yield self._convert(source, "record 1", record, text.strip())
 
@@ -229,8 +260,12 @@ class JsonConversationAdapter(Adapter):
         while True:
             position = _skip_space(text, position)
             if position >= length:
-                yield Reject(str(source.path), f"after record {number}",
-                             "file ends before the closing ']' (truncated?)", self.name)  # fmt: skip
+                yield Reject(
+                    str(source.path),
+                    f"after record {number}",
+                    "file ends before the closing ']' (truncated?)",
+                    self.name,
+                )
                 return
             if text[position] == "]":
                 return
@@ -242,10 +277,14 @@ class JsonConversationAdapter(Adapter):
             except json.JSONDecodeError as exc:
                 # Past a syntax error element boundaries are unknowable: report and stop,
                 # keeping every complete record read so far.
-                yield Reject(str(source.path), locator,
-                             f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}; "
-                             f"{number - 1} earlier record(s) kept, the rest of the file skipped",
-                             self.name, text[position : position + 2000].encode("utf-8"))  # fmt: skip
+                yield Reject(
+                    str(source.path),
+                    locator,
+                    f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}; "
+                    f"{number - 1} earlier record(s) kept, the rest of the file skipped",
+                    self.name,
+                    text[position : position + 2000].encode("utf-8"),
+                )
                 return
             yield self._convert(source, locator, record, text[position:end])
             position = _skip_space(text, end)

@@ -84,7 +84,9 @@ def discover_files(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[
     for path in paths:
         if path.is_dir():
             for child in sorted(path.rglob("*")):
-                if not child.is_file() or any(p.startswith(".") for p in child.relative_to(path).parts):
+                if not child.is_file() or any(
+                    p.startswith(".") for p in child.relative_to(path).parts
+                ):
                     continue
                 if child.name.endswith(_SIDECAR_SUFFIX):
                     continue
@@ -123,29 +125,36 @@ def parse_paths(
         if name is None:
             if on_file:
                 on_file(path)
-            yield Reject(str(path), "", "unrecognised format; pass --format "
-                         f"({', '.join(adapter_names())})")  # fmt: skip
+            yield Reject(
+                str(path), "", f"unrecognised format; pass --format ({', '.join(adapter_names())})"
+            )
             continue
         groups[name].append(path)
 
     for name, paths in groups.items():
         adapter = get_adapter(name, options)
         unreadable: list[Reject] = []
-
-        def sources(paths: list[Path] = paths, unreadable: list[Reject] = unreadable) -> Iterator[SourceFile]:
-            for path in paths:
-                try:
-                    source = SourceFile.read(path)
-                except OSError as exc:
-                    unreadable.append(Reject(str(path), "", f"cannot read file: {exc}", name))
-                    continue
-                finally:
-                    if on_file:
-                        on_file(path)
-                yield source
-
-        yield from adapter.parse_many(sources())
+        yield from adapter.parse_many(_read_each(paths, name, unreadable, on_file))
         yield from unreadable
+
+
+def _read_each(
+    paths: list[Path],
+    fmt: str,
+    unreadable: list[Reject],
+    on_file: Callable[[Path], None] | None,
+) -> Iterator[SourceFile]:
+    """Read files lazily (one in memory at a time), noting those that cannot be read."""
+    for path in paths:
+        try:
+            source = SourceFile.read(path)
+        except OSError as exc:
+            unreadable.append(Reject(str(path), "", f"cannot read file: {exc}", fmt))
+            continue
+        finally:
+            if on_file:
+                on_file(path)
+        yield source
 
 
 def ingest_paths(
@@ -167,9 +176,13 @@ def ingest_paths(
     started = time.perf_counter()
     files, skipped, missing = discover_files(Path(p) for p in paths)
     run_id = warehouse.start_run(
-        "ingest", {"paths": [str(p) for p in paths], "format": fmt,
-                   "options": (options or IngestOptions()).model_dump()}
-    )  # fmt: skip
+        "ingest",
+        {
+            "paths": [str(p) for p in paths],
+            "format": fmt,
+            "options": (options or IngestOptions()).model_dump(),
+        },
+    )
     report = IngestReport(run_id=run_id, files=len(files), skipped_files=[str(p) for p in skipped])
     report.rejects.extend(Reject(str(p), "", "no such file or folder") for p in missing)
     if on_start:

@@ -48,7 +48,8 @@ def export_layer(
         columns = [row[0] for row in warehouse.con.execute(f"DESCRIBE {relation}").fetchall()]
         if "payload" in columns:
             rest = ", ".join(f'"{c}"' for c in columns if c != "payload")
-            select = f"SELECT {rest}, coalesce(try(decode(payload)), 'base64:' || to_base64(payload)) AS payload FROM {relation}"
+            text = "coalesce(try(decode(payload)), 'base64:' || to_base64(payload))"
+            select = f"SELECT {rest}, {text} AS payload FROM {relation}"
     target = str(out).replace("'", "''")
     warehouse.con.execute(f"COPY ({select}) TO '{target}' ({_COPY_OPTIONS[fmt]})")
     row = warehouse.con.execute(f"SELECT count(*) FROM {relation}").fetchone()

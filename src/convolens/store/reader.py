@@ -17,7 +17,9 @@ def _loads(value: str | None) -> Any:
     return json.loads(value) if value else None
 
 
-def load_conversation(warehouse: Warehouse, conversation_id: str, version: int | None = None) -> Conversation:
+def load_conversation(
+    warehouse: Warehouse, conversation_id: str, version: int | None = None
+) -> Conversation:
     """The stored conversation (newest version unless `version` is given)."""
     cid = warehouse.resolve_id(conversation_id)
     rows = warehouse.query(
@@ -30,7 +32,8 @@ def load_conversation(warehouse: Warehouse, conversation_id: str, version: int |
     row = rows[0]
     key = [cid, row["version"]]
     participants = warehouse.query(
-        "SELECT * FROM participants WHERE conversation_id = ? AND version = ? ORDER BY position", key
+        "SELECT * FROM participants WHERE conversation_id = ? AND version = ? ORDER BY position",
+        key,
     )
     utterances = warehouse.query(
         "SELECT * FROM utterances WHERE conversation_id = ? AND version = ? ORDER BY seq", key
@@ -42,9 +45,13 @@ def load_conversation(warehouse: Warehouse, conversation_id: str, version: int |
         key,
     ):
         words.setdefault(word["utterance_id"], []).append(
-            {"text": word["text"], "start": word["start_s"], "end": word["end_s"],
-             "confidence": word["confidence"]}
-        )  # fmt: skip
+            {
+                "text": word["text"],
+                "start": word["start_s"],
+                "end": word["end_s"],
+                "confidence": word["confidence"],
+            }
+        )
     meta = _loads(row["meta"]) or {}
     meta.pop("ingest_warnings", None)
     return Conversation.model_validate(
@@ -52,30 +59,48 @@ def load_conversation(warehouse: Warehouse, conversation_id: str, version: int |
             "conversation_id": cid,
             "channel": row["channel"],
             "source": {
-                "system": row["source_system"], "source_id": row["source_id"],
-                "platform": row["platform"], "queue": row["queue"], "agent": row["agent"],
-                "campaign": row["campaign"], "tags": row["tags"] or [],
+                "system": row["source_system"],
+                "source_id": row["source_id"],
+                "platform": row["platform"],
+                "queue": row["queue"],
+                "agent": row["agent"],
+                "campaign": row["campaign"],
+                "tags": row["tags"] or [],
             },
             "language": row["language"],
             "started_at": row["started_at"],
             "duration_seconds": row["duration_seconds"],
             "subject": row["subject"],
-            "links": {k: row[k] for k in ("account_id", "user_id", "order_id", "ticket_id", "campaign_id")},
+            "links": {
+                k: row[k] for k in ("account_id", "user_id", "order_id", "ticket_id", "campaign_id")
+            },
             "participants": [
-                {"participant_id": p["participant_id"], "name": p["name"], "role": p["role"],
-                 "email": p["email"], "external_ids": _loads(p["external_ids"]) or {}}
+                {
+                    "participant_id": p["participant_id"],
+                    "name": p["name"],
+                    "role": p["role"],
+                    "email": p["email"],
+                    "external_ids": _loads(p["external_ids"]) or {},
+                }
                 for p in participants
             ],
             "utterances": [
-                {"participant_id": u["participant_id"], "text": u["text"], "start": u["start_s"],
-                 "end": u["end_s"], "sent_at": u["sent_at"], "channel_index": u["channel_index"],
-                 "internal": u["internal"], "meta": _loads(u["meta"]) or {},
-                 "words": words.get(u["utterance_id"])}
+                {
+                    "participant_id": u["participant_id"],
+                    "text": u["text"],
+                    "start": u["start_s"],
+                    "end": u["end_s"],
+                    "sent_at": u["sent_at"],
+                    "channel_index": u["channel_index"],
+                    "internal": u["internal"],
+                    "meta": _loads(u["meta"]) or {},
+                    "words": words.get(u["utterance_id"]),
+                }
                 for u in utterances
             ],
             "meta": meta,
         }
-    )  # fmt: skip
+    )
 
 
 @dataclass
@@ -96,9 +121,11 @@ class ConversationFilter:
         clauses: list[str] = []
         params: list[Any] = []
         for column, value in (
-            ("c.channel", self.channel), ("c.queue", self.queue),
-            ("c.source_system", self.source), ("c.account_id", self.account),
-        ):  # fmt: skip
+            ("c.channel", self.channel),
+            ("c.queue", self.queue),
+            ("c.source_system", self.source),
+            ("c.account_id", self.account),
+        ):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)

@@ -34,9 +34,11 @@ CREATE OR REPLACE VIEW utterances_current AS
 CREATE OR REPLACE VIEW words_current AS
     SELECT w.* FROM words w JOIN conversation_heads h USING (conversation_id, version);
 CREATE OR REPLACE VIEW metrics_conversation_current AS
-    SELECT m.* FROM metrics_conversation m JOIN conversation_heads h USING (conversation_id, version);
+    SELECT m.* FROM metrics_conversation m
+    JOIN conversation_heads h USING (conversation_id, version);
 CREATE OR REPLACE VIEW metrics_participant_current AS
-    SELECT m.* FROM metrics_participant m JOIN conversation_heads h USING (conversation_id, version);
+    SELECT m.* FROM metrics_participant m
+    JOIN conversation_heads h USING (conversation_id, version);
 CREATE OR REPLACE VIEW metrics_pairs_current AS
     SELECT m.* FROM metrics_participant_pairs m
     JOIN conversation_heads h USING (conversation_id, version);

@@ -131,7 +131,9 @@ class Warehouse:
             raise
         self.con.execute("COMMIT")
 
-    def insert_columns(self, table: str, columns: Mapping[str, Sequence[Any]], schema: pa.Schema) -> int:
+    def insert_columns(
+        self, table: str, columns: Mapping[str, Sequence[Any]], schema: pa.Schema
+    ) -> int:
         """Insert column lists into `table` in one statement, matching columns by name."""
         if not any(len(values) for values in columns.values()):
             return 0

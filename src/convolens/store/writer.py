@@ -23,36 +23,101 @@ _TS = pa.timestamp("us", tz="UTC")
 _S, _I, _F, _B = pa.string(), pa.int32(), pa.float64(), pa.bool_()
 
 CONVERSATION_SCHEMA = pa.schema(
-    [("conversation_id", _S), ("version", _I), ("content_hash", _S), ("run_id", _S),
-     ("ingested_at", _TS), ("channel", _S), ("language", _S), ("started_at", _TS),
-     ("duration_seconds", _F), ("subject", _S), ("source_system", _S), ("source_id", _S),
-     ("source_format", _S), ("platform", _S), ("queue", _S), ("agent", _S), ("campaign", _S),
-     ("tags", pa.list_(_S)), ("account_id", _S), ("user_id", _S), ("order_id", _S),
-     ("ticket_id", _S), ("campaign_id", _S), ("participant_count", _I),
-     ("utterance_count", _I), ("meta", _S)]
-)  # fmt: skip
+    [
+        ("conversation_id", _S),
+        ("version", _I),
+        ("content_hash", _S),
+        ("run_id", _S),
+        ("ingested_at", _TS),
+        ("channel", _S),
+        ("language", _S),
+        ("started_at", _TS),
+        ("duration_seconds", _F),
+        ("subject", _S),
+        ("source_system", _S),
+        ("source_id", _S),
+        ("source_format", _S),
+        ("platform", _S),
+        ("queue", _S),
+        ("agent", _S),
+        ("campaign", _S),
+        ("tags", pa.list_(_S)),
+        ("account_id", _S),
+        ("user_id", _S),
+        ("order_id", _S),
+        ("ticket_id", _S),
+        ("campaign_id", _S),
+        ("participant_count", _I),
+        ("utterance_count", _I),
+        ("meta", _S),
+    ]
+)
 PARTICIPANT_SCHEMA = pa.schema(
-    [("conversation_id", _S), ("version", _I), ("participant_id", _S), ("position", _I),
-     ("name", _S), ("role", _S), ("email", _S), ("external_ids", _S)]
-)  # fmt: skip
+    [
+        ("conversation_id", _S),
+        ("version", _I),
+        ("participant_id", _S),
+        ("position", _I),
+        ("name", _S),
+        ("role", _S),
+        ("email", _S),
+        ("external_ids", _S),
+    ]
+)
 UTTERANCE_SCHEMA = pa.schema(
-    [("utterance_id", _S), ("conversation_id", _S), ("version", _I), ("seq", _I),
-     ("participant_id", _S), ("text", _S), ("start_s", _F), ("end_s", _F), ("sent_at", _TS),
-     ("channel_index", _I), ("internal", _B), ("meta", _S)]
-)  # fmt: skip
+    [
+        ("utterance_id", _S),
+        ("conversation_id", _S),
+        ("version", _I),
+        ("seq", _I),
+        ("participant_id", _S),
+        ("text", _S),
+        ("start_s", _F),
+        ("end_s", _F),
+        ("sent_at", _TS),
+        ("channel_index", _I),
+        ("internal", _B),
+        ("meta", _S),
+    ]
+)
 WORD_SCHEMA = pa.schema(
-    [("conversation_id", _S), ("version", _I), ("utterance_id", _S), ("word_index", _I),
-     ("text", _S), ("start_s", _F), ("end_s", _F), ("confidence", _F)]
-)  # fmt: skip
+    [
+        ("conversation_id", _S),
+        ("version", _I),
+        ("utterance_id", _S),
+        ("word_index", _I),
+        ("text", _S),
+        ("start_s", _F),
+        ("end_s", _F),
+        ("confidence", _F),
+    ]
+)
 RAW_SCHEMA = pa.schema(
-    [("raw_id", _S), ("run_id", _S), ("conversation_id", _S), ("version", _I),
-     ("source_format", _S), ("source_path", _S), ("locator", _S), ("encoding", _S),
-     ("payload", pa.binary()), ("payload_sha256", _S), ("received_at", _TS)]
-)  # fmt: skip
+    [
+        ("raw_id", _S),
+        ("run_id", _S),
+        ("conversation_id", _S),
+        ("version", _I),
+        ("source_format", _S),
+        ("source_path", _S),
+        ("locator", _S),
+        ("encoding", _S),
+        ("payload", pa.binary()),
+        ("payload_sha256", _S),
+        ("received_at", _TS),
+    ]
+)
 REJECT_SCHEMA = pa.schema(
-    [("run_id", _S), ("source_format", _S), ("source_path", _S), ("locator", _S),
-     ("reason", _S), ("payload", pa.binary()), ("rejected_at", _TS)]
-)  # fmt: skip
+    [
+        ("run_id", _S),
+        ("source_format", _S),
+        ("source_path", _S),
+        ("locator", _S),
+        ("reason", _S),
+        ("payload", pa.binary()),
+        ("rejected_at", _TS),
+    ]
+)
 
 
 @dataclass
@@ -106,7 +171,13 @@ def write_conversations(warehouse: Warehouse, batch: Sequence[Parsed], run_id: s
     now = now_utc()
     conv, part, utt, word, raw = (
         _columns(s)
-        for s in (CONVERSATION_SCHEMA, PARTICIPANT_SCHEMA, UTTERANCE_SCHEMA, WORD_SCHEMA, RAW_SCHEMA)
+        for s in (
+            CONVERSATION_SCHEMA,
+            PARTICIPANT_SCHEMA,
+            UTTERANCE_SCHEMA,
+            WORD_SCHEMA,
+            RAW_SCHEMA,
+        )
     )
     for item, content_hash in zip(batch, hashes, strict=True):
         c = item.conversation
@@ -126,19 +197,36 @@ def write_conversations(warehouse: Warehouse, batch: Sequence[Parsed], run_id: s
 
         source, links = c.source, c.links
         for key, value in (
-            ("conversation_id", cid), ("version", version), ("content_hash", content_hash),
-            ("run_id", run_id), ("ingested_at", now), ("channel", c.channel.value),
-            ("language", c.language), ("started_at", c.started_at),
-            ("duration_seconds", c.duration_seconds), ("subject", c.subject),
-            ("source_system", source.system), ("source_id", source.source_id),
-            ("source_format", item.source_format), ("platform", source.platform),
-            ("queue", source.queue), ("agent", source.agent), ("campaign", source.campaign),
-            ("tags", source.tags), ("account_id", links.account_id), ("user_id", links.user_id),
-            ("order_id", links.order_id), ("ticket_id", links.ticket_id),
-            ("campaign_id", links.campaign_id), ("participant_count", len(c.participants)),
+            ("conversation_id", cid),
+            ("version", version),
+            ("content_hash", content_hash),
+            ("run_id", run_id),
+            ("ingested_at", now),
+            ("channel", c.channel.value),
+            ("language", c.language),
+            ("started_at", c.started_at),
+            ("duration_seconds", c.duration_seconds),
+            ("subject", c.subject),
+            ("source_system", source.system),
+            ("source_id", source.source_id),
+            ("source_format", item.source_format),
+            ("platform", source.platform),
+            ("queue", source.queue),
+            ("agent", source.agent),
+            ("campaign", source.campaign),
+            ("tags", source.tags),
+            ("account_id", links.account_id),
+            ("user_id", links.user_id),
+            ("order_id", links.order_id),
+            ("ticket_id", links.ticket_id),
+            ("campaign_id", links.campaign_id),
+            ("participant_count", len(c.participants)),
             ("utterance_count", len(c.utterances)),
-            ("meta", _json({**c.meta, **({"ingest_warnings": item.warnings} if item.warnings else {})})),
-        ):  # fmt: skip
+            (
+                "meta",
+                _json({**c.meta, **({"ingest_warnings": item.warnings} if item.warnings else {})}),
+            ),
+        ):
             conv[key].append(value)
 
         for position, p in enumerate(c.participants):

@@ -1,0 +1,356 @@
+"""WebVTT and SRT transcripts: one file is one conversation (a call by default).
+
+Each cue becomes one utterance, timed in seconds from the start of the file. The speaker
+of a cue is, in order of preference: the WebVTT voice tag (`<v Dana Ruiz>`), a `Name:`
+prefix at the start of the cue text (stripped from the text), the previous cue's speaker
+(captioners only name a speaker when the turn changes), or "Unknown". Consecutive cues of
+one speaker stay separate utterances so that their timings survive.
+
+What a transcript cannot say (source id, start time, roles, business links) comes from an
+optional sidecar `<stem>.meta.json` next to it, e.g. `call-0042.vtt` + `call-0042.meta.json`:
+
+    {"id": "0042", "source": "dialpad", "channel": "call", "language": "en",
+     "started_at": "2026-03-02T09:14:00Z", "duration_seconds": 312.5, "subject": "...",
+     "platform": "...", "queue": "...", "agent": "Dana Ruiz", "campaign": "...",
+     "tags": ["refund"], "roles": {"Dana Ruiz": "agent", "Tom": "customer"},
+     "links": {"account_id": "A-17"}, "meta": {...}}
+
+All keys are optional; unknown keys reject the transcript (a typo must not vanish). Without
+"id" the conversation id is derived from the content. Without "duration_seconds" the
+duration is the end of the last cue.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import re
+import unicodedata
+from collections import defaultdict, deque
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import webvtt
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from webvtt.errors import MalformedCaptionError, MalformedFileError
+
+from convolens.ingest.base import (
+    Adapter,
+    Parsed,
+    ParseResult,
+    RawRecord,
+    Reject,
+    SourceFile,
+    decode_bytes,
+    describe_validation_error,
+    parse_timestamp,
+)
+from convolens.ingest.registry import register_adapter
+from convolens.model import BusinessLinks, Channel, Conversation, Role
+
+__all__ = ["SubtitleAdapter", "sidecar_path"]
+
+_UNKNOWN = "Unknown"
+_TIMESTAMP = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2})[.,](\d{1,3})$")
+# An SRT timing line (milliseconds at most); a line with "-->" that does not match is a
+# broken cue, which webvtt-py would silently drop rather than report.
+_SRT_TIME = r"\d+:\d{1,2}:\d{1,2}[,.]\d{1,3}"
+_SRT_TIMING = re.compile(rf"^\s*({_SRT_TIME})\s*-->\s*({_SRT_TIME})")
+_VTT_TIME = r"(?:\d+:)?\d{2}:\d{2}\.\d{3}"
+_VTT_TIMING = re.compile(rf"^\s*{_VTT_TIME}[ \t]+-->[ \t]+{_VTT_TIME}")
+# A speaker prefix: 1-4 words (letters, digits, _ . ' -) then a colon and a space.
+_WORD = r"(?:[^\W\d_][\w'.\-]*|\d+)"
+_PREFIX = re.compile(rf"^(?P<name>{_WORD}(?: {_WORD}){{0,3}})\s*:(?:\s+|$)")
+_MAX_NAME = 40
+
+
+class _Sidecar(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | int | None = None
+    source: str | None = None
+    channel: Channel | None = None
+    language: str | None = None
+    started_at: datetime | None = None
+    duration_seconds: float | None = Field(default=None, ge=0)
+    subject: str | None = None
+    platform: str | None = None
+    queue: str | None = None
+    agent: str | None = None
+    campaign: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    roles: dict[str, Role] = Field(default_factory=dict)
+    links: BusinessLinks = Field(default_factory=BusinessLinks)
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("started_at", mode="before")
+    @classmethod
+    def _timestamp(cls, value: Any) -> datetime | None:
+        return parse_timestamp(value)
+
+    @field_validator("links", mode="before")
+    @classmethod
+    def _link_ids(cls, value: Any) -> Any:
+        # Hand-written sidecars carry numeric ids ("account_id": 55); links are strings.
+        if isinstance(value, dict):
+            return {k: v if v is None or isinstance(v, str) else str(v) for k, v in value.items()}
+        return value
+
+
+def sidecar_path(path: Path) -> Path:
+    """`call-0042.vtt` -> `call-0042.meta.json` in the same folder."""
+    return path.with_name(f"{path.stem}.meta.json")
+
+
+def _seconds(value: str) -> float:
+    # caption.start_in_seconds truncates to whole seconds; timings need milliseconds.
+    match = _TIMESTAMP.match(value.strip())
+    if match is None:
+        raise ValueError(f"not a cue timestamp: {value!r}")
+    hours, minutes, seconds, fraction = match.groups()
+    millis = int(fraction.ljust(3, "0"))
+    total = int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds)
+    return round(total + millis / 1000, 3)
+
+
+def _is_speaker_name(name: str) -> bool:
+    if len(name) > _MAX_NAME:
+        return False
+    # Every word that starts with a letter is capitalised: "Dana Ruiz", "Speaker 1",
+    # "SPEAKER_00"; "so basically: ..." is text, not a speaker.
+    return all(word[0].isupper() or word.isdigit() for word in name.split())
+
+
+def _split_prefix(text: str) -> tuple[str | None, str]:
+    match = _PREFIX.match(text)
+    if match is None or not _is_speaker_name(match["name"]):
+        return None, text
+    return match["name"], text[match.end() :].strip()
+
+
+def _slug(name: str) -> str:
+    # casefold first so that "Weiß" becomes "weiss" rather than losing the letter.
+    folded = unicodedata.normalize("NFKD", name.casefold()).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", folded).strip("-")
+    # Names with no Latin letters (e.g. "張偉") keep their own characters.
+    return slug or re.sub(r"[\W_]+", "-", name.lower()).strip("-") or "speaker"
+
+
+class SubtitleAdapter(Adapter):
+    name = "subtitles"
+    suffixes = (".vtt", ".srt")
+    description = "WebVTT / SRT transcripts, one conversation per file (+ optional .meta.json)"
+
+    def sniff(self, source: SourceFile) -> bool:
+        if source.path.suffix.lower() in self.suffixes:
+            return True
+        # Only the head is looked at, so sniffing a large file of another format is cheap.
+        head = source.data[:512].decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+        return head.startswith("WEBVTT") or _looks_like_srt(head)
+
+    def _format_of(self, source: SourceFile) -> str:
+        suffix = source.path.suffix.lower()
+        if suffix in self.suffixes:
+            return suffix[1:]
+        return "vtt" if source.text.lstrip("\ufeff \t\r\n").startswith("WEBVTT") else "srt"
+
+    def parse(self, source: SourceFile) -> Iterator[ParseResult]:
+        path = str(source.path)
+
+        def reject(reason: str, locator: str = "file") -> Reject:
+            return Reject(path, locator, reason, self.name, payload=source.data)
+
+        sidecar, sidecar_raw, problem = self._read_sidecar(source.path)
+        if problem is not None:
+            yield reject(problem)
+            return
+        fmt = self._format_of(source)
+        text = source.text.lstrip("\ufeff \t\r\n")
+        if fmt == "srt" and (bad := _bad_srt_cue(text)) is not None:
+            yield reject(*bad)
+            return
+        try:
+            document = webvtt.from_buffer(io.StringIO(text), format=fmt, strict=True)
+        except MalformedFileError:
+            expected = "'WEBVTT' header" if fmt == "vtt" else "cue number and timing line"
+            yield reject(f"not a valid {fmt.upper()} file (expected a {expected} first)")
+            return
+        except MalformedCaptionError as exc:
+            yield reject(*_describe_bad_cue(str(exc), text))
+            return
+        captions: list[Any] = list(document.captions)
+        if fmt == "srt":
+            _restore_srt_identifiers(captions, text)
+
+        sidecar = sidecar or _Sidecar()
+        warnings: list[str] = []
+        speakers: dict[str, str] = {}  # name -> participant id, in order of appearance
+        utterances: list[dict[str, Any]] = []
+        previous: str | None = None
+        for position, caption in enumerate(captions, start=1):
+            cue = f"cue {caption.identifier or position}"
+            body = " ".join(line.strip() for line in caption.text.split("\n") if line.strip())
+            speaker = (caption.voice or "").strip() or None
+            if speaker is None:
+                speaker, body = _split_prefix(body)
+            speaker = speaker or previous or _UNKNOWN
+            previous = speaker
+            if not body:
+                warnings.append(f"{cue}: no text, skipped")
+                continue
+            if speaker not in speakers:
+                speakers[speaker] = _unique(_slug(speaker), set(speakers.values()))
+            utterance: dict[str, Any] = {"participant_id": speakers[speaker], "text": body}
+            utterance["start"], utterance["end"] = _seconds(caption.start), _seconds(caption.end)
+            utterance["meta"] = {"cue": caption.identifier} if caption.identifier else {}
+            utterances.append(utterance)
+        if not utterances:
+            yield reject("no cues with text")
+            return
+
+        participants = [
+            {"participant_id": pid, "name": name, "role": _role_of(name, sidecar)}
+            for name, pid in speakers.items()
+        ]
+        source_id = None if sidecar.id in (None, "") else str(sidecar.id)
+        payload = {
+            "channel": sidecar.channel or self.options.default_channel or "call",
+            "source": {
+                "system": sidecar.source or self.options.source_system or "transcript",
+                "source_id": source_id,
+                "platform": sidecar.platform,
+                "queue": sidecar.queue,
+                "agent": sidecar.agent,
+                "campaign": sidecar.campaign,
+                "tags": sidecar.tags,
+            },
+            "language": sidecar.language or _header_language(document),
+            "started_at": sidecar.started_at,
+            "duration_seconds": (
+                sidecar.duration_seconds
+                if sidecar.duration_seconds is not None
+                else max(u["end"] for u in utterances)
+            ),
+            "subject": sidecar.subject,
+            "links": sidecar.links,
+            "participants": participants,
+            "utterances": utterances,
+            "meta": sidecar.meta,
+        }
+        try:
+            conversation = Conversation.model_validate(payload)
+        except ValidationError as exc:
+            yield reject(describe_validation_error(exc))
+            return
+        raw = [RawRecord(path, "file", source.data, source.decoded.encoding)]
+        if sidecar_raw is not None:
+            # Kept so that a replay from the raw layer sees the same metadata.
+            raw.append(RawRecord(*sidecar_raw))
+        yield Parsed(conversation, raw, self.name, warnings)
+
+    def _read_sidecar(
+        self, path: Path
+    ) -> tuple[_Sidecar | None, tuple[str, str, bytes, str] | None, str | None]:
+        """(sidecar, its raw record fields, problem); all None when there is no sidecar."""
+        meta_path = sidecar_path(path)
+        try:
+            data = meta_path.read_bytes()
+        except FileNotFoundError:
+            return None, None, None
+        except OSError as exc:
+            return None, None, f"sidecar {meta_path.name}: cannot read: {exc.strerror}"
+        decoded = decode_bytes(data)
+        try:
+            sidecar = _Sidecar.model_validate(json.loads(decoded.text))
+        except json.JSONDecodeError as exc:
+            where = f"line {exc.lineno}, column {exc.colno}"
+            return None, None, f"sidecar {meta_path.name}: invalid JSON: {exc.msg} ({where})"
+        except ValidationError as exc:
+            return None, None, f"sidecar {meta_path.name}: {describe_validation_error(exc)}"
+        return sidecar, (str(meta_path), "sidecar", data, decoded.encoding), None
+
+
+def _role_of(name: str, sidecar: _Sidecar) -> Role:
+    folded = {key.casefold(): role for key, role in sidecar.roles.items()}
+    role = sidecar.roles.get(name) or folded.get(name.casefold())
+    if role is None and sidecar.agent and sidecar.agent.casefold() == name.casefold():
+        role = Role.agent
+    return role or Role.unknown
+
+
+def _header_language(document: Any) -> str | None:
+    # De-facto WebVTT header line, written by YouTube and most caption tools.
+    for line in getattr(document, "metadata", None) or []:
+        key, _, value = line.partition(":")
+        if key.strip().lower() == "language" and value.strip():
+            return value.strip()
+    return None
+
+
+def _unique(slug: str, taken: set[str]) -> str:
+    # "Tom" and "TOM" slug alike but are different speakers as far as the file says.
+    candidate, n = slug, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{slug}-{n}"
+    return candidate
+
+
+def _looks_like_srt(head: str) -> bool:
+    lines = [line for line in head.splitlines() if line.strip()][:2]
+    return len(lines) == 2 and lines[0].strip().isdigit() and bool(_SRT_TIMING.match(lines[1]))
+
+
+def _bad_srt_cue(text: str) -> tuple[str, str] | None:
+    """(reason, locator) of the first cue whose timing line is broken, else None."""
+    lines = _lines(text)
+    for number, line in enumerate(lines, start=1):
+        if "-->" in line and not _SRT_TIMING.match(line):
+            before = lines[number - 2].strip() if number > 1 else ""
+            locator = f"cue {before}" if before.isdigit() else f"line {number}"
+            return f"malformed cue timing at line {number}: {line.strip()!r}", locator
+    return None
+
+
+def _describe_bad_cue(message: str, text: str) -> tuple[str, str]:
+    """(reason, locator) from webvtt-py's "Invalid cue block [...]" message."""
+    try:
+        block = ast.literal_eval(message[message.index("[") :])
+    except (ValueError, SyntaxError):
+        block = None
+    arrows = [line for line in block or [] if "-->" in line]
+    if not arrows:
+        return f"malformed cue: {message}", "file"
+    locator = "file" if "-->" in block[0] else f"cue {block[0].strip()}"
+    bad = next((line for line in arrows if not _VTT_TIMING.match(line)), None)
+    lines = _lines(text)
+    number = next((i for i, line in enumerate(lines, 1) if line == (bad or arrows[-1])), "?")
+    if bad is not None:
+        return f"malformed cue at line {number}: {bad.strip()!r} is not a valid cue timing", locator
+    # strict parsing also refuses a cue that follows the previous one without a blank line.
+    return f"malformed cue: no empty line before the cue timing at line {number}", locator
+
+
+def _lines(text: str) -> list[str]:
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def _restore_srt_identifiers(captions: list[Any], text: str) -> None:
+    # webvtt-py drops SRT cue numbers; recover them from the text by cue timings.
+    lines = _lines(text)
+    numbers: dict[tuple[float, float], deque[str]] = defaultdict(deque)
+    for index, line in enumerate(lines[1:], start=1):
+        match = _SRT_TIMING.match(line)
+        if match and lines[index - 1].strip().isdigit():
+            key = (_seconds(match[1]), _seconds(match[2]))
+            numbers[key].append(lines[index - 1].strip())
+    for caption in captions:
+        queue = numbers.get((_seconds(caption.start), _seconds(caption.end)))
+        if queue:
+            caption.identifier = queue.popleft()
+
+
+register_adapter(SubtitleAdapter)
