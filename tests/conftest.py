@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from convolens.store.warehouse import Warehouse
+
+# Rich sizes tables to the terminal; tests read them as a wide terminal would show them.
+os.environ["COLUMNS"] = "200"
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"

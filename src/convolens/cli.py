@@ -65,6 +65,8 @@ def _progress() -> Progress:
 def _fmt(value: Any) -> str:
     if value is None:
         return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:,.2f}"
     if isinstance(value, datetime):
@@ -307,7 +309,11 @@ def list_(
         }
         for r in rows
     ]
-    console.print(_table(shown, title=f"{len(rows)} conversation(s)"))
+    console.print(
+        f"{len(rows)} conversation(s)" + (f" (first {limit})" if len(rows) == limit else "")
+    )
+    if shown:
+        console.print(_table(shown))
 
 
 def _clock(seconds: float | None) -> str:
@@ -315,6 +321,36 @@ def _clock(seconds: float | None) -> str:
         return ""
     minutes, rest = divmod(seconds, 60)
     return f"{int(minutes):02d}:{rest:05.2f}"
+
+
+def _metrics_table(
+    conversation: list[dict[str, Any]], participants: list[dict[str, Any]], names: dict[str, str]
+) -> Table:
+    """Metrics as rows, with the conversation and each participant as a column."""
+    table = Table(title="metrics", header_style="bold cyan")
+    table.add_column("metric", style="bold")
+    table.add_column("conversation", justify="right")
+    for p in participants:
+        table.add_column(
+            f"{names.get(p['participant_id'], p['participant_id'])} ({p['role']})", justify="right"
+        )
+    keys = list(dict.fromkeys([*conversation[0], *(k for p in participants for k in p)]))
+    for key in keys:
+        if key in ("participant_id", "role"):
+            continue
+        values = [conversation[0].get(key)] + [p.get(key) for p in participants]
+        if all(v is None for v in values):
+            continue
+        table.add_row(
+            key,
+            *(
+                "" if k not in row else _fmt(row[k])
+                for k, row in zip(
+                    [key] * len(values), [conversation[0], *participants], strict=True
+                )
+            ),
+        )
+    return table
 
 
 @app.command()
@@ -377,17 +413,7 @@ def show(
         transcript.add_row(when, who + (" [dim](internal)[/]" if u.internal else ""), u.text)
     console.print(transcript)
     if metrics:
-        row = {k: v for k, v in metrics[0].items() if v is not None}
-        console.print(_table([row], title="conversation metrics"))
-        columns = [
-            k for k in participant_metrics[0] if any(r[k] is not None for r in participant_metrics)
-        ]
-        console.print(
-            _table(
-                [{k: r[k] for k in columns} for r in participant_metrics],
-                title="participant metrics",
-            )
-        )
+        console.print(_metrics_table(metrics, participant_metrics, names))
     else:
         console.print("[dim]no metrics yet: run 'convolens analyze'[/]")
 

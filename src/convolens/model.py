@@ -67,7 +67,9 @@ class Word(_Model):
     @model_validator(mode="after")
     def _ordered(self) -> Word:
         if self.end < self.start:
-            raise ValueError(f"word {self.text!r} ends ({self.end}) before it starts ({self.start})")
+            raise ValueError(
+                f"word {self.text!r} ends ({self.end}) before it starts ({self.start})"
+            )
         return self
 
 
