@@ -264,3 +264,13 @@ def test_html_to_text_breaks_and_skips() -> None:
         "<p>One<br>Two</p><div>Three &amp; four</div><blockquote>old</blockquote><style>x</style>"
     )
     assert html_to_text(html) == "One\nTwo\n\nThree & four"
+
+
+def test_thread_id_is_the_original_message_even_when_it_is_not_in_the_batch() -> None:
+    whole = [
+        r
+        for r in parse("thread_1_question.eml", "thread_2_agent_reply.eml")
+        if isinstance(r, Parsed)
+    ]
+    partial = [r for r in parse("thread_2_agent_reply.eml") if isinstance(r, Parsed)]
+    assert partial[0].conversation.conversation_id == whole[0].conversation.conversation_id

@@ -182,6 +182,10 @@ class EmailAdapter(Adapter):
     def _conversation(self, group: list[_Message], late: dict[str, list[str]]) -> ParseResult:
         present = {m.message_id for m in group}
         root = min([m for m in group if not present.intersection(m.parents)] or group)
+        # The thread is named after its original message: the root's own id, or, when the
+        # original is not in this batch, the first id of the root's References (which every
+        # reply carries), so a partial thread keeps the same canonical id.
+        thread_id = root.parents[0] if root.parents else root.message_id
         ordered = sorted(group)
         domains = self._agent_domains(group)
         participants: dict[str, Participant] = {}
@@ -205,7 +209,7 @@ class EmailAdapter(Adapter):
             conversation = Conversation(
                 channel=Channel.email,
                 source=SourceInfo(
-                    system=self.options.source_system or "email", source_id=root.message_id
+                    system=self.options.source_system or "email", source_id=thread_id
                 ),
                 started_at=next((m.sent_at for m in ordered if m.sent_at), None),
                 subject=strip_reply_prefix(root.subject) or None,

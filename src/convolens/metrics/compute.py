@@ -115,6 +115,8 @@ def compute_metrics(
     Participants without segments still get a row; segment authors missing from `roles`
     are added with role 'unknown'. Segments may come in any order.
     """
+    if not isinstance(segments, list | tuple):
+        segments = list(segments)  # iterated several times below
     role_of = {str(pid): _role(role) for pid, role in roles.items()}
     messages = dict.fromkeys(role_of, 0)
     words = dict.fromkeys(role_of, 0)
