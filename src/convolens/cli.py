@@ -85,7 +85,13 @@ def _table(rows: list[dict[str, Any]], title: str | None = None) -> Table:
         numeric = any(
             isinstance(r[key], int | float) and not isinstance(r[key], bool) for r in rows
         )
-        table.add_column(key, justify="right" if numeric else "left", overflow="fold")
+        table.add_column(
+            key,
+            justify="right" if numeric else "left",
+            overflow="fold",
+            # Ids, dates and group names read badly when wrapped; free text may wrap.
+            no_wrap=key in ("id", "group", "started", "source", "channel"),
+        )
     for row in rows:
         table.add_row(*(_fmt(v) for v in row.values()))
     return table
@@ -419,6 +425,23 @@ def show(
 
 
 # -- report / export / formats ------------------------------------------------------------
+# Short column labels so the report fits a normal terminal; the library keeps full names.
+_REPORT_LABELS = {
+    "conversations": "convs",
+    "messages": "msgs",
+    "avg_messages": "msgs/conv",
+    "avg_duration_min": "dur min",
+    "avg_silence_share": "silence",
+    "avg_overlap_s": "overlap s",
+    "avg_switches_per_min": "switch/min",
+    "avg_agent_talk_share": "agent talk",
+    "avg_agent_monologue_s": "agent mono s",
+    "median_first_response_s": "1st resp s",
+    "median_response_s": "resp s",
+    "avg_exchanges": "exchanges",
+}
+
+
 @app.command()
 def report(
     db: DbOption = _DEFAULT_DB,
@@ -441,9 +464,9 @@ def report(
             f"{head['rejects']:,} rejected records"
         )
         for grouping in by or list(ReportGrouping):
-            console.print(
-                _table(report_table(warehouse, grouping, filters), title=f"by {grouping.value}")
-            )
+            rows = report_table(warehouse, grouping, filters)
+            short = [{_REPORT_LABELS.get(k, k): v for k, v in row.items()} for row in rows]
+            console.print(_table(short, title=f"by {grouping.value}"))
 
 
 @app.command()
