@@ -111,9 +111,11 @@ def _inputs(
         ).fetchall():
             roles.setdefault((cid, version), {})[pid] = role
         table = con.sql(
+            # Internal notes are not part of the exchange with the customer: the same rule
+            # as metrics_for_conversation.
             "SELECT conversation_id, version, participant_id, text, start_s, end_s, sent_at "
             "FROM utterances SEMI JOIN _analyze_keys USING (conversation_id, version) "
-            "ORDER BY conversation_id, version, seq"
+            "WHERE NOT internal ORDER BY conversation_id, version, seq"
         ).to_arrow_table()
     finally:
         con.unregister("_analyze_keys")

@@ -34,7 +34,8 @@ def test_mixed_folder_every_format_nothing_lost_nothing_duplicated(warehouse):
     assert (
         _count(
             warehouse,
-            "SELECT count(*) FROM conversations c WHERE NOT EXISTS (SELECT 1 FROM raw_interactions r "
+            "SELECT count(*) FROM conversations c WHERE NOT EXISTS "
+            "(SELECT 1 FROM raw_interactions r "
             "WHERE r.conversation_id = c.conversation_id AND r.version = c.version)",
         )
         == 0

@@ -73,18 +73,18 @@ def _brute_monologue(segments: list[Segment], pid: str) -> float:
     ordered = _ordered(segments)
     best = 0.0
     chain: list[Segment] = []
-    chain_index = 0
     for index, s in enumerate(ordered):
         if s.participant_id != pid:
             continue
+        chain_end = max((c.end for c in chain), default=0.0)
         broken = not chain or any(
-            o.participant_id != pid and o.end - o.start >= 2.0 and o.start > chain[0].start
-            for o in ordered[chain_index:index]
+            o.participant_id != pid and o.end - o.start >= 2.0 and o.end > chain_end
+            for o in ordered[:index]
         )
         if broken:
             if chain:
                 best = max(best, max(c.end for c in chain) - chain[0].start)
-            chain, chain_index = [s], index
+            chain = [s]
         else:
             chain.append(s)
     if chain:

@@ -125,11 +125,31 @@ def test_monologue_survives_own_pauses_and_several_short_interjections() -> None
     assert rows(compute_metrics(chatty, ROLES))["A"].longest_monologue_s == pytest.approx(15.0)
 
 
-def test_long_segment_started_before_the_chain_does_not_break_it() -> None:
+def test_interjections_inside_another_long_turn_do_not_chain() -> None:
+    # B holds the floor 0-30; A's remarks at 1-5 and 6-10 are two turns, not a monologue.
     segments = [seg("B", 0.0, 30.0), seg("A", 1.0, 5.0), seg("A", 6.0, 10.0)]
     result = compute_metrics(segments, ROLES)
-    assert rows(result)["A"].longest_monologue_s == pytest.approx(9.0)
+    assert rows(result)["A"].longest_monologue_s == pytest.approx(4.0)
     assert rows(result)["B"].longest_monologue_s == pytest.approx(30.0)
+
+
+def test_backchannel_inside_the_other_turn_then_a_question_is_no_monologue() -> None:
+    segments = [
+        seg("A", 0.0, 4.0),
+        seg("B", 3.0, 6.0, "Happy to be here."),
+        seg("A", 10.0, 20.0),
+        seg("B", 12.0, 12.5, "yeah"),
+        seg("B", 22.0, 24.0, "What does it cost?"),
+    ]
+    result = compute_metrics(segments, ROLES)
+    assert rows(result)["B"].longest_monologue_s == pytest.approx(3.0)
+    assert rows(result)["A"].longest_monologue_s == pytest.approx(10.0)
+
+
+def test_talking_over_the_speaker_without_taking_the_floor_does_not_break() -> None:
+    # B talks 4 s over A but stops while A is still speaking: A keeps the floor.
+    segments = [seg("A", 0.0, 10.0), seg("B", 3.0, 7.0), seg("A", 11.0, 15.0)]
+    assert rows(compute_metrics(segments, ROLES))["A"].longest_monologue_s == pytest.approx(15.0)
 
 
 def test_simultaneous_starts_overlap_but_do_not_interrupt() -> None:

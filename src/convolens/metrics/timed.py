@@ -68,25 +68,26 @@ def longest_monologues(
 ) -> dict[str, float]:
     """Longest monologue per speaker: chained own segments, latest end minus first start.
 
-    A speaker's next segment joins the current chain unless, since the chain started,
-    someone else began a segment lasting at least `break_s`. Segments arrive in start
-    order, so the latest long segment by anyone other than P is either the latest long
-    segment overall or, if P made that one, the latest long one by a different author
-    before it: tracking those two makes each step O(1).
+    A speaker's next segment joins the current chain unless someone else holds the floor
+    in between: a segment by another participant lasting at least `break_s` that is
+    still going after the chain's end (it started before the next segment, since they
+    arrive in start order). So "yeah" inside P's turn does not break P's monologue, and
+    P's own backchannels inside someone else's long turn do not chain into one.
+    Tracking the latest long-segment end of the top two authors makes each step O(1).
     """
     chain_start: dict[str, float] = {}
     chain_end: dict[str, float] = {}
     best: dict[str, float] = {}
-    latest_long = float("-inf")  # start of the latest long segment, by anyone
-    latest_author: str | None = None
-    latest_other = float("-inf")  # latest long start by an author other than latest_author
+    top_end = float("-inf")  # latest end of a long segment, by anyone
+    top_author: str | None = None
+    runner_up_end = float("-inf")  # latest long end by an author other than top_author
     for pid, start, end in zip(
         timeline.participant_ids, timeline.starts, timeline.ends, strict=True
     ):
         began = chain_start.get(pid)
         if began is None:
             chain_start[pid], chain_end[pid] = start, end
-        elif (latest_long if latest_author != pid else latest_other) > began:
+        elif (top_end if top_author != pid else runner_up_end) > chain_end[pid]:
             length = chain_end[pid] - began
             if length > best.get(pid, 0.0):
                 best[pid] = length
@@ -94,9 +95,12 @@ def longest_monologues(
         elif end > chain_end[pid]:
             chain_end[pid] = end
         if end - start >= break_s:
-            if pid != latest_author:
-                latest_other = latest_long
-            latest_long, latest_author = start, pid
+            if pid == top_author:
+                top_end = max(top_end, end)
+            elif end > top_end:
+                runner_up_end, top_end, top_author = top_end, end, pid
+            elif end > runner_up_end:
+                runner_up_end = end
     for pid, began in chain_start.items():
         length = chain_end[pid] - began
         if length > best.get(pid, 0.0):
