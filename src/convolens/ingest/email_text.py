@@ -204,7 +204,8 @@ def _leaves(part: Message) -> list[Message]:
     if part.get_content_maintype() == "message":
         return []
     if part.is_multipart():
-        return [leaf for sub in part.get_payload() for leaf in _leaves(sub)]
+        children = part.get_payload()
+        return [leaf for sub in children if isinstance(sub, Message) for leaf in _leaves(sub)]
     return [part]
 
 
@@ -250,7 +251,9 @@ def _resplit(part: Message) -> list[Message]:
     """The parts of a multipart whose boundary parameter is missing or wrong, found by
     re-reading the body with the boundary its first "--" line uses."""
     payload = part.get_payload(decode=True)
-    match = _BOUNDARY_LINE.search(payload) if isinstance(payload, bytes) else None
+    if not isinstance(payload, bytes):
+        return []
+    match = _BOUNDARY_LINE.search(payload)
     if match is None:
         return []
     boundary = match.group(1).decode("ascii", errors="replace")

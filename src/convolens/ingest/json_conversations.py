@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -151,7 +152,7 @@ def conversation_from_record(
         raise RecordError(f"'started_at' {exc}") from None
     if started_at is None:
         # Chat exports often omit it: the first message's time is when it started.
-        times = [u["sent_at"] for u in utterances if u["sent_at"] is not None]
+        times = [u["sent_at"] for u in utterances if isinstance(u["sent_at"], datetime)]
         started_at = min(times) if times else None
     source_id = record.get("id")
     payload = {
