@@ -114,8 +114,11 @@ class EmailAdapter(Adapter):
                     )
                 else:
                     messages[item.message_id] = item
+        # Agent domains are learnt from the whole batch: a mailbox where support@ appears in
+        # some threads tells who the agents are in threads where they write as name@.
+        domains = self._agent_domains(list(messages.values()))
         for group in _threads(messages.values()):
-            yield self._conversation(group, late_warnings)
+            yield self._conversation(group, late_warnings, domains)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -179,7 +182,9 @@ class EmailAdapter(Adapter):
 
     # -- assembling ------------------------------------------------------------------
 
-    def _conversation(self, group: list[_Message], late: dict[str, list[str]]) -> ParseResult:
+    def _conversation(
+        self, group: list[_Message], late: dict[str, list[str]], domains: set[str]
+    ) -> ParseResult:
         present = {m.message_id for m in group}
         root = min([m for m in group if not present.intersection(m.parents)] or group)
         # The thread is named after its original message: the root's own id, or, when the
@@ -187,7 +192,6 @@ class EmailAdapter(Adapter):
         # reply carries), so a partial thread keeps the same canonical id.
         thread_id = root.parents[0] if root.parents else root.message_id
         ordered = sorted(group)
-        domains = self._agent_domains(group)
         participants: dict[str, Participant] = {}
         try:
             utterances = []
