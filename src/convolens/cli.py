@@ -155,9 +155,10 @@ def _print_ingest(report: IngestReport) -> None:
             "by format: " + ", ".join(f"{k} {v}" for k, v in sorted(report.per_format.items()))
         )
     if report.skipped_files:
-        console.print(
-            f"[yellow]{len(report.skipped_files)} file(s) in folders skipped (unknown type)[/]"
-        )
+        names = ", ".join(Path(p).name for p in report.skipped_files[:5])
+        extra = len(report.skipped_files) - 5
+        more = f" and {extra} more" if extra > 0 else ""
+        console.print(f"[yellow]skipped (not a conversation format): {names}{more}[/]")
     for warning in report.warnings[:10]:
         console.print(f"[yellow]warning:[/] {warning}")
     colour = "red" if report.rejects else "green"
@@ -425,21 +426,36 @@ def show(
 
 
 # -- report / export / formats ------------------------------------------------------------
-# Short column labels so the report fits a normal terminal; the library keeps full names.
-_REPORT_LABELS = {
+# The report in two tables that each fit a normal terminal; the library keeps full names.
+_VOLUME_COLUMNS = {
+    "group": "group",
     "conversations": "convs",
     "messages": "msgs",
     "avg_messages": "msgs/conv",
-    "avg_duration_min": "dur min",
-    "avg_silence_share": "silence",
-    "avg_overlap_s": "overlap s",
-    "avg_switches_per_min": "switch/min",
-    "avg_agent_talk_share": "agent talk",
-    "avg_agent_monologue_s": "agent mono s",
-    "median_first_response_s": "1st resp s",
-    "median_response_s": "resp s",
+    "median_first_response_s": "first response",
+    "median_response_s": "response",
     "avg_exchanges": "exchanges",
 }
+_DYNAMICS_COLUMNS = {
+    "group": "group",
+    "timed": "timed",
+    "avg_duration_min": "minutes",
+    "avg_silence_share": "silence",
+    "avg_overlap_s": "overlap s",
+    "avg_switches_per_min": "switches/min",
+    "avg_agent_talk_share": "agent talk",
+    "avg_agent_monologue_s": "agent monologue s",
+}
+
+
+def _duration(seconds: float | None) -> str | None:
+    """Seconds as a person reads them: 42 s, 3.5 min, 6.2 h, 2.1 d."""
+    if seconds is None:
+        return None
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
 
 
 @app.command()
@@ -465,8 +481,15 @@ def report(
         )
         for grouping in by or list(ReportGrouping):
             rows = report_table(warehouse, grouping, filters)
-            short = [{_REPORT_LABELS.get(k, k): v for k, v in row.items()} for row in rows]
-            console.print(_table(short, title=f"by {grouping.value}"))
+            for row in rows:
+                for key in ("median_first_response_s", "median_response_s"):
+                    row[key] = _duration(row[key])
+            volume = [{label: r[key] for key, label in _VOLUME_COLUMNS.items()} for r in rows]
+            console.print(_table(volume, title=f"by {grouping.value}: volume and responsiveness"))
+            timed = [r for r in rows if r["timed"]]
+            if timed:
+                dynamics = [{label: r[k] for k, label in _DYNAMICS_COLUMNS.items()} for r in timed]
+                console.print(_table(dynamics, title=f"by {grouping.value}: call dynamics"))
 
 
 @app.command()

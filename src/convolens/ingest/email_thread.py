@@ -213,7 +213,13 @@ class EmailAdapter(Adapter):
             conversation = Conversation(
                 channel=Channel.email,
                 source=SourceInfo(
-                    system=self.options.source_system or "email", source_id=thread_id
+                    system=self.options.source_system or "email",
+                    source_id=thread_id,
+                    # The first staff member to write owns the thread, as in a helpdesk.
+                    agent=next(
+                        (p.name or p.email for p in participants.values() if p.role == Role.agent),
+                        None,
+                    ),
                 ),
                 started_at=next((m.sent_at for m in ordered if m.sent_at), None),
                 subject=strip_reply_prefix(root.subject) or None,
