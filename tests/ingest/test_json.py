@@ -90,3 +90,17 @@ def test_unknown_top_level_field_is_rejected_with_a_hint(tmp_path):
     results = list(JsonConversationAdapter().parse(SourceFile.read(path)))
     assert isinstance(results[0], Reject)
     assert "custmer" in results[0].reason and "meta" in results[0].reason
+
+
+def test_timing_errors_name_the_message_in_the_file_vocabulary(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(
+        '{"id": "t", "messages": [{"author": "a", "text": "x", "start": 1.0}]}\n'
+        '{"id": "u", "messages": [{"author": "a", "text": "ok", "start": 0, "end": 1},'
+        ' {"author": "a", "text": "x", "start": 3.0, "end": 1.0}]}\n'
+    )
+    reasons = [r.reason for r in JsonConversationAdapter().parse(SourceFile.read(path))]
+    assert reasons == [
+        "message 1 needs both 'start' and 'end', or neither",
+        "message 2 ends (1.0) before it starts (3.0)",
+    ]

@@ -146,3 +146,13 @@ def test_export_every_layer(warehouse, tmp_path, fmt):
 def test_unknown_layer_is_a_clear_error(warehouse, tmp_path):
     with pytest.raises(WarehouseError, match="unknown layer 'nope'; choose one of: raw"):
         export_layer(warehouse, "nope", ExportFormat.csv, tmp_path / "x.csv")
+
+
+def test_a_file_from_a_newer_convolens_is_refused(tmp_path):
+    path = tmp_path / "future.duckdb"
+    Warehouse(path).close()
+    con = duckdb.connect(str(path))
+    con.execute("INSERT INTO schema_migrations VALUES (999, 'from the future', now())")
+    con.close()
+    with pytest.raises(WarehouseError, match="newer than this convolens understands"):
+        Warehouse(path)

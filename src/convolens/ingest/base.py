@@ -175,8 +175,11 @@ def describe_validation_error(error: ValidationError) -> str:
     """One line naming each bad field, e.g. "messages.3.text: Field required"."""
     parts = []
     for item in error.errors():
-        location = ".".join(str(part) for part in item["loc"]) or "record"
-        message = item["msg"]
+        location = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        if not location:
+            parts.append(message)
+            continue
         if item["type"] == "missing":
             message = f"missing '{item['loc'][-1]}'" if item["loc"] else "missing field"
             parts.append(f"{location}: {message}" if len(item["loc"]) > 1 else message)

@@ -9,6 +9,7 @@ complete conversation before the damage.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -183,8 +184,9 @@ def _as_str(value: Any) -> str | None:
 
 
 def _rename_fields(text: str) -> str:
-    # Report errors in the file's vocabulary, not the internal model's.
-    return text.replace("utterances.", "messages.").replace("links.", "links.")
+    # Report errors in the file's vocabulary (1-based "message N"), not the model's.
+    text = re.sub(r"\butterance (\d+)\b", lambda m: f"message {int(m.group(1)) + 1}", text)
+    return re.sub(r"\butterances\.(\d+)\.", lambda m: f"message {int(m.group(1)) + 1}: ", text)
 
 
 class JsonConversationAdapter(Adapter):
