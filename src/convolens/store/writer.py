@@ -142,6 +142,12 @@ def _columns(schema: pa.Schema) -> dict[str, list]:
     return {name: [] for name in schema.names}
 
 
+def _add(columns: dict[str, list], **row: object) -> None:
+    """Append one row to column lists (the layout Arrow takes without copying rows)."""
+    for key, value in row.items():
+        columns[key].append(value)
+
+
 def _json(value: object) -> str | None:
     return json.dumps(value, ensure_ascii=False, default=str) if value else None
 
@@ -195,87 +201,92 @@ def write_conversations(warehouse: Warehouse, batch: Sequence[Parsed], run_id: s
             stats.new_versions += 1
         stats.changed_ids.append(cid)
 
-        source, links = c.source, c.links
-        for key, value in (
-            ("conversation_id", cid),
-            ("version", version),
-            ("content_hash", content_hash),
-            ("run_id", run_id),
-            ("ingested_at", now),
-            ("channel", c.channel.value),
-            ("language", c.language),
-            ("started_at", c.started_at),
-            ("duration_seconds", c.duration_seconds),
-            ("subject", c.subject),
-            ("source_system", source.system),
-            ("source_id", source.source_id),
-            ("source_format", item.source_format),
-            ("platform", source.platform),
-            ("queue", source.queue),
-            ("agent", source.agent),
-            ("campaign", source.campaign),
-            ("tags", source.tags),
-            ("account_id", links.account_id),
-            ("user_id", links.user_id),
-            ("order_id", links.order_id),
-            ("ticket_id", links.ticket_id),
-            ("campaign_id", links.campaign_id),
-            ("participant_count", len(c.participants)),
-            ("utterance_count", len(c.utterances)),
-            (
-                "meta",
-                _json({**c.meta, **({"ingest_warnings": item.warnings} if item.warnings else {})}),
-            ),
-        ):
-            conv[key].append(value)
+        meta = {**c.meta, **({"ingest_warnings": item.warnings} if item.warnings else {})}
+        _add(
+            conv,
+            conversation_id=cid,
+            version=version,
+            content_hash=content_hash,
+            run_id=run_id,
+            ingested_at=now,
+            channel=c.channel.value,
+            language=c.language,
+            started_at=c.started_at,
+            duration_seconds=c.duration_seconds,
+            subject=c.subject,
+            source_system=c.source.system,
+            source_id=c.source.source_id,
+            source_format=item.source_format,
+            platform=c.source.platform,
+            queue=c.source.queue,
+            agent=c.source.agent,
+            campaign=c.source.campaign,
+            tags=c.source.tags,
+            **c.links.model_dump(),
+            participant_count=len(c.participants),
+            utterance_count=len(c.utterances),
+            meta=_json(meta),
+        )
 
         for position, p in enumerate(c.participants):
-            part["conversation_id"].append(cid)
-            part["version"].append(version)
-            part["participant_id"].append(p.participant_id)
-            part["position"].append(position)
-            part["name"].append(p.name)
-            part["role"].append(p.role.value)
-            part["email"].append(p.email)
-            part["external_ids"].append(_json(p.external_ids))
+            _add(
+                part,
+                conversation_id=cid,
+                version=version,
+                participant_id=p.participant_id,
+                position=position,
+                name=p.name,
+                role=p.role.value,
+                email=p.email,
+                external_ids=_json(p.external_ids),
+            )
 
         for seq, u in enumerate(c.utterances):
             utterance_id = f"{cid}:{seq}"
-            utt["utterance_id"].append(utterance_id)
-            utt["conversation_id"].append(cid)
-            utt["version"].append(version)
-            utt["seq"].append(seq)
-            utt["participant_id"].append(u.participant_id)
-            utt["text"].append(u.text)
-            utt["start_s"].append(u.start)
-            utt["end_s"].append(u.end)
-            utt["sent_at"].append(u.sent_at)
-            utt["channel_index"].append(u.channel_index)
-            utt["internal"].append(u.internal)
-            utt["meta"].append(_json(u.meta))
+            _add(
+                utt,
+                utterance_id=utterance_id,
+                conversation_id=cid,
+                version=version,
+                seq=seq,
+                participant_id=u.participant_id,
+                text=u.text,
+                start_s=u.start,
+                end_s=u.end,
+                sent_at=u.sent_at,
+                channel_index=u.channel_index,
+                internal=u.internal,
+                meta=_json(u.meta),
+            )
             for index, w in enumerate(u.words or ()):
-                word["conversation_id"].append(cid)
-                word["version"].append(version)
-                word["utterance_id"].append(utterance_id)
-                word["word_index"].append(index)
-                word["text"].append(w.text)
-                word["start_s"].append(w.start)
-                word["end_s"].append(w.end)
-                word["confidence"].append(w.confidence)
+                _add(
+                    word,
+                    conversation_id=cid,
+                    version=version,
+                    utterance_id=utterance_id,
+                    word_index=index,
+                    text=w.text,
+                    start_s=w.start,
+                    end_s=w.end,
+                    confidence=w.confidence,
+                )
         stats.utterances += len(c.utterances)
 
         for index, record in enumerate(item.raw):
-            raw["raw_id"].append(f"{cid}:v{version}:{index}")
-            raw["run_id"].append(run_id)
-            raw["conversation_id"].append(cid)
-            raw["version"].append(version)
-            raw["source_format"].append(item.source_format)
-            raw["source_path"].append(record.source_path)
-            raw["locator"].append(record.locator)
-            raw["encoding"].append(record.encoding)
-            raw["payload"].append(record.payload)
-            raw["payload_sha256"].append(hashlib.sha256(record.payload).hexdigest())
-            raw["received_at"].append(now)
+            _add(
+                raw,
+                raw_id=f"{cid}:v{version}:{index}",
+                run_id=run_id,
+                conversation_id=cid,
+                version=version,
+                source_format=item.source_format,
+                source_path=record.source_path,
+                locator=record.locator,
+                encoding=record.encoding,
+                payload=record.payload,
+                payload_sha256=hashlib.sha256(record.payload).hexdigest(),
+                received_at=now,
+            )
         stats.raw_records += len(item.raw)
 
     if stats.changed_ids:
