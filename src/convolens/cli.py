@@ -6,7 +6,7 @@ import json
 import tomllib
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -14,11 +14,11 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from convolens import __version__
+from convolens import __version__, render
 from convolens.analytics.report import ReportGrouping, overview, report_table
 from convolens.analyze import analyze as run_analyze
 from convolens.ingest.base import IngestOptions, parse_timestamp
-from convolens.ingest.pipeline import IngestReport, ingest_paths
+from convolens.ingest.pipeline import ingest_paths
 from convolens.ingest.registry import adapter_names, get_adapter
 from convolens.store.export import ExportFormat, export_layer
 from convolens.store.reader import ConversationFilter, list_conversations, load_conversation
@@ -62,41 +62,6 @@ def _progress() -> Progress:
     )
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:,.2f}"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M")
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
-def _table(rows: list[dict[str, Any]], title: str | None = None) -> Table:
-    table = Table(title=title, header_style="bold cyan")
-    if not rows:
-        table.add_column("(no rows)")
-        return table
-    for key in rows[0]:
-        numeric = any(
-            isinstance(r[key], int | float) and not isinstance(r[key], bool) for r in rows
-        )
-        table.add_column(
-            key,
-            justify="right" if numeric else "left",
-            overflow="fold",
-            # Ids, dates and group names read badly when wrapped; free text may wrap.
-            no_wrap=key in ("id", "group", "started", "source", "channel"),
-        )
-    for row in rows:
-        table.add_row(*(_fmt(v) for v in row.values()))
-    return table
-
-
 def _version(value: bool) -> None:
     if value:
         console.print(f"convolens {__version__}")
@@ -130,42 +95,6 @@ def _mapping(pairs: list[str], mapping_file: Path | None) -> dict[str, str]:
             raise typer.Exit(2)
         mapping[field.strip()] = column.strip()
     return mapping
-
-
-def _print_ingest(report: IngestReport) -> None:
-    table = Table(title="Ingest summary", show_header=False)
-    table.add_column(style="bold")
-    table.add_column(justify="right")
-    written = report.written
-    for label, value in (
-        ("files read", report.files),
-        ("conversations parsed", report.conversations),
-        ("  new", written.new),
-        ("  new versions (changed content)", written.new_versions),
-        ("  unchanged (already ingested)", written.unchanged),
-        ("utterances written", written.utterances),
-        ("records accepted", report.records),
-        ("records rejected", report.rejected_records),
-        ("seconds", round(report.elapsed_s, 2)),
-    ):
-        table.add_row(label, _fmt(value))
-    console.print(table)
-    if report.per_format:
-        console.print(
-            "by format: " + ", ".join(f"{k} {v}" for k, v in sorted(report.per_format.items()))
-        )
-    if report.skipped_files:
-        names = ", ".join(Path(p).name for p in report.skipped_files[:5])
-        extra = len(report.skipped_files) - 5
-        more = f" and {extra} more" if extra > 0 else ""
-        console.print(f"[yellow]skipped (not a conversation format): {names}{more}[/]")
-    for warning in report.warnings[:10]:
-        console.print(f"[yellow]warning:[/] {warning}")
-    colour = "red" if report.rejects else "green"
-    console.print(f"[{colour}]{report.summary_line()}[/]")
-    for reject in report.rejects[3:20]:
-        console.print(f"  [red]•[/] {reject.describe()}")
-    console.print(f"run id: {report.run_id}")
 
 
 @app.command()
@@ -227,7 +156,7 @@ def ingest(
             ),
         )
         progress.stop()
-        _print_ingest(report)
+        render.print_ingest(console, report)
         if analyze:
             _analyze(warehouse, recompute=False)
 
@@ -320,44 +249,7 @@ def list_(
         f"{len(rows)} conversation(s)" + (f" (first {limit})" if len(rows) == limit else "")
     )
     if shown:
-        console.print(_table(shown))
-
-
-def _clock(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    minutes, rest = divmod(seconds, 60)
-    return f"{int(minutes):02d}:{rest:05.2f}"
-
-
-def _metrics_table(
-    conversation: list[dict[str, Any]], participants: list[dict[str, Any]], names: dict[str, str]
-) -> Table:
-    """Metrics as rows, with the conversation and each participant as a column."""
-    table = Table(title="metrics", header_style="bold cyan")
-    table.add_column("metric", style="bold")
-    table.add_column("conversation", justify="right")
-    for p in participants:
-        table.add_column(
-            f"{names.get(p['participant_id'], p['participant_id'])} ({p['role']})", justify="right"
-        )
-    keys = list(dict.fromkeys([*conversation[0], *(k for p in participants for k in p)]))
-    for key in keys:
-        if key in ("participant_id", "role"):
-            continue
-        values = [conversation[0].get(key)] + [p.get(key) for p in participants]
-        if all(v is None for v in values):
-            continue
-        table.add_row(
-            key,
-            *(
-                "" if k not in row else _fmt(row[k])
-                for k, row in zip(
-                    [key] * len(values), [conversation[0], *participants], strict=True
-                )
-            ),
-        )
-    return table
+        console.print(render.table(shown))
 
 
 @app.command()
@@ -395,7 +287,7 @@ def show(
     header = (
         f"[bold]{c.conversation_id}[/]  {c.channel.value}  "
         f"{c.source.system}:{c.source.source_id or '-'}\n"
-        f"started {_fmt(c.started_at)}  agent {c.source.agent or '–'}  "
+        f"started {render.fmt(c.started_at)}  agent {c.source.agent or '–'}  "
         f"queue {c.source.queue or '–'}"
         + (f"\nsubject: {c.subject}" if c.subject else "")
         + "\nparticipants: "
@@ -410,9 +302,9 @@ def show(
     colours = {pid: palette[i % len(palette)] for i, pid in enumerate(names)}
     for u in c.utterances:
         when = (
-            f"{_clock(u.start)}–{_clock(u.end)}"
+            f"{render.clock(u.start)}–{render.clock(u.end)}"
             if u.is_timed
-            else _fmt(u.sent_at)
+            else render.fmt(u.sent_at)
             if u.sent_at
             else ""
         )
@@ -420,44 +312,12 @@ def show(
         transcript.add_row(when, who + (" [dim](internal)[/]" if u.internal else ""), u.text)
     console.print(transcript)
     if metrics:
-        console.print(_metrics_table(metrics, participant_metrics, names))
+        console.print(render.metrics_table(metrics, participant_metrics, names))
     else:
         console.print("[dim]no metrics yet: run 'convolens analyze'[/]")
 
 
 # -- report / export / formats ------------------------------------------------------------
-# The report in two tables that each fit a normal terminal; the library keeps full names.
-_VOLUME_COLUMNS = {
-    "group": "group",
-    "conversations": "convs",
-    "messages": "msgs",
-    "avg_messages": "msgs/conv",
-    "median_first_response_s": "first response",
-    "median_response_s": "response",
-    "avg_exchanges": "exchanges",
-}
-_DYNAMICS_COLUMNS = {
-    "group": "group",
-    "timed": "timed",
-    "avg_duration_min": "minutes",
-    "avg_silence_share": "silence",
-    "avg_overlap_s": "overlap s",
-    "avg_switches_per_min": "switches/min",
-    "avg_agent_talk_share": "agent talk",
-    "avg_agent_monologue_s": "agent monologue s",
-}
-
-
-def _duration(seconds: float | None) -> str | None:
-    """Seconds as a person reads them: 42 s, 3.5 min, 6.2 h, 2.1 d."""
-    if seconds is None:
-        return None
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f} {unit}"
-    return f"{seconds:.0f} s"
-
-
 @app.command()
 def report(
     db: DbOption = _DEFAULT_DB,
@@ -480,16 +340,7 @@ def report(
             f"{head['rejects']:,} rejected records"
         )
         for grouping in by or list(ReportGrouping):
-            rows = report_table(warehouse, grouping, filters)
-            for row in rows:
-                for key in ("median_first_response_s", "median_response_s"):
-                    row[key] = _duration(row[key])
-            volume = [{label: r[key] for key, label in _VOLUME_COLUMNS.items()} for r in rows]
-            console.print(_table(volume, title=f"by {grouping.value}: volume and responsiveness"))
-            timed = [r for r in rows if r["timed"]]
-            if timed:
-                dynamics = [{label: r[k] for k, label in _DYNAMICS_COLUMNS.items()} for r in timed]
-                console.print(_table(dynamics, title=f"by {grouping.value}: call dynamics"))
+            render.print_report(console, report_table(warehouse, grouping, filters), grouping.value)
 
 
 @app.command()
@@ -524,7 +375,7 @@ def formats() -> None:
         rows.append(
             {"format": name, "suffixes": " ".join(adapter.suffixes), "what": adapter.description}
         )
-    console.print(_table(rows, title="intake formats"))
+    console.print(render.table(rows, title="intake formats"))
 
 
 if __name__ == "__main__":

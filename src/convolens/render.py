@@ -1,0 +1,165 @@
+"""Rendering for the command line: tables, durations and the ingest summary (Rich)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from convolens.ingest.pipeline import IngestReport
+
+
+def fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def table(rows: list[dict[str, Any]], title: str | None = None) -> Table:
+    table = Table(title=title, header_style="bold cyan")
+    if not rows:
+        table.add_column("(no rows)")
+        return table
+    for key in rows[0]:
+        numeric = any(
+            isinstance(r[key], int | float) and not isinstance(r[key], bool) for r in rows
+        )
+        table.add_column(
+            key,
+            justify="right" if numeric else "left",
+            overflow="fold",
+            # Ids, dates and group names read badly when wrapped; free text may wrap.
+            no_wrap=key in ("id", "group", "started", "source", "channel"),
+        )
+    for row in rows:
+        table.add_row(*(fmt(v) for v in row.values()))
+    return table
+
+
+def print_ingest(console: Console, report: IngestReport) -> None:
+    table = Table(title="Ingest summary", show_header=False)
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    written = report.written
+    for label, value in (
+        ("files read", report.files),
+        ("conversations parsed", report.conversations),
+        ("  new", written.new),
+        ("  new versions (changed content)", written.new_versions),
+        ("  unchanged (already ingested)", written.unchanged),
+        ("utterances written", written.utterances),
+        ("records accepted", report.records),
+        ("records rejected", report.rejected_records),
+        ("seconds", round(report.elapsed_s, 2)),
+    ):
+        table.add_row(label, fmt(value))
+    console.print(table)
+    if report.per_format:
+        console.print(
+            "by format: " + ", ".join(f"{k} {v}" for k, v in sorted(report.per_format.items()))
+        )
+    if report.skipped_files:
+        names = ", ".join(Path(p).name for p in report.skipped_files[:5])
+        extra = len(report.skipped_files) - 5
+        more = f" and {extra} more" if extra > 0 else ""
+        console.print(f"[yellow]skipped (not a conversation format): {names}{more}[/]")
+    for warning in report.warnings[:10]:
+        console.print(f"[yellow]warning:[/] {warning}")
+    colour = "red" if report.rejects else "green"
+    console.print(f"[{colour}]{report.summary_line()}[/]")
+    for reject in report.rejects[3:20]:
+        console.print(f"  [red]•[/] {reject.describe()}")
+    console.print(f"run id: {report.run_id}")
+
+
+def clock(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes):02d}:{rest:05.2f}"
+
+
+def metrics_table(
+    conversation: list[dict[str, Any]], participants: list[dict[str, Any]], names: dict[str, str]
+) -> Table:
+    """Metrics as rows, with the conversation and each participant as a column."""
+    table = Table(title="metrics", header_style="bold cyan")
+    table.add_column("metric", style="bold")
+    table.add_column("conversation", justify="right")
+    for p in participants:
+        table.add_column(
+            f"{names.get(p['participant_id'], p['participant_id'])} ({p['role']})", justify="right"
+        )
+    keys = list(dict.fromkeys([*conversation[0], *(k for p in participants for k in p)]))
+    for key in keys:
+        if key in ("participant_id", "role"):
+            continue
+        values = [conversation[0].get(key)] + [p.get(key) for p in participants]
+        if all(v is None for v in values):
+            continue
+        table.add_row(
+            key,
+            *(
+                "" if k not in row else fmt(row[k])
+                for k, row in zip(
+                    [key] * len(values), [conversation[0], *participants], strict=True
+                )
+            ),
+        )
+    return table
+
+
+# The report in two tables that each fit a normal terminal; the library keeps full names.
+VOLUME_COLUMNS = {
+    "group": "group",
+    "conversations": "convs",
+    "messages": "msgs",
+    "avg_messages": "msgs/conv",
+    "median_first_response_s": "first response",
+    "median_response_s": "response",
+    "avg_exchanges": "exchanges",
+}
+DYNAMICS_COLUMNS = {
+    "group": "group",
+    "timed": "timed",
+    "avg_duration_min": "minutes",
+    "avg_silence_share": "silence",
+    "avg_overlap_s": "overlap s",
+    "avg_switches_per_min": "switches/min",
+    "avg_agent_talk_share": "agent talk",
+    "avg_agent_monologue_s": "agent monologue s",
+}
+
+
+def duration(seconds: float | None) -> str | None:
+    """Seconds as a person reads them: 42 s, 3.5 min, 6.2 h, 2.1 d."""
+    if seconds is None:
+        return None
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def print_report(console: Console, rows: list[dict[str, Any]], grouping: str) -> None:
+    """One grouping of `convolens report`: volume, then call dynamics where timed."""
+    for row in rows:
+        for key in ("median_first_response_s", "median_response_s"):
+            row[key] = duration(row[key])
+    volume = [{label: r[key] for key, label in VOLUME_COLUMNS.items()} for r in rows]
+    console.print(table(volume, title=f"by {grouping}: volume and responsiveness"))
+    timed = [r for r in rows if r["timed"]]
+    if timed:
+        dynamics = [{label: r[key] for key, label in DYNAMICS_COLUMNS.items()} for r in timed]
+        console.print(table(dynamics, title=f"by {grouping}: call dynamics"))
