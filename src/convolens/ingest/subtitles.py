@@ -24,17 +24,14 @@ from __future__ import annotations
 
 import ast
 import io
-import json
 import re
 import unicodedata
 from collections import defaultdict, deque
 from collections.abc import Iterator
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import webvtt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 from webvtt.errors import MalformedCaptionError, MalformedFileError
 
 from convolens.ingest.base import (
@@ -44,14 +41,13 @@ from convolens.ingest.base import (
     RawRecord,
     Reject,
     SourceFile,
-    decode_bytes,
     describe_validation_error,
-    parse_timestamp,
 )
 from convolens.ingest.registry import register_adapter
-from convolens.model import BusinessLinks, Channel, Conversation, Role
+from convolens.ingest.sidecar import Sidecar, read_sidecar
+from convolens.model import Conversation, Role
 
-__all__ = ["SubtitleAdapter", "sidecar_path"]
+__all__ = ["SubtitleAdapter"]
 
 _UNKNOWN = "Unknown"
 _TIMESTAMP = re.compile(r"^(?:(\d+):)?(\d{1,2}):(\d{1,2})[.,](\d{1,3})$")
@@ -65,44 +61,6 @@ _VTT_TIMING = re.compile(rf"^\s*{_VTT_TIME}[ \t]+-->[ \t]+{_VTT_TIME}")
 _WORD = r"(?:[^\W\d_][\w'.\-]*|\d+)"
 _PREFIX = re.compile(rf"^(?P<name>{_WORD}(?: {_WORD}){{0,3}})\s*:(?:\s+|$)")
 _MAX_NAME = 40
-
-
-class _Sidecar(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    id: str | int | None = None
-    source: str | None = None
-    channel: Channel | None = None
-    language: str | None = None
-    started_at: datetime | None = None
-    duration_seconds: float | None = Field(default=None, ge=0)
-    subject: str | None = None
-    platform: str | None = None
-    queue: str | None = None
-    agent: str | None = None
-    campaign: str | None = None
-    tags: list[str] = Field(default_factory=list)
-    roles: dict[str, Role] = Field(default_factory=dict)
-    links: BusinessLinks = Field(default_factory=BusinessLinks)
-    meta: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("started_at", mode="before")
-    @classmethod
-    def _timestamp(cls, value: Any) -> datetime | None:
-        return parse_timestamp(value)
-
-    @field_validator("links", mode="before")
-    @classmethod
-    def _link_ids(cls, value: Any) -> Any:
-        # Hand-written sidecars carry numeric ids ("account_id": 55); links are strings.
-        if isinstance(value, dict):
-            return {k: v if v is None or isinstance(v, str) else str(v) for k, v in value.items()}
-        return value
-
-
-def sidecar_path(path: Path) -> Path:
-    """`call-0042.vtt` -> `call-0042.meta.json` in the same folder."""
-    return path.with_name(f"{path.stem}.meta.json")
 
 
 def _seconds(value: str) -> float:
@@ -163,7 +121,7 @@ class SubtitleAdapter(Adapter):
         def reject(reason: str, locator: str = "file") -> Reject:
             return Reject(path, locator, reason, self.name, payload=source.data)
 
-        sidecar, sidecar_raw, problem = self._read_sidecar(source.path)
+        sidecar, sidecar_raw, problem = read_sidecar(source.path)
         if problem is not None:
             yield reject(problem)
             return
@@ -185,7 +143,7 @@ class SubtitleAdapter(Adapter):
         if fmt == "srt":
             _restore_srt_identifiers(captions, text)
 
-        sidecar = sidecar or _Sidecar()
+        sidecar = sidecar or Sidecar()
         warnings: list[str] = []
         speakers: dict[str, str] = {}  # name -> participant id, in order of appearance
         utterances: list[dict[str, Any]] = []
@@ -251,29 +209,8 @@ class SubtitleAdapter(Adapter):
             raw.append(RawRecord(*sidecar_raw))
         yield Parsed(conversation, raw, self.name, warnings)
 
-    def _read_sidecar(
-        self, path: Path
-    ) -> tuple[_Sidecar | None, tuple[str, str, bytes, str] | None, str | None]:
-        """(sidecar, its raw record fields, problem); all None when there is no sidecar."""
-        meta_path = sidecar_path(path)
-        try:
-            data = meta_path.read_bytes()
-        except FileNotFoundError:
-            return None, None, None
-        except OSError as exc:
-            return None, None, f"sidecar {meta_path.name}: cannot read: {exc.strerror}"
-        decoded = decode_bytes(data)
-        try:
-            sidecar = _Sidecar.model_validate(json.loads(decoded.text))
-        except json.JSONDecodeError as exc:
-            where = f"line {exc.lineno}, column {exc.colno}"
-            return None, None, f"sidecar {meta_path.name}: invalid JSON: {exc.msg} ({where})"
-        except ValidationError as exc:
-            return None, None, f"sidecar {meta_path.name}: {describe_validation_error(exc)}"
-        return sidecar, (str(meta_path), "sidecar", data, decoded.encoding), None
 
-
-def _role_of(name: str, sidecar: _Sidecar) -> Role:
+def _role_of(name: str, sidecar: Sidecar) -> Role:
     folded = {key.casefold(): role for key, role in sidecar.roles.items()}
     role = sidecar.roles.get(name) or folded.get(name.casefold())
     if role is None and sidecar.agent and sidecar.agent.casefold() == name.casefold():
