@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -20,6 +20,7 @@ from charset_normalizer import from_bytes
 from pydantic import BaseModel, Field, ValidationError
 
 from convolens.model import Conversation
+from convolens.speech.options import SpeechOptions
 
 __all__ = [
     "Adapter",
@@ -50,6 +51,7 @@ class IngestOptions(BaseModel):
         default_factory=list,
         description="Email domains whose senders are agents (email adapter); guessed if empty.",
     )
+    speech: SpeechOptions = Field(default_factory=SpeechOptions)
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,8 @@ class Adapter(ABC):
 
     def __init__(self, options: IngestOptions | None = None) -> None:
         self.options = options or IngestOptions()
+        # Long media report progress through this: (file, seconds done, seconds total).
+        self.on_progress: Callable[[Path, float, float], None] | None = None
 
     def sniff(self, source: SourceFile) -> bool:
         """True if this adapter can read `source`; by default, decided by suffix alone."""

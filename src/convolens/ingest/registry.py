@@ -29,6 +29,7 @@ def register_adapter(cls: type[Adapter], *, before: str | None = None) -> type[A
 def _load_builtins() -> None:
     # Imported for their registration side effect, in detection order.
     from convolens.ingest import (  # noqa: F401
+        audio,
         csv_messages,
         email_thread,
         helpdesk,

@@ -1,0 +1,114 @@
+"""Audio and video recordings: transcribed, speaker-separated, one conversation per file.
+
+The heavy work is `speech.transcribe.SpeechPipeline`, built once per adapter (so the
+model loads once per ingest run). The raw layer keeps the file's hash, size and media
+description plus the full recogniser output (segments and words) for replay; the audio
+itself stays where it is. A `<stem>.meta.json` sidecar supplies ids, links, channel
+speakers and the speaker count (docs/formats.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import asdict
+
+from convolens.ingest.base import Adapter, Parsed, ParseResult, RawRecord, Reject, SourceFile
+from convolens.ingest.registry import register_adapter
+from convolens.ingest.sidecar import read_sidecar
+
+__all__ = ["MEDIA_SUFFIXES", "AudioAdapter"]
+
+MEDIA_SUFFIXES = (
+    ".wav",
+    ".flac",
+    ".mp3",
+    ".m4a",
+    ".aac",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".wma",
+    ".amr",
+    ".webm",
+    ".mp4",
+    ".m4v",
+    ".mkv",
+    ".mov",
+    ".avi",
+)
+
+
+class AudioAdapter(Adapter):
+    name = "audio"
+    suffixes = MEDIA_SUFFIXES
+    description = "Audio or video recordings: transcribed (faster-whisper), speakers separated."
+
+    _pipeline = None
+
+    @property
+    def pipeline(self):  # type: ignore[no-untyped-def]
+        if self._pipeline is None:
+            from convolens.speech.transcribe import SpeechPipeline
+
+            self._pipeline = SpeechPipeline(self.options.speech)
+        return self._pipeline
+
+    def parse(self, source: SourceFile) -> Iterator[ParseResult]:
+        path = str(source.path)
+        sidecar, sidecar_raw, problem = read_sidecar(source.path)
+        if problem:
+            yield Reject(path, "", problem, self.name)
+            return
+        try:
+            from convolens.speech.decode import AudioDecodeError
+            from convolens.speech.transcribe import NoSpeechError, to_conversation
+        except ImportError as exc:
+            yield Reject(
+                path,
+                "",
+                f"audio needs the speech extra ({exc.name}): pip install 'convolens[speech]'",
+                self.name,
+            )
+            return
+
+        def progress(done: float, total: float) -> None:
+            if self.on_progress is not None:
+                self.on_progress(source.path, done, total)
+
+        try:
+            transcript = self.pipeline.transcribe(source.path, sidecar, on_progress=progress)
+        except (AudioDecodeError, NoSpeechError) as exc:
+            yield Reject(path, "", str(exc), self.name)
+            return
+        digest = hashlib.sha256(source.data).hexdigest()
+        conversation = to_conversation(
+            transcript, source_id=f"sha256:{digest[:32]}", sidecar=sidecar
+        )
+        record = {
+            "file": source.path.name,
+            "sha256": digest,
+            "bytes": len(source.data),
+            "media": transcript.audio.media_info(),
+            "separation": transcript.separation,
+            "speakers": [asdict(s) for s in transcript.speakers],
+            "asr": [
+                {
+                    "model": r.model_id,
+                    "language": r.language,
+                    "language_probability": r.language_probability,
+                    "duration": r.duration,
+                    "segments": [asdict(s) for s in r.segments],
+                }
+                for r in transcript.asr
+            ],
+        }
+        payload = json.dumps(record, ensure_ascii=False, default=str).encode("utf-8")
+        raw = [RawRecord(path, "recording", payload, "utf-8")]
+        if sidecar_raw is not None:
+            raw.append(RawRecord(*sidecar_raw))
+        yield Parsed(conversation, raw, self.name)
+
+
+register_adapter(AudioAdapter)

@@ -1,0 +1,29 @@
+"""Speech options, importable without the speech dependencies (the CLI and ingest use them)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+__all__ = ["SpeechOptions"]
+
+
+class SpeechOptions(BaseModel):
+    """How recordings are transcribed and separated (CLI flags and config fill these)."""
+
+    model: str = Field(default="base", description="'base', 'tiny.en' or a model directory")
+    language: str | None = Field(default=None, description="None: detected per file")
+    compute_type: str = "int8"
+    beam_size: int = 1
+    batch_size: int | None = Field(default=None, description="batched inference when set")
+    hotwords: str | None = Field(default=None, description="custom vocabulary hints")
+    initial_prompt: str | None = None
+    channels: Literal["auto", "split", "mono"] = Field(
+        default="auto", description="auto: split when the channels differ"
+    )
+    num_speakers: int | None = Field(
+        default=None, ge=1, description="mono recordings; default 2 for calls"
+    )
+    diarize: bool = True
+    max_pause_s: float = Field(default=1.0, description="a longer pause starts a new utterance")

@@ -1,0 +1,263 @@
+"""Audio or video file in, speaker-separated word-timed conversation out.
+
+Multichannel recordings (the call-centre case) are transcribed channel by channel, one
+participant per channel, so overlap comes exactly from the timings. Mono recordings are
+transcribed once and diarized (voice activity, speaker embeddings, clustering); words go
+to speakers by time overlap. Utterances are runs of one speaker's words, split at pauses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from convolens.ingest.sidecar import Sidecar
+from convolens.model import Channel, Conversation, Participant, Role, SourceInfo, Utterance, Word
+from convolens.speech.decode import DecodedAudio, decode_audio
+from convolens.speech.options import SpeechOptions
+from convolens.speech.roles import infer_roles
+from convolens.speech.types import AsrBackend, AsrResult, AsrWord, Diarizer
+
+__all__ = ["MediaTranscript", "NoSpeechError", "Speaker", "SpeechOptions", "SpeechPipeline"]
+
+
+class NoSpeechError(ValueError):
+    """The recording decoded but holds no recognisable speech."""
+
+
+@dataclass
+class Speaker:
+    participant_id: str
+    name: str
+    role: Role = Role.unknown
+    channel_index: int | None = None
+
+
+@dataclass
+class MediaTranscript:
+    audio: DecodedAudio
+    separation: Literal["channels", "diarization", "single"]
+    speakers: list[Speaker]
+    # (speaker id, words) per utterance, in time order
+    turns: list[tuple[str, list[AsrWord]]]
+    asr: list[AsrResult] = field(default_factory=list)
+
+    @property
+    def language(self) -> str | None:
+        return self.asr[0].language if self.asr else None
+
+
+def _channels_differ(channels: list[np.ndarray]) -> bool:
+    # Many "stereo" files carry one mono signal twice; splitting those would duplicate
+    # every word under two speakers.
+    if len(channels) < 2:
+        return False
+    left, right = channels[0], channels[1]
+    scale = float(np.sqrt(np.mean(left**2)) + np.sqrt(np.mean(right**2))) + 1e-9
+    return float(np.sqrt(np.mean((left - right) ** 2))) > 0.05 * scale
+
+
+def group_turns(
+    words: list[AsrWord], speakers: list[str], max_pause_s: float
+) -> list[tuple[str, list[AsrWord]]]:
+    """Runs of one speaker's consecutive words; a pause over `max_pause_s` splits a run."""
+    turns: list[tuple[str, list[AsrWord]]] = []
+    for word, speaker in zip(words, speakers, strict=True):
+        if turns and turns[-1][0] == speaker and word.start - turns[-1][1][-1].end <= max_pause_s:
+            turns[-1][1].append(word)
+        else:
+            turns.append((speaker, [word]))
+    return turns
+
+
+class SpeechPipeline:
+    """Holds the loaded backends; `transcribe(path)` per file. Build once, reuse."""
+
+    def __init__(
+        self,
+        options: SpeechOptions | None = None,
+        *,
+        asr: AsrBackend | None = None,
+        diarizer: Diarizer | None = None,
+    ) -> None:
+        self.options = options or SpeechOptions()
+        self._asr = asr
+        self._diarizer = diarizer
+
+    @property
+    def asr(self) -> AsrBackend:
+        if self._asr is None:
+            from convolens.speech.asr import FasterWhisperAsr
+
+            o = self.options
+            self._asr = FasterWhisperAsr(
+                o.model,
+                compute_type=o.compute_type,
+                beam_size=o.beam_size,
+                batch_size=o.batch_size,
+                language=o.language,
+                hotwords=o.hotwords,
+                initial_prompt=o.initial_prompt,
+            )
+        return self._asr
+
+    @property
+    def diarizer(self) -> Diarizer:
+        if self._diarizer is None:
+            from convolens.speech.diarize import ClusteringDiarizer
+
+            self._diarizer = ClusteringDiarizer()
+        return self._diarizer
+
+    def _run_asr(self, audio: np.ndarray, progress: Callable[[float], None] | None) -> AsrResult:
+        transcribe: Any = self.asr.transcribe
+        if progress is not None:
+            try:
+                return transcribe(audio, language=self.options.language, on_progress=progress)  # type: ignore[no-any-return]
+            except TypeError:  # a user backend without progress reporting
+                pass
+        return transcribe(audio, language=self.options.language)  # type: ignore[no-any-return]
+
+    def transcribe(
+        self,
+        path: str | Path,
+        sidecar: Sidecar | None = None,
+        on_progress: Callable[[float, float], None] | None = None,
+    ) -> MediaTranscript:
+        """Decode, transcribe and separate speakers. `on_progress(done_s, total_s)`."""
+        sidecar = sidecar or Sidecar()
+        audio = decode_audio(path)
+        split = self.options.channels == "split" or (
+            self.options.channels == "auto" and _channels_differ(audio.channels)
+        )
+        total = audio.duration * (len(audio.channels) if split else 1)
+
+        def progress_from(offset: float) -> Callable[[float], None] | None:
+            if on_progress is None:
+                return None
+            return lambda done: on_progress(min(total, offset + done), total)
+
+        if split:
+            results, speakers, turns = [], [], []
+            for index, samples in enumerate(audio.channels):
+                declared = sidecar.channels.get(index)
+                speaker = Speaker(
+                    participant_id=f"ch{index}",
+                    name=(declared.name if declared and declared.name else f"Channel {index + 1}"),
+                    role=declared.role if declared else Role.unknown,
+                    channel_index=index,
+                )
+                result = self._run_asr(samples, progress_from(index * audio.duration))
+                words = [w for s in result.segments for w in s.words]
+                turns += group_turns(
+                    words, [speaker.participant_id] * len(words), self.options.max_pause_s
+                )
+                results.append(result)
+                speakers.append(speaker)
+            turns.sort(key=lambda turn: (turn[1][0].start, turn[0]))
+            transcript = MediaTranscript(audio, "channels", speakers, turns, results)
+        else:
+            mono = audio.mono
+            result = self._run_asr(mono, progress_from(0.0))
+            words = [w for s in result.segments for w in s.words]
+            count = self.options.num_speakers or sidecar.num_speakers
+            if count is None and (sidecar.channel in (None, Channel.call)):
+                count = 2  # a call: agent and customer
+            if words and self.options.diarize and count != 1:
+                from convolens.speech.diarize import assign_speakers
+
+                labels = assign_speakers(words, self.diarizer(mono, 16000, count))
+                names = list(dict.fromkeys(labels))
+                speakers = [Speaker(label, f"Speaker {i + 1}") for i, label in enumerate(names)]
+                separation: Literal["diarization", "single"] = "diarization"
+            else:
+                labels = ["S0"] * len(words)
+                speakers = [Speaker("S0", "Speaker 1")]
+                separation = "single"
+            turns = group_turns(words, labels, self.options.max_pause_s)
+            transcript = MediaTranscript(audio, separation, speakers, turns, [result])
+
+        if not transcript.turns:
+            raise NoSpeechError(
+                f"{Path(path).name}: no speech recognised in {audio.duration:.1f} s of audio"
+            )
+        self._assign_roles(transcript, sidecar)
+        return transcript
+
+    @staticmethod
+    def _assign_roles(transcript: MediaTranscript, sidecar: Sidecar) -> None:
+        for speaker in transcript.speakers:
+            declared = sidecar.roles.get(speaker.name)
+            if declared is not None:
+                speaker.role = declared
+            elif sidecar.agent and speaker.name == sidecar.agent:
+                speaker.role = Role.agent
+        if all(s.role == Role.unknown for s in transcript.speakers):
+            said: dict[str, list[str]] = {s.participant_id: [] for s in transcript.speakers}
+            for speaker_id, words in transcript.turns:
+                said[speaker_id].extend(w.text for w in words)
+            inferred = infer_roles({k: " ".join(v) for k, v in said.items()})
+            for speaker in transcript.speakers:
+                speaker.role = inferred[speaker.participant_id]
+
+
+def to_conversation(
+    transcript: MediaTranscript, *, source_id: str, sidecar: Sidecar | None = None
+) -> Conversation:
+    """The canonical conversation of a transcribed recording."""
+    sidecar = sidecar or Sidecar()
+    audio = transcript.audio
+    by_id = {s.participant_id: s for s in transcript.speakers}
+    utterances = []
+    for speaker_id, words in transcript.turns:
+        utterances.append(
+            Utterance(
+                participant_id=speaker_id,
+                text=" ".join(w.text for w in words),
+                start=words[0].start,
+                end=max(w.end for w in words),
+                channel_index=by_id[speaker_id].channel_index,
+                words=[
+                    Word(
+                        text=w.text,
+                        start=w.start,
+                        end=w.end,
+                        confidence=min(1.0, max(0.0, w.probability or 0.0)),
+                    )
+                    for w in words
+                ],
+            )
+        )
+    channel = sidecar.channel or (Channel.video if audio.has_video else Channel.call)
+    return Conversation(
+        channel=channel,
+        source=SourceInfo(
+            system=sidecar.source or "audio",
+            source_id=str(sidecar.id) if sidecar.id is not None else source_id,
+            platform=sidecar.platform,
+            queue=sidecar.queue,
+            agent=sidecar.agent,
+            campaign=sidecar.campaign,
+            tags=sidecar.tags,
+        ),
+        language=sidecar.language or transcript.language,
+        started_at=sidecar.started_at,
+        duration_seconds=sidecar.duration_seconds or audio.container_duration or audio.duration,
+        subject=sidecar.subject,
+        links=sidecar.links,
+        participants=[
+            Participant(participant_id=s.participant_id, name=s.name, role=s.role)
+            for s in transcript.speakers
+        ],
+        utterances=utterances,
+        meta={
+            **sidecar.meta,
+            "media": audio.media_info(),
+            "separation": transcript.separation,
+            "asr_model": transcript.asr[0].model_id if transcript.asr else None,
+        },
+    )
