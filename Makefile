@@ -6,12 +6,16 @@ PIP := $(PY) -m pip --disable-pip-version-check
 DEMO_DB ?= demo.duckdb
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+# numba (under resemblyzer's librosa) compiles on first use; a cache makes that once.
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 
 .PHONY: install demo test lint bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
-	$(PIP) install -q -e '.[dev]'
+	# The CPU build of torch first, pinned, so nothing pulls a CUDA build in its place.
+	$(PIP) install -q -c constraints.txt torch==2.13.0
+	$(PIP) install -q -c constraints.txt -e '.[speech,eval,dev]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -108,7 +108,7 @@ class AudioAdapter(Adapter):
         raw = [RawRecord(path, "recording", payload, "utf-8")]
         if sidecar_raw is not None:
             raw.append(RawRecord(*sidecar_raw))
-        yield Parsed(conversation, raw, self.name)
+        yield Parsed(conversation, raw, self.name, list(transcript.audio.warnings))
 
 
 register_adapter(AudioAdapter)

@@ -36,6 +36,7 @@ class DecodedAudio:
     container_duration: float | None  # what the container declares (video length, ...)
     has_video: bool
     metadata: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def mono(self) -> AudioArray:
@@ -131,6 +132,13 @@ def decode_audio(path: str | Path, *, mono: bool = False) -> DecodedAudio:
             raise AudioDecodeError(f"{path.name}: the audio stream holds no samples")
         samples = np.concatenate(chunks, axis=1).astype(np.float32)
         declared = container.duration / 1_000_000 if container.duration else None
+        decoded = samples.shape[1] / SAMPLE_RATE
+        warnings = []
+        if declared and decoded < 0.9 * declared - 0.5:
+            warnings.append(
+                f"{path.name}: decoded {decoded:.1f} s of the {declared:.1f} s the container "
+                "declares; the file looks truncated"
+            )
         return DecodedAudio(
             path=str(path),
             channels=[np.ascontiguousarray(samples[i]) for i in range(samples.shape[0])],
@@ -139,10 +147,11 @@ def decode_audio(path: str | Path, *, mono: bool = False) -> DecodedAudio:
             source_sample_rate=stream.codec_context.sample_rate or 0,
             codec=codec,
             container=container.format.name,
-            duration=samples.shape[1] / SAMPLE_RATE,
+            duration=decoded,
             container_duration=declared,
             has_video=bool(container.streams.video),
             metadata={str(k): str(v) for k, v in container.metadata.items()},
+            warnings=warnings,
         )
     finally:
         container.close()

@@ -182,8 +182,10 @@ class SpeechPipeline:
             transcript = MediaTranscript(audio, separation, speakers, turns, [result])
 
         if not transcript.turns:
+            detail = "".join(f" ({w.split(': ', 1)[-1]})" for w in audio.warnings)
             raise NoSpeechError(
                 f"{Path(path).name}: no speech recognised in {audio.duration:.1f} s of audio"
+                + detail
             )
         self._assign_roles(transcript, sidecar)
         return transcript
