@@ -9,17 +9,26 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from convolens import __version__, render
 from convolens.analytics.report import ReportGrouping, overview, report_table
 from convolens.analyze import analyze as run_analyze
-from convolens.ingest.base import IngestOptions, parse_timestamp
+from convolens.ingest.base import IngestOptions, describe_validation_error, parse_timestamp
 from convolens.ingest.pipeline import ingest_paths
 from convolens.ingest.registry import adapter_names, get_adapter
+from convolens.speech.options import SpeechOptions
 from convolens.store.export import ExportFormat, export_layer
 from convolens.store.reader import ConversationFilter, list_conversations, load_conversation
 from convolens.store.schema import LAYERS
@@ -105,7 +114,7 @@ def ingest(
         typer.Option(
             "--format",
             "-f",
-            help="Force a format instead of detecting it: json, csv, email, subtitles, zendesk.",
+            help="Force a format instead of detecting it (see `convolens formats`).",
         ),
     ] = None,
     db: DbOption = _DEFAULT_DB,
@@ -130,6 +139,24 @@ def ingest(
     analyze: Annotated[
         bool, typer.Option("--analyze", help="Compute metrics right after.")
     ] = False,
+    model: Annotated[
+        str, typer.Option(help="Whisper model: base, tiny.en, or a CTranslate2 model folder.")
+    ] = "base",
+    language: Annotated[
+        str | None, typer.Option(help="Spoken language (e.g. en); detected when omitted.")
+    ] = None,
+    speakers: Annotated[
+        int | None, typer.Option(help="Speakers in mono recordings (default 2 for calls).")
+    ] = None,
+    channels: Annotated[
+        str, typer.Option(help="auto (split differing channels), split, or mono.")
+    ] = "auto",
+    batch_size: Annotated[
+        int | None, typer.Option(help="Batched transcription (faster on long files).")
+    ] = None,
+    hotwords: Annotated[
+        str | None, typer.Option(help="Words to favour: product and company names.")
+    ] = None,
 ) -> None:
     """Ingest conversations from files or folders (formats auto-detected)."""
     if fmt is not None and fmt not in adapter_names():
@@ -137,14 +164,38 @@ def ingest(
             f"[red]error:[/] unknown format {fmt!r}; choose one of: {', '.join(adapter_names())}"
         )
         raise typer.Exit(2)
+    try:
+        speech = SpeechOptions(
+            model=model,
+            language=language,
+            num_speakers=speakers,
+            channels=channels,  # type: ignore[arg-type]
+            batch_size=batch_size,
+            hotwords=hotwords,
+        )
+    except ValidationError as exc:
+        err.print(f"[red]error:[/] {describe_validation_error(exc)}")
+        raise typer.Exit(2) from None
     options = IngestOptions(
         csv_mapping=_mapping(map_ or [], mapping_file),
         default_channel=channel,
         source_system=source,
         agent_domains=agent_domain or [],
+        speech=speech,
     )
     with _open(db) as warehouse, _progress() as progress:
         task = progress.add_task("Ingesting", total=None)
+        media: dict[Path, TaskID] = {}
+
+        def media_progress(path: Path, done: float, total: float) -> None:
+            if path not in media:
+                media[path] = progress.add_task(
+                    f"Transcribing {path.name} (s of audio)", total=total
+                )
+            progress.update(media[path], completed=done)
+            if done >= total:
+                progress.remove_task(media.pop(path))
+
         report = ingest_paths(
             warehouse,
             paths,
@@ -154,6 +205,7 @@ def ingest(
             on_file=lambda path: progress.update(
                 task, advance=1, description=f"Ingesting {path.name}"
             ),
+            on_media_progress=media_progress,
         )
         progress.stop()
         render.print_ingest(console, report)

@@ -80,7 +80,9 @@ class AudioAdapter(Adapter):
         try:
             transcript = self.pipeline.transcribe(source.path, sidecar, on_progress=progress)
         except (AudioDecodeError, NoSpeechError) as exc:
-            yield Reject(path, "", str(exc), self.name)
+            # The library's message names the file; Reject.describe() does that already.
+            reason = str(exc).removeprefix(f"{source.path.name}: ")
+            yield Reject(path, "", reason, self.name)
             return
         digest = hashlib.sha256(source.data).hexdigest()
         conversation = to_conversation(

@@ -106,6 +106,7 @@ def parse_paths(
     fmt: str | None = None,
     options: IngestOptions | None = None,
     on_file: Callable[[Path], None] | None = None,
+    on_media_progress: Callable[[Path, float, float], None] | None = None,
 ) -> Iterator[Parsed | Reject]:
     """Parse files, grouped by adapter; yields conversations and rejects as they come."""
     options = options or IngestOptions()
@@ -133,6 +134,7 @@ def parse_paths(
 
     for name, paths in groups.items():
         adapter = get_adapter(name, options)
+        adapter.on_progress = on_media_progress
         unreadable: list[Reject] = []
         yield from adapter.parse_many(_read_each(paths, name, unreadable, on_file))
         yield from unreadable
@@ -166,10 +168,12 @@ def ingest_paths(
     batch_size: int = 2000,
     on_start: Callable[[int], None] | None = None,
     on_file: Callable[[Path], None] | None = None,
+    on_media_progress: Callable[[Path, float, float], None] | None = None,
 ) -> IngestReport:
     """Ingest `paths` (files or folders) into `warehouse`; returns what happened.
 
-    `on_start(total_files)` and `on_file(path)` drive a progress bar.
+    `on_start(total_files)` and `on_file(path)` drive a progress bar;
+    `on_media_progress(path, seconds_done, seconds_total)` one per long recording.
     """
     if fmt is not None:
         get_adapter(fmt)  # fail fast on an unknown --format, before any work
@@ -189,7 +193,10 @@ def ingest_paths(
         on_start(len(files))
 
     batch: list[Parsed] = []
-    for result in parse_paths(files, fmt=fmt, options=options, on_file=on_file):
+    results = parse_paths(
+        files, fmt=fmt, options=options, on_file=on_file, on_media_progress=on_media_progress
+    )
+    for result in results:
         if isinstance(result, Reject):
             report.rejects.append(result)
             continue
