@@ -27,3 +27,6 @@ class SpeechOptions(BaseModel):
     )
     diarize: bool = True
     max_pause_s: float = Field(default=1.0, description="a longer pause starts a new utterance")
+    refine_timings: bool = Field(
+        default=True, description="tighten word timings to voice activity (metrics accuracy)"
+    )

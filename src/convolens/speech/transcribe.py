@@ -8,6 +8,7 @@ to speakers by time overlap. Utterances are runs of one speaker's words, split a
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,14 @@ from convolens.model import Channel, Conversation, Participant, Role, SourceInfo
 from convolens.speech.decode import DecodedAudio, decode_audio
 from convolens.speech.options import SpeechOptions
 from convolens.speech.roles import infer_roles
-from convolens.speech.types import AsrBackend, AsrResult, AsrWord, Diarizer
+from convolens.speech.types import (
+    AsrBackend,
+    AsrResult,
+    AsrWord,
+    Diarizer,
+    SpeechRegion,
+    VoiceActivityDetector,
+)
 
 __all__ = ["MediaTranscript", "NoSpeechError", "Speaker", "SpeechOptions", "SpeechPipeline"]
 
@@ -61,6 +69,40 @@ def _channels_differ(channels: list[np.ndarray]) -> bool:
     return float(np.sqrt(np.mean((left - right) ** 2))) > 0.05 * scale
 
 
+def refine_word_timings(words: list[AsrWord], regions: list[SpeechRegion]) -> list[AsrWord]:
+    """Clip each word to the voice-activity region it overlaps most.
+
+    Whisper's word boundaries drift by a few hundred milliseconds, mostly running into
+    the following silence; overlap, silence and latency metrics inherit that error. A
+    tight VAD (short padding) knows where speech stops, so words are trimmed to it; a
+    word overlapping no region is left as it is.
+    """
+    if not regions:
+        return words
+    starts = [r.start for r in regions]
+    refined: list[AsrWord] = []
+    previous_end = 0.0
+    for word in words:
+        index = bisect_right(starts, word.end)
+        best, best_overlap = None, 0.0
+        # Only regions starting before the word ends can overlap it; look back a few.
+        for region in regions[max(0, index - 4) : index]:
+            overlap = min(word.end, region.end) - max(word.start, region.start)
+            if overlap > best_overlap:
+                best, best_overlap = region, overlap
+        if best is None:
+            refined.append(word)
+            continue
+        start, end = max(word.start, best.start), min(word.end, best.end)
+        # Whisper also starts words late after a pause: the first word of a region may
+        # begin where the region does, if no earlier word claims that stretch.
+        if previous_end <= best.start < word.start <= best.start + 1.0:
+            start = best.start
+        refined.append(AsrWord(word.text, start, max(end, start), word.probability))
+        previous_end = max(previous_end, refined[-1].end)
+    return refined
+
+
 def group_turns(
     words: list[AsrWord], speakers: list[str], max_pause_s: float
 ) -> list[tuple[str, list[AsrWord]]]:
@@ -87,6 +129,18 @@ class SpeechPipeline:
         self.options = options or SpeechOptions()
         self._asr = asr
         self._diarizer = diarizer
+        self._boundary_vad: VoiceActivityDetector | None = None
+
+    def _words(self, result: AsrResult, samples: np.ndarray) -> list[AsrWord]:
+        words = [w for s in result.segments for w in s.words]
+        if not words or not self.options.refine_timings:
+            return words
+        if self._boundary_vad is None:
+            from convolens.speech.vad import SileroVad
+
+            # Tight settings: here the point is where speech starts and stops.
+            self._boundary_vad = SileroVad(min_silence_ms=150, speech_pad_ms=30)
+        return refine_word_timings(words, self._boundary_vad(samples, 16000))
 
     @property
     def asr(self) -> AsrBackend:
@@ -152,7 +206,7 @@ class SpeechPipeline:
                     channel_index=index,
                 )
                 result = self._run_asr(samples, progress_from(index * audio.duration))
-                words = [w for s in result.segments for w in s.words]
+                words = self._words(result, samples)
                 turns += group_turns(
                     words, [speaker.participant_id] * len(words), self.options.max_pause_s
                 )
@@ -163,7 +217,7 @@ class SpeechPipeline:
         else:
             mono = audio.mono
             result = self._run_asr(mono, progress_from(0.0))
-            words = [w for s in result.segments for w in s.words]
+            words = self._words(result, mono)
             count = self.options.num_speakers or sidecar.num_speakers
             if count is None and (sidecar.channel in (None, Channel.call)):
                 count = 2  # a call: agent and customer
