@@ -26,6 +26,7 @@ demo: install
 	$(CONVOLENS) report --db $(DEMO_DB)
 	$(CONVOLENS) list --db $(DEMO_DB) --limit 15
 	$(CONVOLENS) show call-20260915-0007 --db $(DEMO_DB)
+	$(CONVOLENS) show call-20261117-0031 --db $(DEMO_DB)
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -5,7 +5,9 @@ from pathlib import Path
 import pytest
 
 from convolens.analyze import analyze
+from convolens.ingest.base import IngestOptions
 from convolens.ingest.pipeline import ingest_paths
+from convolens.speech.options import SpeechOptions
 from convolens.store.warehouse import Warehouse
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -14,7 +16,9 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Warehouse:
     warehouse = Warehouse(tmp_path_factory.mktemp("demo") / "demo.duckdb")
-    report = ingest_paths(warehouse, [EXAMPLES])
+    # tiny.en keeps the suite fast; `make demo` transcribes with the default base model.
+    options = IngestOptions(speech=SpeechOptions(model="tiny.en"))
+    report = ingest_paths(warehouse, [EXAMPLES], options=options)
     assert not report.rejects, report.summary_line()
     analyze(warehouse)
     yield warehouse
@@ -29,7 +33,7 @@ def test_corpus_covers_every_format_and_channel(demo):
     (count,) = _rows(demo, "SELECT count(*) FROM conversations_current")[0]
     assert count >= 40
     formats = {r[0] for r in _rows(demo, "SELECT DISTINCT source_format FROM conversations")}
-    assert formats == {"json", "csv", "email", "subtitles", "zendesk"}
+    assert formats == {"json", "csv", "email", "subtitles", "zendesk", "audio"}
     channels = {r[0] for r in _rows(demo, "SELECT DISTINCT channel FROM conversations")}
     assert {"chat", "email", "ticket", "call", "meeting"} <= channels
     roles = {r[0] for r in _rows(demo, "SELECT DISTINCT role FROM participants")}
@@ -44,7 +48,7 @@ def test_timed_conversations_have_overlap_silence_and_monologues(demo):
         " WHERE p.conversation_id = m.conversation_id AND p.version = m.version) "
         "FROM metrics_conversation_current m WHERE m.timed",
     )
-    assert len(rows) >= 9
+    assert len(rows) >= 10
     assert all(overlap > 0 for overlap, *_ in rows)
     assert sum(1 for _, silences, *_ in rows if silences > 0) >= len(rows) // 2
     assert sum(interruptions for *_, interruptions, _ in rows) > 0
@@ -74,3 +78,14 @@ def test_staff_are_agents_in_every_email_thread(demo):
         "USING (conversation_id, version) WHERE c.channel = 'email' AND m.first_response_s IS NULL",
     )[0]
     assert without == 0
+
+
+def test_the_recording_is_transcribed_with_channel_speakers(demo):
+    rows = _rows(
+        demo,
+        "SELECT p.name, p.role, count(u.utterance_id) FROM participants_current p "
+        "JOIN utterances_current u USING (conversation_id, version, participant_id) "
+        "JOIN conversations_current c USING (conversation_id, version) "
+        "WHERE c.source_id = 'call-20261117-0031' GROUP BY ALL ORDER BY 1",
+    )
+    assert rows == [("Leo Martin", "agent", 4), ("Maria Lopez", "customer", 4)]
