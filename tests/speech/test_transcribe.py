@@ -132,3 +132,21 @@ def test_word_timings_are_tightened_to_voice_activity():
     # Late start pulled back to the region, run-on end cut where speech stops,
     # a word outside any region left alone.
     assert [(w.start, w.end) for w in refined] == [(1.1, 1.9), (1.9, 2.4), (9.0, 9.5)]
+
+
+def test_mono_call_is_diarized_into_the_two_voices(tiny_asr, audio_dir, layout):
+    pipeline = SpeechPipeline(SpeechOptions(model="tiny.en"), asr=tiny_asr)
+    transcript = pipeline.transcribe(audio_dir / "mono_call.flac")
+    assert transcript.separation == "diarization"
+    truth = layout["mono_call.flac"]["segments"]
+    # Every turn lands on the right voice: labels alternate exactly as in the recording.
+    labels = [sid for sid, _ in transcript.turns]
+    assert len(labels) == len(truth) == 8
+    agent_label = labels[0]
+    for label, expected in zip(labels, truth, strict=True):
+        assert (label == agent_label) == (expected["speaker"] == "agent")
+    roles = {s.participant_id: s.role for s in transcript.speakers}
+    assert roles[agent_label] == Role.agent
+    assert sorted(roles.values()) == [Role.agent, Role.customer]
+    for (_, words), expected in zip(transcript.turns, truth, strict=True):
+        assert words[0].start == pytest.approx(expected["start"], abs=0.25)
