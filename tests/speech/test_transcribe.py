@@ -88,7 +88,7 @@ def test_video_keeps_container_facts(tiny_asr, audio_dir):
     assert "recorded video meeting" in _words(conversation.utterances[0].text)
 
 
-def test_a_folder_of_text_audio_and_broken_files(warehouse, audio_dir, tmp_path):
+def test_a_folder_of_text_audio_and_broken_files(warehouse, audio_dir, tmp_path, monkeypatch):
     for name in (
         "call.mp3",
         "video_with_audio.mp4",
@@ -117,9 +117,18 @@ def test_a_folder_of_text_audio_and_broken_files(warehouse, audio_dir, tmp_path)
     assert "looks truncated" in reasons["truncated.flac"]
     channels = {r["channel"] for r in warehouse.query("SELECT channel FROM conversations")}
     assert channels == {"call", "video", "chat"}
-    # Re-ingest: identical recordings and transcripts change nothing.
+    # Re-ingest: recordings already stored are recognised by hash, not transcribed again.
+    original = SpeechPipeline.transcribe
+
+    def transcribe_unless_stored(self, path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if Path(path).name in ("call.mp3", "video_with_audio.mp4"):
+            raise AssertionError(f"stored recording {path} was transcribed again")
+        return original(self, path, *args, **kwargs)  # rejected files are tried again
+
+    monkeypatch.setattr(SpeechPipeline, "transcribe", transcribe_unless_stored)
     again = ingest_paths(warehouse, [tmp_path], options=options)
     assert again.written.new == 0 and again.written.unchanged == 5
+    assert len(again.rejects) == len(report.rejects)
 
 
 def test_word_timings_are_tightened_to_voice_activity():

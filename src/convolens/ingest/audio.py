@@ -14,7 +14,15 @@ import json
 from collections.abc import Iterator
 from dataclasses import asdict
 
-from convolens.ingest.base import Adapter, Parsed, ParseResult, RawRecord, Reject, SourceFile
+from convolens.ingest.base import (
+    Adapter,
+    AlreadyIngested,
+    Parsed,
+    ParseResult,
+    RawRecord,
+    Reject,
+    SourceFile,
+)
 from convolens.ingest.registry import register_adapter
 from convolens.ingest.sidecar import read_sidecar
 
@@ -61,6 +69,13 @@ class AudioAdapter(Adapter):
         if problem:
             yield Reject(path, "", problem, self.name)
             return
+        digest = hashlib.sha256(source.data).hexdigest()
+        # Same recording, same sidecar, same model: the stored transcript stands.
+        key_parts = [digest, sidecar_raw[2] if sidecar_raw else b"", self.options.speech.model]
+        ingest_key = hashlib.sha256(repr(key_parts).encode()).hexdigest()
+        if ingest_key in self.known_keys:
+            yield AlreadyIngested(path, self.name)
+            return
         try:
             from convolens.speech.decode import AudioDecodeError
             from convolens.speech.transcribe import NoSpeechError, to_conversation
@@ -84,13 +99,13 @@ class AudioAdapter(Adapter):
             reason = str(exc).removeprefix(f"{source.path.name}: ")
             yield Reject(path, "", reason, self.name)
             return
-        digest = hashlib.sha256(source.data).hexdigest()
         conversation = to_conversation(
             transcript, source_id=f"sha256:{digest[:32]}", sidecar=sidecar
         )
         record = {
             "file": source.path.name,
             "sha256": digest,
+            "ingest_key": ingest_key,
             "bytes": len(source.data),
             "media": transcript.audio.media_info(),
             "separation": transcript.separation,

@@ -24,6 +24,7 @@ from convolens.speech.options import SpeechOptions
 
 __all__ = [
     "Adapter",
+    "AlreadyIngested",
     "DecodedText",
     "IngestOptions",
     "Parsed",
@@ -142,7 +143,16 @@ class Reject:
         )
 
 
-ParseResult = Parsed | Reject
+@dataclass
+class AlreadyIngested:
+    """A source the warehouse already holds unchanged, recognised before costly parsing
+    (a recording is not transcribed again)."""
+
+    source_path: str
+    source_format: str
+
+
+ParseResult = Parsed | Reject | AlreadyIngested
 
 
 class Adapter(ABC):
@@ -159,6 +169,8 @@ class Adapter(ABC):
         self.options = options or IngestOptions()
         # Long media report progress through this: (file, seconds done, seconds total).
         self.on_progress: Callable[[Path, float, float], None] | None = None
+        # Ingest keys (see AudioAdapter) of sources the warehouse already holds.
+        self.known_keys: set[str] = set()
 
     def sniff(self, source: SourceFile) -> bool:
         """True if this adapter can read `source`; by default, decided by suffix alone."""

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from convolens.ingest.base import IngestOptions, Parsed, Reject, SourceFile
+from convolens.ingest.base import AlreadyIngested, IngestOptions, Parsed, Reject, SourceFile
 from convolens.ingest.registry import adapter_names, detect_format, get_adapter
 from convolens.store.warehouse import Warehouse
 from convolens.store.writer import WriteStats, write_conversations, write_rejects
@@ -107,7 +107,8 @@ def parse_paths(
     options: IngestOptions | None = None,
     on_file: Callable[[Path], None] | None = None,
     on_media_progress: Callable[[Path, float, float], None] | None = None,
-) -> Iterator[Parsed | Reject]:
+    known_keys: set[str] | None = None,
+) -> Iterator[Parsed | Reject | AlreadyIngested]:
     """Parse files, grouped by adapter; yields conversations and rejects as they come."""
     options = options or IngestOptions()
     groups: dict[str, list[Path]] = defaultdict(list)
@@ -135,6 +136,7 @@ def parse_paths(
     for name, paths in groups.items():
         adapter = get_adapter(name, options)
         adapter.on_progress = on_media_progress
+        adapter.known_keys = known_keys or set()
         unreadable: list[Reject] = []
         yield from adapter.parse_many(_read_each(paths, name, unreadable, on_file))
         yield from unreadable
@@ -194,11 +196,21 @@ def ingest_paths(
 
     batch: list[Parsed] = []
     results = parse_paths(
-        files, fmt=fmt, options=options, on_file=on_file, on_media_progress=on_media_progress
+        files,
+        fmt=fmt,
+        options=options,
+        on_file=on_file,
+        on_media_progress=on_media_progress,
+        known_keys=warehouse.ingest_keys(),
     )
     for result in results:
         if isinstance(result, Reject):
             report.rejects.append(result)
+            continue
+        if isinstance(result, AlreadyIngested):
+            report.conversations += 1
+            report.written.unchanged += 1
+            report.per_format[result.source_format] += 1
             continue
         batch.append(result)
         report.conversations += 1

@@ -8,6 +8,7 @@ to speakers by time overlap. Utterances are runs of one speaker's words, split a
 
 from __future__ import annotations
 
+import inspect
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -169,11 +170,9 @@ class SpeechPipeline:
 
     def _run_asr(self, audio: np.ndarray, progress: Callable[[float], None] | None) -> AsrResult:
         transcribe: Any = self.asr.transcribe
-        if progress is not None:
-            try:
-                return transcribe(audio, language=self.options.language, on_progress=progress)  # type: ignore[no-any-return]
-            except TypeError:  # a user backend without progress reporting
-                pass
+        # A user's backend need not report progress; ours takes `on_progress`.
+        if progress is not None and "on_progress" in inspect.signature(transcribe).parameters:
+            return transcribe(audio, language=self.options.language, on_progress=progress)  # type: ignore[no-any-return]
         return transcribe(audio, language=self.options.language)  # type: ignore[no-any-return]
 
     def transcribe(

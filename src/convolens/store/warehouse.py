@@ -167,6 +167,16 @@ class Warehouse:
             [now_utc(), json.dumps(stats, default=str), run_id],
         )
 
+    def ingest_keys(self) -> set[str]:
+        """Keys of expensive sources already stored (recordings: file + sidecar + model),
+        so that re-ingesting a folder does not transcribe them again."""
+        rows = self.con.execute(
+            # try(): the filter may run after the projection, over non-JSON payloads too.
+            "SELECT DISTINCT try(json_extract_string(decode(payload), '$.ingest_key')) "
+            "FROM raw_interactions WHERE source_format = 'audio' AND locator = 'recording'"
+        ).fetchall()
+        return {row[0] for row in rows if row[0]}
+
     def resolve_id(self, prefix: str) -> str:
         """A full conversation id from an id or an unambiguous prefix (as git does)."""
         rows = self.con.execute(
