@@ -159,3 +159,32 @@ def test_mono_call_is_diarized_into_the_two_voices(tiny_asr, audio_dir, layout):
     assert sorted(roles.values()) == [Role.agent, Role.customer]
     for (_, words), expected in zip(transcript.turns, truth, strict=True):
         assert words[0].start == pytest.approx(expected["start"], abs=0.25)
+
+
+class RttmDiarizer:
+    """Another engine's output (here: reference turns from an RTTM file) plugged in through
+    the Diarizer interface, as a pyannote user would."""
+
+    def __init__(self, path: Path) -> None:
+        from convolens.speech.types import SpeakerTurn
+
+        self.turns = []
+        for line in path.read_text().splitlines():
+            parts = line.split()
+            start, length, speaker = float(parts[3]), float(parts[4]), parts[7]
+            self.turns.append(SpeakerTurn(start, start + length, speaker))
+
+    def __call__(self, audio, sample_rate=16000, num_speakers=None):  # type: ignore[no-untyped-def]
+        return sorted(self.turns, key=lambda t: t.start)
+
+
+def test_a_user_diarizer_plugs_in(tiny_asr, shared_audio):
+    from convolens.speech.types import Diarizer
+
+    diarizer = RttmDiarizer(shared_audio / "two_speakers_sample.rttm")
+    assert isinstance(diarizer, Diarizer)
+    pipeline = SpeechPipeline(SpeechOptions(model="tiny.en"), asr=tiny_asr, diarizer=diarizer)
+    transcript = pipeline.transcribe(shared_audio / "two_speakers_sample.wav")
+    reference = {t.speaker for t in diarizer.turns}
+    assert {s.participant_id for s in transcript.speakers} == reference
+    assert len(transcript.turns) >= 4
