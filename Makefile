@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 # numba (under resemblyzer's librosa) compiles on first use; a cache makes that once.
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench eval clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -29,8 +29,8 @@ demo: install
 	$(CONVOLENS) show call-20261117-0031 --db $(DEMO_DB)
 
 lint: install
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks eval
+	$(VENV)/bin/ruff format --check src tests benchmarks eval
 	$(VENV)/bin/mypy src
 
 test: install lint
@@ -38,6 +38,11 @@ test: install lint
 
 bench: install
 	$(PY) benchmarks/ingest_bench.py
+	$(PY) benchmarks/asr_bench.py
+
+eval: install
+	$(PY) eval/asr_wer.py
+	$(PY) eval/diarization_der.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DB) $(DEMO_DB).wal .pytest_cache .ruff_cache

@@ -188,3 +188,22 @@ def test_a_user_diarizer_plugs_in(tiny_asr, shared_audio):
     reference = {t.speaker for t in diarizer.turns}
     assert {s.participant_id for s in transcript.speakers} == reference
     assert len(transcript.turns) >= 4
+
+
+def test_split_words_are_joined_as_the_recogniser_wrote_them():
+    from convolens.speech.transcribe import join_words
+    from convolens.speech.types import AsrWord
+
+    words = [
+        AsrWord("peppered", 0.0, 0.5),
+        AsrWord("flour", 0.5, 0.8),
+        AsrWord("-fatten", 0.8, 1.2, joins_previous=True),
+        AsrWord("sauce.", 1.2, 1.6),
+    ]
+    assert join_words(words) == "peppered flour-fatten sauce."
+
+
+def test_a_few_seconds_of_one_voice_is_one_speaker(tiny_asr, audio_dir):
+    pipeline = SpeechPipeline(SpeechOptions(model="tiny.en"), asr=tiny_asr)
+    transcript = pipeline.transcribe(audio_dir / "telephony_8k.wav")
+    assert transcript.separation == "single" and len(transcript.speakers) == 1

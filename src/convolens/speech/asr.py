@@ -78,8 +78,14 @@ class FasterWhisperAsr:
         result: list[AsrSegment] = []
         for segment in segments:
             words = [
-                AsrWord(w.word.strip(), float(w.start), float(w.end), float(w.probability))
-                for w in segment.words or ()
+                AsrWord(
+                    w.word.strip(),
+                    float(w.start),
+                    float(w.end),
+                    float(w.probability),
+                    joins_previous=index > 0 and not w.word[:1].isspace(),
+                )
+                for index, w in enumerate(segment.words or ())
                 if w.word.strip()
             ]
             result.append(

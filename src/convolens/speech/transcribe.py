@@ -34,6 +34,10 @@ from convolens.speech.types import (
 __all__ = ["MediaTranscript", "NoSpeechError", "Speaker", "SpeechOptions", "SpeechPipeline"]
 
 
+# Below this much recognised speech a call is taken as one speaker unless told otherwise.
+MIN_SPEECH_FOR_TWO_S = 5.0
+
+
 class NoSpeechError(ValueError):
     """The recording decoded but holds no recognisable speech."""
 
@@ -99,9 +103,18 @@ def refine_word_timings(words: list[AsrWord], regions: list[SpeechRegion]) -> li
         # begin where the region does, if no earlier word claims that stretch.
         if previous_end <= best.start < word.start <= best.start + 1.0:
             start = best.start
-        refined.append(AsrWord(word.text, start, max(end, start), word.probability))
+        refined.append(
+            AsrWord(word.text, start, max(end, start), word.probability, word.joins_previous)
+        )
         previous_end = max(previous_end, refined[-1].end)
     return refined
+
+
+def join_words(words: list[AsrWord]) -> str:
+    """Text as the recogniser wrote it: spaces between words, none inside split words."""
+    return "".join(
+        w.text if i == 0 or w.joins_previous else " " + w.text for i, w in enumerate(words)
+    )
 
 
 def group_turns(
@@ -219,7 +232,10 @@ class SpeechPipeline:
             words = self._words(result, mono)
             count = self.options.num_speakers or sidecar.num_speakers
             if count is None and (sidecar.channel in (None, Channel.call)):
-                count = 2  # a call: agent and customer
+                # A call is agent and customer, unless there is too little speech for a
+                # second voice: a few seconds is one person leaving a message.
+                speech = sum(w.end - w.start for w in words)
+                count = 2 if speech >= MIN_SPEECH_FOR_TWO_S else 1
             if words and self.options.diarize and count != 1:
                 from convolens.speech.diarize import assign_speakers
 
@@ -272,7 +288,7 @@ def to_conversation(
         utterances.append(
             Utterance(
                 participant_id=speaker_id,
-                text=" ".join(w.text for w in words),
+                text=join_words(words),
                 start=words[0].start,
                 end=max(w.end for w in words),
                 channel_index=by_id[speaker_id].channel_index,
@@ -301,7 +317,11 @@ def to_conversation(
         ),
         language=sidecar.language or transcript.language,
         started_at=sidecar.started_at,
-        duration_seconds=sidecar.duration_seconds or audio.container_duration or audio.duration,
+        # A video's length is the container's; for audio the decoded samples are exact
+        # (raw AAC/MP3 streams only estimate their duration from the bitrate).
+        duration_seconds=sidecar.duration_seconds
+        or (audio.container_duration if audio.has_video else None)
+        or audio.duration,
         subject=sidecar.subject,
         links=sidecar.links,
         participants=[

@@ -49,6 +49,9 @@ class AsrWord:
     start: float
     end: float
     probability: float | None = None
+    # Whisper marks word boundaries with a leading space; a token without one ("-fatten"
+    # in "flour-fatten") continues the previous word and is joined without a space.
+    joins_previous: bool = False
 
 
 @dataclass(slots=True)

@@ -1,0 +1,230 @@
+"""Word error rate of the convolens speech pipeline against raw faster-whisper, same model.
+
+    .venv/bin/python eval/asr_wer.py [--model base] [--data PATH] [--show]
+
+Data (default ../shared/data/audio beside the repository): the rows of `references.tsv`
+whose file is present (jfk.flac, both channels of stereo_diarization.wav) and the
+LibriSpeech utterances in `librispeech/` (`*.trans.txt` beside the audio). Every item is
+transcribed twice in this process with one loaded WhisperModel:
+
+- raw: `WhisperModel.transcribe(path, beam_size=1, word_timestamps=True, vad_filter=True)`,
+  segment texts joined; a stereo channel is fed as that channel's samples, decoded by
+  `convolens.speech.decode.decode_audio` (the same input the pipeline gets);
+- pipeline: `SpeechPipeline(SpeechOptions(channels="split" for per-channel references,
+  else "mono", num_speakers=1))` -> `to_conversation` -> the utterances of participant
+  `ch0` (left) / `ch1` (right), or all utterances.
+
+Both are normalised with jiwer: lower case, hyphens and dashes to spaces (LibriSpeech
+references write "flour fattened" where Whisper writes "flour-fattened"; deleting the hyphen
+would score a compound as one wrong word), other punctuation removed, single spaces. The
+pooled WER is the sum of errors over the sum of reference words. Exit status 1 when the pipeline's
+pooled WER is above raw faster-whisper's (it must lose nothing), 2 when there is no data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import jiwer
+
+from convolens.speech.asr import FasterWhisperAsr
+from convolens.speech.decode import decode_audio
+from convolens.speech.options import SpeechOptions
+from convolens.speech.transcribe import (
+    MediaTranscript,
+    NoSpeechError,
+    SpeechPipeline,
+    to_conversation,
+)
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "audio"
+CHANNEL_INDEX = {"left": 0, "right": 1}
+AUDIO_SUFFIXES = (".flac", ".wav", ".mp3", ".ogg", ".m4a")
+
+NORMALISE = jiwer.Compose(
+    [
+        jiwer.ToLowerCase(),
+        jiwer.SubstituteRegexes({r"[-\u2010-\u2015]": " "}),
+        jiwer.RemovePunctuation(),
+        jiwer.RemoveMultipleSpaces(),
+        jiwer.Strip(),
+        jiwer.ReduceToListOfListOfWords(),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    name: str  # what the table shows
+    path: Path
+    channel: str  # "all", "left" or "right"
+    reference: str
+
+
+@dataclass
+class Score:
+    reference_words: int
+    errors: int  # substitutions + deletions + insertions
+
+    @property
+    def wer(self) -> float:
+        return self.errors / self.reference_words if self.reference_words else 0.0
+
+
+def score(reference: str, hypothesis: str) -> Score:
+    out = jiwer.process_words(
+        reference, hypothesis, reference_transform=NORMALISE, hypothesis_transform=NORMALISE
+    )
+    words = out.hits + out.substitutions + out.deletions
+    return Score(words, out.substitutions + out.deletions + out.insertions)
+
+
+def normalised(text: str) -> str:
+    return " ".join(word for sentence in NORMALISE(text) for word in sentence)
+
+
+def load_items(data: Path) -> list[EvalItem]:
+    """references.tsv rows whose file is present, then the LibriSpeech utterances."""
+    items: list[EvalItem] = []
+    table = data / "references.tsv"
+    if table.exists():
+        with table.open(encoding="utf-8", newline="") as handle:
+            for row in csv.DictReader(handle, delimiter="\t"):
+                path = data / Path(row["file"]).name  # "faster_whisper/jfk.flac" -> jfk.flac
+                if not path.exists():
+                    continue  # e.g. whisper_cpp/jfk.wav: not shipped here
+                channel = row["channel"].strip() or "all"
+                if channel not in ("all", *CHANNEL_INDEX):
+                    raise SystemExit(f"{table.name}: unknown channel {channel!r} for {path.name}")
+                name = path.name if channel == "all" else f"{path.name} [{channel}]"
+                items.append(EvalItem(name, path, channel, row["reference_text"].strip()))
+    for transcript in sorted((data / "librispeech").glob("*.trans.txt")):
+        for line in transcript.read_text(encoding="utf-8").splitlines():
+            utterance, _, text = line.strip().partition(" ")
+            if not utterance or not text:
+                continue
+            for suffix in AUDIO_SUFFIXES:
+                path = transcript.parent / f"{utterance}{suffix}"
+                if path.exists():
+                    items.append(EvalItem(f"librispeech/{path.name}", path, "all", text))
+                    break
+    return items
+
+
+def raw_text(model: Any, item: EvalItem) -> str:
+    """Plain faster-whisper, as its README uses it; a channel is fed as its samples."""
+    source: Any = str(item.path)
+    if item.channel != "all":
+        source = decode_audio(item.path, mono=False).channels[CHANNEL_INDEX[item.channel]]
+    segments, _info = model.transcribe(source, beam_size=1, word_timestamps=True, vad_filter=True)
+    return " ".join(segment.text.strip() for segment in segments)
+
+
+def pipeline_text(transcript: MediaTranscript | None, item: EvalItem) -> str:
+    if transcript is None:  # NoSpeechError: the pipeline returned nothing
+        return ""
+    conversation = to_conversation(transcript, source_id=item.path.name)
+    wanted = None if item.channel == "all" else f"ch{CHANNEL_INDEX[item.channel]}"
+    return " ".join(
+        u.text for u in conversation.utterances if wanted is None or u.participant_id == wanted
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="base", help="'base', 'tiny.en' or a model directory")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="audio data folder")
+    parser.add_argument("--show", action="store_true", help="print every reference and hypothesis")
+    args = parser.parse_args(argv)
+
+    items = load_items(args.data)
+    if not items:
+        print(f"no evaluation data under {args.data}", file=sys.stderr)
+        return 2
+
+    started = time.perf_counter()
+    asr = FasterWhisperAsr(args.model, compute_type="int8", beam_size=1, vad_filter=True)
+    load_s = time.perf_counter() - started
+    split = SpeechPipeline(
+        SpeechOptions(model=args.model, channels="split", num_speakers=1), asr=asr
+    )
+    mono = SpeechPipeline(SpeechOptions(model=args.model, channels="mono", num_speakers=1), asr=asr)
+    print(f"model {args.model} ({asr.model_id}), int8, beam 1, word timestamps, VAD on")
+    print(f"loaded in {load_s:.2f} s; {len(items)} items from {args.data}\n")
+
+    raw_s = pipeline_s = 0.0
+    transcripts: dict[tuple[Path, str], MediaTranscript | None] = {}
+    rows: list[tuple[EvalItem, str, str, Score, Score]] = []
+    for item in items:
+        started = time.perf_counter()
+        raw = raw_text(asr.model, item)
+        raw_s += time.perf_counter() - started
+
+        mode = "mono" if item.channel == "all" else "split"
+        key = (item.path, mode)
+        if key not in transcripts:  # both channels of a stereo file come from one call
+            started = time.perf_counter()
+            try:
+                transcripts[key] = (mono if mode == "mono" else split).transcribe(item.path)
+            except NoSpeechError:
+                transcripts[key] = None
+            pipeline_s += time.perf_counter() - started
+        ours = pipeline_text(transcripts[key], item)
+        rows.append((item, raw, ours, score(item.reference, raw), score(item.reference, ours)))
+
+    width = max(28, *(len(item.name) for item, *_ in rows))
+    header = f"{'item':<{width}} {'ref words':>9} {'raw WER':>8} {'pipeline WER':>12}"
+    print(header)
+    print("-" * len(header))
+    for item, _raw, _ours, raw_score, ours_score in rows:
+        print(
+            f"{item.name:<{width}} {raw_score.reference_words:>9} "
+            f"{raw_score.wer:>8.1%} {ours_score.wer:>12.1%}"
+        )
+    words = sum(r[3].reference_words for r in rows)
+    raw_errors = sum(r[3].errors for r in rows)
+    ours_errors = sum(r[4].errors for r in rows)
+    raw_wer, ours_wer = raw_errors / words, ours_errors / words
+    print("-" * len(header))
+    print(f"{'pooled':<{width}} {words:>9} {raw_wer:>8.1%} {ours_wer:>12.1%}")
+    print(f"{'errors':<{width}} {'':>9} {raw_errors:>8} {ours_errors:>12}")
+    print(f"\nwall time: raw {raw_s:.2f} s, pipeline {pipeline_s:.2f} s (model loaded once)")
+
+    differing = [r for r in rows if normalised(r[1]) != normalised(r[2])]
+    if differing:
+        print("\ntranscripts that differ after normalisation:")
+        for item, raw, ours, *_ in differing:
+            print(
+                f"  {item.name}\n    raw:      {normalised(raw)}\n    pipeline: {normalised(ours)}"
+            )
+    else:
+        print("raw and pipeline transcripts are identical after normalisation")
+    if args.show:
+        print("\nreferences and hypotheses (normalised):")
+        for item, raw, ours, *_ in rows:
+            print(f"  {item.name}\n    reference: {normalised(item.reference)}")
+            print(f"    raw:       {normalised(raw)}\n    pipeline:  {normalised(ours)}")
+    verbatim = [r for r in rows if " ".join(r[1].split()) != " ".join(r[2].split())]
+    if verbatim:
+        print("verbatim text differs (display only, not scored):")
+        for item, raw, ours, *_ in verbatim:
+            print(f"  {item.name}\n    raw:      {raw.strip()}\n    pipeline: {ours.strip()}")
+
+    loses_nothing = ours_wer <= raw_wer
+    verdict = "pipeline loses nothing" if loses_nothing else "pipeline is WORSE than raw"
+    print(f"\nverdict: {verdict} (pooled WER pipeline {ours_wer:.2%} vs raw {raw_wer:.2%})")
+    return 0 if loses_nothing else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
