@@ -227,6 +227,26 @@ CREATE TABLE enrichments (
     ),
 ]
 
+MIGRATIONS.append(
+    Migration(
+        2,
+        "enrichment status: which component version has labelled which conversation version",
+        """
+-- One row per (conversation version, component version) processed, even when the
+-- component found nothing to label, so `analyze` knows what is missing.
+CREATE TABLE enrichment_status (
+    conversation_id VARCHAR NOT NULL,
+    version INTEGER NOT NULL,
+    component VARCHAR NOT NULL,
+    component_version VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL,
+    labels INTEGER NOT NULL,
+    processed_at TIMESTAMPTZ NOT NULL
+);
+""",
+    )
+)
+
 # Export/inspection layers: name -> (relation for current data, relation for all versions).
 LAYERS: dict[str, tuple[str, str]] = {
     "raw": ("raw_interactions", "raw_interactions"),

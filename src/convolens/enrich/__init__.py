@@ -1,0 +1,1 @@
+"""Understanding components: sentiment, intents, topics, entities, ... with evidence."""

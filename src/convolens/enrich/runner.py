@@ -1,0 +1,177 @@
+"""Runs enrichment components over the warehouse and stores their labels with lineage.
+
+For every current conversation that a requested component (at its current version) has
+not processed yet, the documents go through the components in order, in batches; each
+label becomes a row of `enrichments` (component, version, model, taxonomy version, run id,
+value, confidence, evidence) and each processed pair a row of `enrichment_status`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from convolens.enrich.base import Annotation, Component, Doc
+from convolens.enrich.registry import DEFAULT_COMPONENTS, get_component
+from convolens.store.reader import load_conversation
+from convolens.store.warehouse import Warehouse, now_utc
+
+__all__ = ["EnrichReport", "enrich", "pending_for"]
+
+_TS = pa.timestamp("us", tz="UTC")
+_S, _I, _F = pa.string(), pa.int32(), pa.float64()
+ENRICHMENT_SCHEMA = pa.schema(
+    [
+        ("enrichment_id", _S),
+        ("conversation_id", _S),
+        ("version", _I),
+        ("utterance_id", _S),
+        ("component", _S),
+        ("component_version", _S),
+        ("model_id", _S),
+        ("taxonomy_version", _S),
+        ("run_id", _S),
+        ("label", _S),
+        ("value", _S),
+        ("confidence", _F),
+        ("evidence", _S),
+        ("created_at", _TS),
+    ]
+)
+STATUS_SCHEMA = pa.schema(
+    [
+        ("conversation_id", _S),
+        ("version", _I),
+        ("component", _S),
+        ("component_version", _S),
+        ("run_id", _S),
+        ("labels", _I),
+        ("processed_at", _TS),
+    ]
+)
+
+
+@dataclass
+class EnrichReport:
+    run_id: str
+    conversations: int = 0
+    labels: dict[str, int] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+
+def pending_for(
+    warehouse: Warehouse, component: Component, *, recompute: bool = False
+) -> list[tuple[str, int]]:
+    """(id, version) of current conversations this component version has not processed."""
+    if recompute:
+        rows = warehouse.con.execute("SELECT conversation_id, version FROM conversation_heads")
+    else:
+        rows = warehouse.con.execute(
+            "SELECT h.conversation_id, h.version FROM conversation_heads h WHERE NOT EXISTS "
+            "(SELECT 1 FROM enrichment_status s WHERE s.conversation_id = h.conversation_id "
+            "AND s.version = h.version AND s.component = ? AND s.component_version = ?)",
+            [component.name, component.version],
+        )
+    return sorted((row[0], int(row[1])) for row in rows.fetchall())
+
+
+def _doc(warehouse: Warehouse, cid: str, version: int) -> Doc:
+    conversation = load_conversation(warehouse, cid, version)
+    ids = [f"{cid}:{seq}" for seq in range(len(conversation.utterances))]
+    return Doc(cid, version, conversation, ids)
+
+
+def enrich(
+    warehouse: Warehouse,
+    components: Sequence[str | Component] | None = None,
+    *,
+    recompute: bool = False,
+    batch_size: int = 32,
+    config: dict[str, dict[str, Any]] | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> EnrichReport:
+    """Label what is missing with `components` (default: every built-in, in order)."""
+    started = time.perf_counter()
+    chosen = [
+        c if isinstance(c, Component) else get_component(c, (config or {}).get(c))
+        for c in (components if components is not None else DEFAULT_COMPONENTS)
+    ]
+    pending = {c.name: set(pending_for(warehouse, c, recompute=recompute)) for c in chosen}
+    keys = sorted(set().union(*pending.values())) if pending else []
+    run_id = warehouse.start_run(
+        "enrich", {"components": {c.name: c.version for c in chosen}, "recompute": recompute}
+    )
+    report = EnrichReport(run_id=run_id)
+    if on_start:
+        on_start(len(keys))
+    for offset in range(0, len(keys), batch_size):
+        chunk = keys[offset : offset + batch_size]
+        docs = [_doc(warehouse, cid, version) for cid, version in chunk]
+        rows: dict[str, list[Any]] = {name: [] for name in ENRICHMENT_SCHEMA.names}
+        status: dict[str, list[Any]] = {name: [] for name in STATUS_SCHEMA.names}
+        now = now_utc()
+        for component in chosen:
+            # Later components may require earlier ones' labels, so every component runs
+            # on the batch; only the labels it has not stored yet are written.
+            results = component(docs)
+            for doc, found in zip(docs, results, strict=True):
+                doc.annotations.extend(found)
+                if (doc.conversation_id, doc.version) not in pending[component.name]:
+                    continue
+                for index, annotation in enumerate(found):
+                    _add_row(rows, doc, component, annotation, run_id, index, now)
+                report.labels[component.name] = report.labels.get(component.name, 0) + len(found)
+                for key, value in (
+                    ("conversation_id", doc.conversation_id),
+                    ("version", doc.version),
+                    ("component", component.name),
+                    ("component_version", component.version),
+                    ("run_id", run_id),
+                    ("labels", len(found)),
+                    ("processed_at", now),
+                ):
+                    status[key].append(value)
+        with warehouse.transaction():
+            warehouse.insert_columns("enrichments", rows, ENRICHMENT_SCHEMA)
+            warehouse.insert_columns("enrichment_status", status, STATUS_SCHEMA)
+        report.conversations += len(chunk)
+        if on_progress:
+            on_progress(len(chunk))
+    report.elapsed_s = time.perf_counter() - started
+    warehouse.finish_run(run_id, {"conversations": report.conversations, "labels": report.labels})
+    return report
+
+
+def _add_row(
+    rows: dict[str, list[Any]],
+    doc: Doc,
+    component: Component,
+    annotation: Annotation,
+    run_id: str,
+    index: int,
+    now: Any,
+) -> None:
+    values = {
+        "enrichment_id": f"{run_id}:{doc.conversation_id}:{component.name}:{index}",
+        "conversation_id": doc.conversation_id,
+        "version": doc.version,
+        "utterance_id": annotation.utterance_id,
+        "component": component.name,
+        "component_version": component.version,
+        "model_id": component.model_id,
+        "taxonomy_version": component.taxonomy_version,
+        "run_id": run_id,
+        "label": annotation.label,
+        "value": json.dumps(annotation.value, ensure_ascii=False, default=str),
+        "confidence": annotation.confidence,
+        "evidence": json.dumps([e.as_dict() for e in annotation.evidence]),
+        "created_at": now,
+    }
+    for key, value in values.items():
+        rows[key].append(value)
