@@ -38,7 +38,7 @@ def test_ingest_prints_summary_and_rejects(db):
 
 def test_analyze_then_show_displays_transcript_and_metrics(db):
     _run("ingest", str(DATA / "json" / "calls.json"), "--db", str(db))
-    assert "analysed 2 conversation(s)" in _run("analyze", "--db", str(db))
+    assert "metrics: 2 conversation(s)" in _run("analyze", "--db", str(db))
     assert "nothing was missing" in _run("analyze", "--db", str(db))
     out = _run("show", "call-1", "--db", str(db))
     assert "Dana Ruiz" in out and "Let me walk you through" in out

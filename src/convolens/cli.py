@@ -25,6 +25,13 @@ from rich.table import Table
 from convolens import __version__, render
 from convolens.analytics.report import ReportGrouping, overview, report_table
 from convolens.analyze import analyze as run_analyze
+from convolens.enrich.registry import (
+    DEFAULT_COMPONENTS,
+    component_class,
+    component_names,
+    get_component,
+)
+from convolens.enrich.runner import enrich
 from convolens.ingest.base import IngestOptions, describe_validation_error, parse_timestamp
 from convolens.ingest.pipeline import ingest_paths
 from convolens.ingest.registry import adapter_names, get_adapter
@@ -214,9 +221,9 @@ def ingest(
 
 
 # -- analyze ------------------------------------------------------------------------------
-def _analyze(warehouse: Warehouse, *, recompute: bool) -> None:
+def _analyze(warehouse: Warehouse, *, recompute: bool, components: list[str] | None = None) -> None:
     with _progress() as progress:
-        task = progress.add_task("Analysing", total=None)
+        task = progress.add_task("Measuring dynamics", total=None)
         report = run_analyze(
             warehouse,
             recompute=recompute,
@@ -224,19 +231,70 @@ def _analyze(warehouse: Warehouse, *, recompute: bool) -> None:
             on_progress=lambda n: progress.update(task, advance=n),
         )
     console.print(
-        f"analysed {report.conversations:,} conversation(s), {report.utterances:,} utterances "
+        f"metrics: {report.conversations:,} conversation(s), {report.utterances:,} utterances "
         f"in {report.elapsed_s:.2f} s" + ("" if report.conversations else " (nothing was missing)")
     )
+    for name in DEFAULT_COMPONENTS if components is None else components:
+        try:
+            component = get_component(name)
+        except (ImportError, ValueError) as exc:
+            err.print(f"[yellow]skipped component {name}:[/] {exc}")
+            continue
+        with _progress() as progress:
+            labelling = progress.add_task(f"Labelling: {name}", total=None)
+
+            def start(total: int, task: TaskID = labelling) -> None:
+                progress.update(task, total=total)
+
+            def advance(n: int, task: TaskID = labelling) -> None:
+                progress.update(task, advance=n)
+
+            labelled = enrich(
+                warehouse, [component], recompute=recompute, on_start=start, on_progress=advance
+            )
+        counts = ", ".join(f"{k} {v:,} labels" for k, v in labelled.labels.items()) or "nothing new"
+        console.print(
+            f"{name} v{component.version}: {labelled.conversations:,} conversation(s), {counts} "
+            f"in {labelled.elapsed_s:.2f} s"
+        )
 
 
 @app.command()
 def analyze(
     db: DbOption = _DEFAULT_DB,
     recompute: Annotated[bool, typer.Option(help="Recompute even what is up to date.")] = False,
+    component: Annotated[
+        list[str] | None,
+        typer.Option("--component", "-c", help="Only these components (repeatable)."),
+    ] = None,
+    metrics_only: Annotated[
+        bool, typer.Option("--metrics-only", help="Dynamics metrics only, no labelling.")
+    ] = False,
 ) -> None:
-    """Compute what is missing: conversation dynamics for new or changed conversations."""
+    """Compute what is missing: dynamics metrics, then labels (sentiment, ...)."""
     with _open(db) as warehouse:
-        _analyze(warehouse, recompute=recompute)
+        _analyze(warehouse, recompute=recompute, components=[] if metrics_only else component)
+
+
+@app.command()
+def components() -> None:
+    """List the understanding components: what each assigns, and its version."""
+    rows = []
+    for name in component_names():
+        try:
+            cls = component_class(name)
+        except ImportError as exc:
+            rows.append({"component": name, "version": "-", "assigns": f"(unavailable: {exc})"})
+            continue
+        rows.append(
+            {
+                "component": name,
+                "version": cls.version,
+                "assigns": ", ".join(cls.assigns),
+                "what": cls.description,
+            }
+        )
+    console.print(render.table(rows, title="components"))
 
 
 # -- list / show --------------------------------------------------------------------------
