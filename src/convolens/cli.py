@@ -20,7 +20,6 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 
 from convolens import __version__, render
 from convolens.analytics.report import ReportGrouping, overview, report_table
@@ -370,7 +369,7 @@ def show(
     db: DbOption = _DEFAULT_DB,
     as_json: Annotated[bool, typer.Option("--json", help="Print the canonical JSON.")] = False,
 ) -> None:
-    """Show one conversation: transcript by speaker, then its metrics."""
+    """Show one conversation: transcript by speaker, metrics and labels."""
     with _open(db, read_only=True) as warehouse:
         try:
             conversation = load_conversation(warehouse, conversation_id)
@@ -386,6 +385,14 @@ def show(
         participant_metrics = warehouse.query(
             "SELECT * EXCLUDE (conversation_id, version, metrics_version, run_id) "
             "FROM metrics_participant_current WHERE conversation_id = ?",
+            key,
+        )
+        # The newest label of each kind (a reprocessing run writes beside the old).
+        labels = warehouse.query(
+            "SELECT utterance_id, component, component_version, label, value, confidence "
+            "FROM enrichments_current WHERE conversation_id = ? QUALIFY row_number() OVER "
+            "(PARTITION BY label, utterance_id, value->>'participant_id' "
+            "ORDER BY created_at DESC) = 1 ORDER BY label",
             key,
         )
     if as_json:
@@ -404,27 +411,14 @@ def show(
         + ", ".join(f"{names[p]} ({roles[p]})" for p in names)
     )
     console.print(Panel(header, title="conversation", expand=False))
-    transcript = Table(show_header=True, header_style="bold", box=None)
-    transcript.add_column("when", style="dim", no_wrap=True)
-    transcript.add_column("who", style="bold", no_wrap=True)
-    transcript.add_column("text")
-    palette = ["cyan", "magenta", "green", "yellow", "blue"]
-    colours = {pid: palette[i % len(palette)] for i, pid in enumerate(names)}
-    for u in c.utterances:
-        when = (
-            f"{render.clock(u.start)}–{render.clock(u.end)}"
-            if u.is_timed
-            else render.fmt(u.sent_at)
-            if u.sent_at
-            else ""
-        )
-        who = f"[{colours[u.participant_id]}]{names[u.participant_id]}[/]"
-        transcript.add_row(when, who + (" [dim](internal)[/]" if u.internal else ""), u.text)
-    console.print(transcript)
+    console.print(render.transcript(c, labels))
     if metrics:
         console.print(render.metrics_table(metrics, participant_metrics, names))
     else:
         console.print("[dim]no metrics yet: run 'convolens analyze'[/]")
+    summary = render.labels_table(labels, names)
+    if summary is not None:
+        console.print(summary)
 
 
 # -- report / export / formats ------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from convolens.ingest.pipeline import IngestReport
+from convolens.model import Conversation
 
 
 def fmt(value: Any) -> str:
@@ -163,3 +165,71 @@ def print_report(console: Console, rows: list[dict[str, Any]], grouping: str) ->
     if timed:
         dynamics = [{label: r[key] for key, label in DYNAMICS_COLUMNS.items()} for r in timed]
         console.print(table(dynamics, title=f"by {grouping}: call dynamics"))
+
+
+_SENTIMENT_STYLE = {"negative": "red", "neutral": "dim", "positive": "green"}
+_PALETTE = ["cyan", "magenta", "green", "yellow", "blue"]
+
+
+def transcript(conversation: Conversation, labels: list[dict[str, Any]]) -> Table:
+    """The transcript by speaker, with each utterance's sentiment when it has one."""
+    sentiment = {
+        row["utterance_id"]: json.loads(row["value"])
+        for row in labels
+        if row["label"] == "sentiment.utterance"
+    }
+    names = {p.participant_id: p.name or p.participant_id for p in conversation.participants}
+    colours = {pid: _PALETTE[i % len(_PALETTE)] for i, pid in enumerate(names)}
+    out = Table(show_header=True, header_style="bold", box=None)
+    out.add_column("when", style="dim", no_wrap=True)
+    out.add_column("who", style="bold", no_wrap=True)
+    out.add_column("text")
+    if sentiment:
+        out.add_column("sentiment", no_wrap=True)
+    for seq, u in enumerate(conversation.utterances):
+        when = (
+            f"{clock(u.start)}–{clock(u.end)}"
+            if u.is_timed
+            else fmt(u.sent_at)
+            if u.sent_at
+            else ""
+        )
+        who = f"[{colours[u.participant_id]}]{names[u.participant_id]}[/]"
+        row = [when, who + (" [dim](internal)[/]" if u.internal else ""), u.text]
+        if sentiment:
+            value = sentiment.get(f"{conversation.conversation_id}:{seq}")
+            row.append(
+                f"[{_SENTIMENT_STYLE.get(value['label'], 'white')}]{value['label']} "
+                f"{value['score']:+.2f}[/]"
+                if value
+                else ""
+            )
+        out.add_row(*row)
+    return out
+
+
+def labels_table(labels: list[dict[str, Any]], names: dict[str, str]) -> Table | None:
+    """Conversation- and participant-level labels, one line each."""
+    rows = []
+    for row in labels:
+        if row["utterance_id"] is not None:
+            continue
+        value = json.loads(row["value"])
+        if isinstance(value, dict):
+            who = names.get(str(value.get("participant_id")), "")
+            shown = ", ".join(
+                f"{k}={fmt(v) if not isinstance(v, float) else f'{v:+.2f}'}"
+                for k, v in value.items()
+                if k != "participant_id" and not isinstance(v, dict | list)
+            )
+        else:
+            who, shown = "", fmt(value)
+        rows.append(
+            {
+                "label": row["label"],
+                "who": who,
+                "value": shown,
+                "by": f"{row['component']} v{row['component_version']}",
+            }
+        )
+    return table(rows, title="labels") if rows else None
