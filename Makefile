@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	# The CPU build of torch first, pinned, so nothing pulls a CUDA build in its place.
 	$(PIP) install -q -c constraints.txt torch==2.13.0
-	$(PIP) install -q -c constraints.txt -e '.[speech,eval,dev]'
+	$(PIP) install -q -c constraints.txt -e '.[speech,enrich,eval,dev]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -29,8 +29,8 @@ demo: install
 	$(CONVOLENS) show call-20261117-0031 --db $(DEMO_DB)
 
 lint: install
-	$(VENV)/bin/ruff check src tests benchmarks eval
-	$(VENV)/bin/ruff format --check src tests benchmarks eval
+	$(VENV)/bin/ruff check src tests benchmarks eval scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks eval scripts
 	$(VENV)/bin/mypy src
 
 test: install lint
