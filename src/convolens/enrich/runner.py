@@ -127,16 +127,16 @@ def enrich(
                 for index, annotation in enumerate(found):
                     _add_row(rows, doc, component, annotation, run_id, index, now)
                 report.labels[component.name] = report.labels.get(component.name, 0) + len(found)
-                for key, value in (
-                    ("conversation_id", doc.conversation_id),
-                    ("version", doc.version),
-                    ("component", component.name),
-                    ("component_version", component.version),
-                    ("run_id", run_id),
-                    ("labels", len(found)),
-                    ("processed_at", now),
-                ):
-                    status[key].append(value)
+                Warehouse.append_row(
+                    status,
+                    conversation_id=doc.conversation_id,
+                    version=doc.version,
+                    component=component.name,
+                    component_version=component.version,
+                    run_id=run_id,
+                    labels=len(found),
+                    processed_at=now,
+                )
         with warehouse.transaction():
             warehouse.insert_columns("enrichments", rows, ENRICHMENT_SCHEMA)
             warehouse.insert_columns("enrichment_status", status, STATUS_SCHEMA)
@@ -157,21 +157,20 @@ def _add_row(
     index: int,
     now: Any,
 ) -> None:
-    values = {
-        "enrichment_id": f"{run_id}:{doc.conversation_id}:{component.name}:{index}",
-        "conversation_id": doc.conversation_id,
-        "version": doc.version,
-        "utterance_id": annotation.utterance_id,
-        "component": component.name,
-        "component_version": component.version,
-        "model_id": component.model_id,
-        "taxonomy_version": component.taxonomy_version,
-        "run_id": run_id,
-        "label": annotation.label,
-        "value": json.dumps(annotation.value, ensure_ascii=False, default=str),
-        "confidence": annotation.confidence,
-        "evidence": json.dumps([e.as_dict() for e in annotation.evidence]),
-        "created_at": now,
-    }
-    for key, value in values.items():
-        rows[key].append(value)
+    Warehouse.append_row(
+        rows,
+        enrichment_id=f"{run_id}:{doc.conversation_id}:{component.name}:{index}",
+        conversation_id=doc.conversation_id,
+        version=doc.version,
+        utterance_id=annotation.utterance_id,
+        component=component.name,
+        component_version=component.version,
+        model_id=component.model_id,
+        taxonomy_version=component.taxonomy_version,
+        run_id=run_id,
+        label=annotation.label,
+        value=json.dumps(annotation.value, ensure_ascii=False, default=str),
+        confidence=annotation.confidence,
+        evidence=json.dumps([e.as_dict() for e in annotation.evidence]),
+        created_at=now,
+    )

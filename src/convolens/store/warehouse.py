@@ -146,6 +146,12 @@ class Warehouse:
             self.con.unregister(name)
         return arrow.num_rows
 
+    @staticmethod
+    def append_row(columns: Mapping[str, list[Any]], **row: Any) -> None:
+        """Append one row to column lists (the layout `insert_columns` takes)."""
+        for key, value in row.items():
+            columns[key].append(value)
+
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
         cursor = self.con.execute(sql, params or [])
         names = [d[0] for d in cursor.description or []]

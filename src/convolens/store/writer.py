@@ -17,6 +17,8 @@ import pyarrow as pa
 from convolens.ingest.base import Parsed, Reject
 from convolens.store.warehouse import Warehouse, now_utc
 
+_add_row = Warehouse.append_row
+
 __all__ = ["WriteStats", "write_conversations", "write_rejects"]
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -142,12 +144,6 @@ def _columns(schema: pa.Schema) -> dict[str, list]:
     return {name: [] for name in schema.names}
 
 
-def _add(columns: dict[str, list], **row: object) -> None:
-    """Append one row to column lists (the layout Arrow takes without copying rows)."""
-    for key, value in row.items():
-        columns[key].append(value)
-
-
 def _json(value: object) -> str | None:
     return json.dumps(value, ensure_ascii=False, default=str) if value else None
 
@@ -202,7 +198,7 @@ def write_conversations(warehouse: Warehouse, batch: Sequence[Parsed], run_id: s
         stats.changed_ids.append(cid)
 
         meta = {**c.meta, **({"ingest_warnings": item.warnings} if item.warnings else {})}
-        _add(
+        _add_row(
             conv,
             conversation_id=cid,
             version=version,
@@ -229,7 +225,7 @@ def write_conversations(warehouse: Warehouse, batch: Sequence[Parsed], run_id: s
         )
 
         for position, p in enumerate(c.participants):
-            _add(
+            _add_row(
                 part,
                 conversation_id=cid,
                 version=version,
@@ -243,7 +239,7 @@ def write_conversations(warehouse: Warehouse, batch: Sequence[Parsed], run_id: s
 
         for seq, u in enumerate(c.utterances):
             utterance_id = f"{cid}:{seq}"
-            _add(
+            _add_row(
                 utt,
                 utterance_id=utterance_id,
                 conversation_id=cid,
@@ -259,7 +255,7 @@ def write_conversations(warehouse: Warehouse, batch: Sequence[Parsed], run_id: s
                 meta=_json(u.meta),
             )
             for index, w in enumerate(u.words or ()):
-                _add(
+                _add_row(
                     word,
                     conversation_id=cid,
                     version=version,
@@ -273,7 +269,7 @@ def write_conversations(warehouse: Warehouse, batch: Sequence[Parsed], run_id: s
         stats.utterances += len(c.utterances)
 
         for index, record in enumerate(item.raw):
-            _add(
+            _add_row(
                 raw,
                 raw_id=f"{cid}:v{version}:{index}",
                 run_id=run_id,
