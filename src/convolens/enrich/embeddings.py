@@ -53,6 +53,10 @@ class SentenceEmbedder:
         else:
             location = model
             self.model_id = Path(model).name if Path(model).exists() else model
+        # transformers draws a "Loading weights" bar on every load; ours show real work.
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
         self._model: Any = SentenceTransformer(location, device=device)
         # sentence-transformers 5.x renamed the method; keep working on 3.x and 4.x too.
         if hasattr(self._model, "get_embedding_dimension"):
