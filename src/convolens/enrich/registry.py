@@ -12,6 +12,7 @@ __all__ = ["DEFAULT_COMPONENTS", "component_names", "get_component", "register_c
 # name -> "module:Class"; order is the default run order (a component after what it requires).
 _BUILTIN: dict[str, str] = {
     "sentiment": "convolens.enrich.sentiment:SentimentComponent",
+    "trackers": "convolens.enrich.trackers:TrackerComponent",
 }
 DEFAULT_COMPONENTS: tuple[str, ...] = tuple(_BUILTIN)
 _REGISTERED: dict[str, type[Component]] = {}
