@@ -233,29 +233,30 @@ def _analyze(warehouse: Warehouse, *, recompute: bool, components: list[str] | N
         f"metrics: {report.conversations:,} conversation(s), {report.utterances:,} utterances "
         f"in {report.elapsed_s:.2f} s" + ("" if report.conversations else " (nothing was missing)")
     )
+    chosen = []
     for name in DEFAULT_COMPONENTS if components is None else components:
         try:
-            component = get_component(name)
+            chosen.append(get_component(name))
         except (ImportError, ValueError) as exc:
             err.print(f"[yellow]skipped component {name}:[/] {exc}")
-            continue
-        with _progress() as progress:
-            labelling = progress.add_task(f"Labelling: {name}", total=None)
-
-            def start(total: int, task: TaskID = labelling) -> None:
-                progress.update(task, total=total)
-
-            def advance(n: int, task: TaskID = labelling) -> None:
-                progress.update(task, advance=n)
-
-            labelled = enrich(
-                warehouse, [component], recompute=recompute, on_start=start, on_progress=advance
-            )
-        counts = ", ".join(f"{k} {v:,} labels" for k, v in labelled.labels.items()) or "nothing new"
-        console.print(
-            f"{name} v{component.version}: {labelled.conversations:,} conversation(s), {counts} "
-            f"in {labelled.elapsed_s:.2f} s"
+    if not chosen:
+        return
+    # One run for all components: they share each batch's utterance embeddings.
+    with _progress() as progress:
+        labelling = progress.add_task("Labelling: " + ", ".join(c.name for c in chosen), total=None)
+        labelled = enrich(
+            warehouse,
+            chosen,
+            recompute=recompute,
+            on_start=lambda total: progress.update(labelling, total=total),
+            on_progress=lambda n: progress.update(labelling, advance=n),
         )
+    for component in chosen:
+        found = labelled.labels.get(component.name, 0)
+        console.print(f"{component.name} v{component.version}: {found:,} labels")
+    console.print(
+        f"labelled {labelled.conversations:,} conversation(s) in {labelled.elapsed_s:.2f} s"
+    )
 
 
 @app.command()
