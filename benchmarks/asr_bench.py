@@ -51,8 +51,17 @@ from convolens.speech.asr import FasterWhisperAsr
 from convolens.speech.decode import SAMPLE_RATE, decode_audio
 from convolens.speech.models import resolve_whisper_model
 from convolens.speech.options import SpeechOptions
-from convolens.speech.transcribe import MediaTranscript, SpeechPipeline, to_conversation
+from convolens.speech.transcribe import (
+    MediaTranscript,
+    SpeechPipeline,
+    join_words,
+    to_conversation,
+)
 from convolens.speech.types import AsrResult, AudioArray, Diarizer, SpeakerTurn
+
+# The WER normaliser is the evaluation's own, so both scripts score words alike.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "eval"))
+from asr_wer import NORMALISE
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_AUDIO = ROOT.parent / "shared" / "data" / "audio"
@@ -178,24 +187,14 @@ def raw_transcribe(model: Any, path: Path) -> str:
 
 
 def transcript_text(transcript: MediaTranscript) -> str:
-    return " ".join(word.text for _speaker, words in transcript.turns for word in words)
+    return " ".join(join_words(words) for _speaker, words in transcript.turns)
 
 
 def difference(reference: str, hypothesis: str) -> float:
     """WER of one transcript against another (how much batched mode changes the words)."""
-    normalise = jiwer.Compose(
-        [
-            jiwer.ToLowerCase(),
-            jiwer.SubstituteRegexes({r"[-\u2010-\u2015]": " "}),
-            jiwer.RemovePunctuation(),
-            jiwer.RemoveMultipleSpaces(),
-            jiwer.Strip(),
-            jiwer.ReduceToListOfListOfWords(),
-        ]
-    )
     return float(
         jiwer.wer(
-            reference, hypothesis, reference_transform=normalise, hypothesis_transform=normalise
+            reference, hypothesis, reference_transform=NORMALISE, hypothesis_transform=NORMALISE
         )
     )
 
