@@ -8,6 +8,7 @@ utterance embeddings once per run and leaves them in `Doc.cache` for the next co
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,13 @@ class SentenceEmbedder:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=4)
+def shared_embedder(model: str | None = None) -> SentenceEmbedder:
+    """One loaded embedder per model for the whole process: components that use the same
+    model (sentiment, trackers, ...) share it instead of loading it again."""
+    return SentenceEmbedder(model)
 
 
 def utterance_embeddings(doc: Doc, embedder: SentenceEmbedder) -> np.ndarray:

@@ -22,7 +22,11 @@ from typing import Any, ClassVar
 import numpy as np
 
 from convolens.enrich.base import Annotation, Component, Doc, Evidence
-from convolens.enrich.embeddings import SentenceEmbedder, batch_utterance_embeddings
+from convolens.enrich.embeddings import (
+    SentenceEmbedder,
+    batch_utterance_embeddings,
+    shared_embedder,
+)
 from convolens.model import Role
 
 __all__ = [
@@ -97,7 +101,7 @@ class SentimentComponent(Component):
         self.embedder = (
             embedder
             or self.config.get("embedder")
-            or SentenceEmbedder(self.config.get("embedding_model"))
+            or shared_embedder(self.config.get("embedding_model"))
         )
         self.vader = SentimentIntensityAnalyzer()
         self._index = {c: self.model.classes.index(c) for c in ("negative", "positive")}

@@ -28,7 +28,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from convolens.enrich.base import Annotation, Component, Doc, Evidence
-from convolens.enrich.embeddings import SentenceEmbedder, batch_utterance_embeddings
+from convolens.enrich.embeddings import (
+    SentenceEmbedder,
+    batch_utterance_embeddings,
+    shared_embedder,
+)
 from convolens.model import Role
 
 __all__ = [
@@ -134,7 +138,7 @@ class TrackerComponent(Component):
         self.embedder = (
             embedder
             or self.config.get("embedder")
-            or SentenceEmbedder(self.config.get("embedding_model"))
+            or shared_embedder(self.config.get("embedding_model"))
         )
         self.model_id = self.embedder.model_id
         canonical = json.dumps([t.model_dump(mode="json") for t in self.trackers], sort_keys=True)
