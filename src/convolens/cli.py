@@ -388,12 +388,10 @@ def show(
             "FROM metrics_participant_current WHERE conversation_id = ?",
             key,
         )
-        # The newest label of each kind (a reprocessing run writes beside the old).
+        # The latest run's labels of each component (reprocessing writes beside the old).
         labels = warehouse.query(
-            "SELECT utterance_id, component, component_version, label, value, confidence "
-            "FROM enrichments_current WHERE conversation_id = ? QUALIFY row_number() OVER "
-            "(PARTITION BY label, utterance_id, value->>'participant_id' "
-            "ORDER BY created_at DESC) = 1 ORDER BY label",
+            "SELECT utterance_id, component, component_version, label, value, confidence, "
+            "evidence FROM labels_current WHERE conversation_id = ? ORDER BY label",
             key,
         )
     if as_json:

@@ -67,6 +67,9 @@ class Component(ABC):
     requires: ClassVar[tuple[str, ...]] = ()
     assigns: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str] = ""
+    # True for a component that changes the documents' text (PII redaction): the runner
+    # stores the new text, and labels computed from the old text are recomputed.
+    rewrites_text: ClassVar[bool] = False
     model_id: str | None = None
     taxonomy_version: str | None = None
 

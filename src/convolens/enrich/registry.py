@@ -11,6 +11,8 @@ __all__ = ["DEFAULT_COMPONENTS", "component_names", "get_component", "register_c
 
 # name -> "module:Class"; order is the default run order (a component after what it requires).
 _BUILTIN: dict[str, str] = {
+    # PII first: every later component, export and summary sees the redacted text.
+    "pii": "convolens.enrich.pii:PiiComponent",
     "sentiment": "convolens.enrich.sentiment:SentimentComponent",
     "trackers": "convolens.enrich.trackers:TrackerComponent",
 }

@@ -19,6 +19,7 @@ import pyarrow as pa
 from convolens.enrich.base import Annotation, Component, Doc
 from convolens.enrich.registry import DEFAULT_COMPONENTS, get_component
 from convolens.store.reader import load_conversation
+from convolens.store.redaction import TextRewrite, store_rewrites
 from convolens.store.warehouse import Warehouse, now_utc
 
 __all__ = ["EnrichReport", "enrich", "pending_for"]
@@ -51,6 +52,7 @@ STATUS_SCHEMA = pa.schema(
         ("component_version", _S),
         ("run_id", _S),
         ("labels", _I),
+        ("taxonomy_version", _S),
         ("processed_at", _TS),
     ]
 )
@@ -74,8 +76,9 @@ def pending_for(
         rows = warehouse.con.execute(
             "SELECT h.conversation_id, h.version FROM conversation_heads h WHERE NOT EXISTS "
             "(SELECT 1 FROM enrichment_status s WHERE s.conversation_id = h.conversation_id "
-            "AND s.version = h.version AND s.component = ? AND s.component_version = ?)",
-            [component.name, component.version],
+            "AND s.version = h.version AND s.component = ? AND s.component_version = ? "
+            "AND s.taxonomy_version IS NOT DISTINCT FROM ?)",
+            [component.name, component.version, component.taxonomy_version],
         )
     return sorted((row[0], int(row[1])) for row in rows.fetchall())
 
@@ -110,19 +113,39 @@ def enrich(
     report = EnrichReport(run_id=run_id)
     if on_start:
         on_start(len(keys))
+    needed = _needed_by_later(chosen)
     for offset in range(0, len(keys), batch_size):
         chunk = keys[offset : offset + batch_size]
         docs = [_doc(warehouse, cid, version) for cid, version in chunk]
         rows: dict[str, list[Any]] = {name: [] for name in ENRICHMENT_SCHEMA.names}
         status: dict[str, list[Any]] = {name: [] for name in STATUS_SCHEMA.names}
+        rewrites: list[TextRewrite] = []
+        stale: set[tuple[str, int]] = set()
         now = now_utc()
-        for component in chosen:
-            # Later components may require earlier ones' labels, so every component runs
-            # on the batch; only the labels it has not stored yet are written.
-            results = component(docs)
-            for doc, found in zip(docs, results, strict=True):
+        for position, component in enumerate(chosen):
+            todo = pending[component.name]
+            # A component runs on the documents it has not labelled, and on all of them
+            # when a later component requires its labels (they are recomputed, not stored).
+            subset = [
+                d for d in docs if needed[component.name] or (d.conversation_id, d.version) in todo
+            ]
+            if not subset:
+                continue
+            before = [_texts(d) for d in subset] if component.rewrites_text else []
+            results = component(subset)
+            for doc, found in zip(subset, results, strict=True):
                 doc.annotations.extend(found)
-                if (doc.conversation_id, doc.version) not in pending[component.name]:
+            if component.rewrites_text:
+                for doc, old in zip(subset, before, strict=True):
+                    if _texts(doc) != old:
+                        key = (doc.conversation_id, doc.version)
+                        rewrites.append((doc.conversation_id, doc.version, doc.conversation))
+                        stale.add(key)
+                        # Later components must label the new text, whatever they did before.
+                        for later in chosen[position + 1 :]:
+                            pending[later.name].add(key)
+            for doc, found in zip(subset, results, strict=True):
+                if (doc.conversation_id, doc.version) not in todo:
                     continue
                 for index, annotation in enumerate(found):
                     _add_row(rows, doc, component, annotation, run_id, index, now)
@@ -136,8 +159,12 @@ def enrich(
                     run_id=run_id,
                     labels=len(found),
                     processed_at=now,
+                    taxonomy_version=component.taxonomy_version,
                 )
         with warehouse.transaction():
+            if stale:
+                _forget_labels_of_old_text(warehouse, stale, run_id)
+            store_rewrites(warehouse, rewrites)
             warehouse.insert_columns("enrichments", rows, ENRICHMENT_SCHEMA)
             warehouse.insert_columns("enrichment_status", status, STATUS_SCHEMA)
         report.conversations += len(chunk)
@@ -146,6 +173,44 @@ def enrich(
     report.elapsed_s = time.perf_counter() - started
     warehouse.finish_run(run_id, {"conversations": report.conversations, "labels": report.labels})
     return report
+
+
+def _texts(doc: Doc) -> list[str | None]:
+    conversation = doc.conversation
+    return [conversation.subject, *(u.text for u in conversation.utterances)]
+
+
+def _needed_by_later(chosen: Sequence[Component]) -> dict[str, bool]:
+    """Whether each component's labels are required by a component after it."""
+    needed = {}
+    for position, component in enumerate(chosen):
+        later = {label for c in chosen[position + 1 :] for label in c.requires}
+        needed[component.name] = bool(later & set(component.assigns))
+    return needed
+
+
+def _forget_labels_of_old_text(
+    warehouse: Warehouse, keys: set[tuple[str, int]], run_id: str
+) -> None:
+    """Drop labels earlier runs derived from text that has now been redacted: they may quote
+    it. The conversations are relabelled from the new text (in this run for the components
+    chosen, by the next `analyze` for the others)."""
+    table = pa.table(
+        {"conversation_id": [k[0] for k in keys], "version": [k[1] for k in keys]},
+        schema=pa.schema([("conversation_id", _S), ("version", _I)]),
+    )
+    con = warehouse.con
+    con.register("_redacted_keys", table)
+    try:
+        for relation in ("enrichments", "enrichment_status"):
+            con.execute(
+                f"DELETE FROM {relation} t USING _redacted_keys k "
+                "WHERE t.conversation_id = k.conversation_id AND t.version = k.version "
+                "AND t.run_id <> ?",
+                [run_id],
+            )
+    finally:
+        con.unregister("_redacted_keys")
 
 
 def _add_row(

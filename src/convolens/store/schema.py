@@ -247,6 +247,26 @@ CREATE TABLE enrichment_status (
     )
 )
 
+MIGRATIONS.append(
+    Migration(
+        3,
+        "reprocessing: taxonomy version in enrichment_status; labels_current view",
+        """
+-- A new taxonomy (trackers, intents, PII settings) relabels like a new component version.
+ALTER TABLE enrichment_status ADD COLUMN taxonomy_version VARCHAR;
+-- The labels of the latest run of each component on each current conversation version:
+-- reprocessing writes beside the old rows, and this is what readers mean by "the labels".
+CREATE OR REPLACE VIEW labels_current AS
+    SELECT e.* FROM enrichments e
+    JOIN (
+        SELECT conversation_id, version, component, arg_max(run_id, processed_at) AS run_id
+        FROM enrichment_status GROUP BY ALL
+    ) s USING (conversation_id, version, component, run_id)
+    JOIN conversation_heads h USING (conversation_id, version);
+""",
+    )
+)
+
 # Export/inspection layers: name -> (relation for current data, relation for all versions).
 LAYERS: dict[str, tuple[str, str]] = {
     "raw": ("raw_interactions", "raw_interactions"),
@@ -259,5 +279,6 @@ LAYERS: dict[str, tuple[str, str]] = {
     "metrics_participant": ("metrics_participant_current", "metrics_participant"),
     "metrics_pairs": ("metrics_pairs_current", "metrics_participant_pairs"),
     "enrichments": ("enrichments_current", "enrichments"),
+    "labels": ("labels_current", "enrichments"),
     "runs": ("runs", "runs"),
 }
