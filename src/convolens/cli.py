@@ -24,6 +24,7 @@ from rich.progress import (
 from convolens import __version__, render
 from convolens.analytics.report import ReportGrouping, overview, report_table
 from convolens.analyze import analyze as run_analyze
+from convolens.enrich.config import ComponentSettings, load_component_settings
 from convolens.enrich.registry import (
     DEFAULT_COMPONENTS,
     component_class,
@@ -220,7 +221,14 @@ def ingest(
 
 
 # -- analyze ------------------------------------------------------------------------------
-def _analyze(warehouse: Warehouse, *, recompute: bool, components: list[str] | None = None) -> None:
+def _analyze(
+    warehouse: Warehouse,
+    *,
+    recompute: bool,
+    components: list[str] | None = None,
+    settings: ComponentSettings | None = None,
+    skip: list[str] | None = None,
+) -> None:
     with _progress() as progress:
         task = progress.add_task("Measuring dynamics", total=None)
         report = run_analyze(
@@ -233,10 +241,13 @@ def _analyze(warehouse: Warehouse, *, recompute: bool, components: list[str] | N
         f"metrics: {report.conversations:,} conversation(s), {report.utterances:,} utterances "
         f"in {report.elapsed_s:.2f} s" + ("" if report.conversations else " (nothing was missing)")
     )
+    settings = settings or ComponentSettings()
     chosen = []
     for name in DEFAULT_COMPONENTS if components is None else components:
+        if name in (skip or []) or (components is None and not settings.enabled(name)):
+            continue
         try:
-            chosen.append(get_component(name))
+            chosen.append(get_component(name, settings.config(name)))
         except (ImportError, ValueError) as exc:
             err.print(f"[yellow]skipped component {name}:[/] {exc}")
     if not chosen:
@@ -267,13 +278,37 @@ def analyze(
         list[str] | None,
         typer.Option("--component", "-c", help="Only these components (repeatable)."),
     ] = None,
+    skip: Annotated[
+        list[str] | None, typer.Option("--skip", help="Leave these components out (repeatable).")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            envvar="CONVOLENS_CONFIG",
+            help="TOML with [components.NAME] settings (e.g. pii operator, intents taxonomy).",
+        ),
+    ] = None,
     metrics_only: Annotated[
         bool, typer.Option("--metrics-only", help="Dynamics metrics only, no labelling.")
     ] = False,
 ) -> None:
-    """Compute what is missing: dynamics metrics, then labels (sentiment, ...)."""
+    """Compute what is missing: dynamics metrics, then labels (PII redaction first, then
+    sentiment, intents, entities, questions and action items, trackers, topics,
+    resolution, signals and the summary)."""
+    try:
+        settings = load_component_settings(config)
+    except ValueError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
     with _open(db) as warehouse:
-        _analyze(warehouse, recompute=recompute, components=[] if metrics_only else component)
+        _analyze(
+            warehouse,
+            recompute=recompute,
+            components=[] if metrics_only else component,
+            settings=settings,
+            skip=skip,
+        )
 
 
 @app.command()
@@ -415,6 +450,9 @@ def show(
         console.print(render.metrics_table(metrics, participant_metrics, names))
     else:
         console.print("[dim]no metrics yet: run 'convolens analyze'[/]")
+    insights = render.insights_table(c, labels)
+    if insights is not None:
+        console.print(insights)
     summary = render.labels_table(labels, names)
     if summary is not None:
         console.print(summary)
@@ -480,6 +518,9 @@ def formats() -> None:
         )
     console.print(render.table(rows, title="intake formats"))
 
+
+# Commands kept in their own modules register themselves on `app` when imported.
+from convolens import cli_understand  # noqa: E402, F401
 
 if __name__ == "__main__":
     app()

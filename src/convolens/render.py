@@ -208,6 +208,67 @@ def transcript(conversation: Conversation, labels: list[dict[str, Any]]) -> Tabl
     return out
 
 
+# Value fields that name what an utterance-level label found, most telling first.
+_WHAT_KEYS = ("intent", "tracker", "signal", "status", "type", "kind", "phrase", "label")
+# Shown in their own column (sentiment) or only as counts (PII tags are in the text).
+_NOT_INSIGHTS = {"sentiment.utterance", "pii.entity"}
+
+
+def insights_table(conversation: Conversation, labels: list[dict[str, Any]]) -> Table | None:
+    """Utterance-level findings (intents, trackers, questions, ...) with the words they rest
+    on highlighted in the utterance."""
+    texts = {
+        f"{conversation.conversation_id}:{i}": u for i, u in enumerate(conversation.utterances)
+    }
+    names = {p.participant_id: p.name or p.participant_id for p in conversation.participants}
+    out = Table(title="insights", show_header=True, header_style="bold")
+    for column in ("label", "turn", "what", "evidence"):
+        out.add_column(column, overflow="fold")
+    rows = 0
+    for row in labels:
+        utterance = texts.get(row["utterance_id"] or "")
+        if utterance is None or row["label"] in _NOT_INSIGHTS:
+            continue
+        value = json.loads(row["value"])
+        what = (
+            next(
+                (str(value[k]) for k in _WHAT_KEYS if isinstance(value, dict) and value.get(k)), ""
+            )
+            if isinstance(value, dict)
+            else fmt(value)
+        )
+        if row.get("confidence") is not None:
+            what += f" [dim]{row['confidence']:.2f}[/]"
+        spans = [
+            (e["start"], e["end"])
+            for e in json.loads(row.get("evidence") or "[]")
+            if e.get("utterance_id") == row["utterance_id"]
+        ]
+        seq = row["utterance_id"].rsplit(":", 1)[-1]
+        out.add_row(
+            row["label"],
+            f"#{seq} {names.get(utterance.participant_id, utterance.participant_id)}",
+            what,
+            _highlight(utterance.text, spans),
+        )
+        rows += 1
+    return out if rows else None
+
+
+def _highlight(text: str, spans: list[tuple[int, int]]) -> str:
+    """`text` as Rich markup with `spans` in reverse video (other markup escaped)."""
+    from rich.markup import escape
+
+    out, cursor = [], 0
+    for start, end in sorted(spans):
+        if start < cursor or end > len(text) or start >= end:
+            continue
+        out += [escape(text[cursor:start]), f"[reverse]{escape(text[start:end])}[/]"]
+        cursor = end
+    out.append(escape(text[cursor:]))
+    return "".join(out)
+
+
 def labels_table(labels: list[dict[str, Any]], names: dict[str, str]) -> Table | None:
     """Conversation- and participant-level labels, one line each."""
     rows = []
