@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from convolens.enrich.base import Annotation, Component, Doc
 from convolens.enrich.registry import DEFAULT_COMPONENTS, get_component
-from convolens.store.reader import load_conversation
+from convolens.store.reader import load_conversations
 from convolens.store.redaction import TextRewrite, store_rewrites
 from convolens.store.warehouse import Warehouse, now_utc
 
@@ -83,10 +83,12 @@ def pending_for(
     return sorted((row[0], int(row[1])) for row in rows.fetchall())
 
 
-def _doc(warehouse: Warehouse, cid: str, version: int) -> Doc:
-    conversation = load_conversation(warehouse, cid, version)
-    ids = [f"{cid}:{seq}" for seq in range(len(conversation.utterances))]
-    return Doc(cid, version, conversation, ids)
+def _docs(warehouse: Warehouse, keys: list[tuple[str, int]]) -> list[Doc]:
+    conversations = load_conversations(warehouse, keys)
+    return [
+        Doc(cid, version, c, [f"{cid}:{seq}" for seq in range(len(c.utterances))])
+        for (cid, version), c in zip(keys, conversations, strict=True)
+    ]
 
 
 def enrich(
@@ -116,7 +118,7 @@ def enrich(
     needed = _needed_by_later(chosen)
     for offset in range(0, len(keys), batch_size):
         chunk = keys[offset : offset + batch_size]
-        docs = [_doc(warehouse, cid, version) for cid, version in chunk]
+        docs = _docs(warehouse, chunk)
         rows: dict[str, list[Any]] = {name: [] for name in ENRICHMENT_SCHEMA.names}
         status: dict[str, list[Any]] = {name: [] for name in STATUS_SCHEMA.names}
         rewrites: list[TextRewrite] = []
