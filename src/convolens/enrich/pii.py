@@ -150,9 +150,12 @@ class Redactor:
             if not found:
                 results.append((text, []))
                 continue
-            kept = _without_overlaps(found)
+            kept = _without_overlaps(text, found)
             anonymized = self._anonymizer.anonymize(
-                text=text, analyzer_results=kept, operators=self._operators()
+                text=text,
+                analyzer_results=kept,
+                operators=self._operators(),
+                merge_entities_with_spaces=False,  # done in _without_overlaps
             )
             items = sorted(anonymized.items, key=lambda item: item.start)
             redactions = [
@@ -201,8 +204,9 @@ class Redactor:
         return digest
 
 
-def _without_overlaps(found: list[Any]) -> list[Any]:
-    """Non-overlapping results in text order, the higher score (then the longer) winning.
+def _without_overlaps(text: str, found: list[Any]) -> list[Any]:
+    """Non-overlapping results in text order, the higher score (then the longer) winning,
+    and neighbours of one type with only spaces between merged ("John" "Smith": one name).
 
     Resolved here rather than by the anonymizer so each replacement maps back to exactly
     one detected span (its position in the original text is needed to redact words).
@@ -212,7 +216,16 @@ def _without_overlaps(found: list[Any]) -> list[Any]:
     for result in ranked:
         if all(result.end <= k.start or result.start >= k.end for k in kept):
             kept.append(result)
-    return sorted(kept, key=lambda r: r.start)
+    merged: list[Any] = []
+    for result in sorted(kept, key=lambda r: r.start):
+        previous = merged[-1] if merged else None
+        gap = text[previous.end : result.start] if previous else ""
+        if previous and previous.entity_type == result.entity_type and gap and not gap.strip(" "):
+            previous.end = result.end
+            previous.score = max(previous.score, result.score)
+        else:
+            merged.append(result)
+    return merged
 
 
 def _offline_email_recognizer() -> Any:
