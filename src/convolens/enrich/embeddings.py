@@ -41,7 +41,9 @@ def default_model_path() -> Path:
 class SentenceEmbedder:
     """Loads a SentenceTransformer once and embeds texts as L2-normalised float32 rows."""
 
-    def __init__(self, model: str | None = None, *, device: str = "cpu") -> None:
+    def __init__(
+        self, model: str | None = None, *, device: str = "cpu", backend: str | None = None
+    ) -> None:
         # Never let a missing local path turn into a silent hub download: these machines
         # reach no hub, and a service should not either unless told to.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -65,11 +67,26 @@ class SentenceEmbedder:
         else:
             dimension = self._model.get_sentence_embedding_dimension()
         self.dimension = int(dimension or 0)
+        # "auto": ONNX Runtime on CPU when installed (same vectors, ~2x faster), else torch.
+        self.backend = backend or os.environ.get("CONVOLENS_EMBEDDING_BACKEND", "auto")
+        self._onnx: Any = None
+        if self.backend not in ("auto", "onnx", "torch"):
+            raise ValueError(f"embedding backend must be auto, onnx or torch, not {self.backend!r}")
+        if self.backend != "torch" and device == "cpu":
+            try:
+                from convolens.enrich.onnx_encoder import OnnxSentenceEncoder
+
+                self._onnx = OnnxSentenceEncoder(self._model, location)
+            except (ImportError, ValueError) as exc:
+                if self.backend == "onnx":
+                    raise ValueError(f"ONNX backend unavailable: {exc}") from exc
 
     def embed(self, texts: list[str]) -> np.ndarray:
         """(len(texts), dimension) float32, each row of unit length (zero rows stay zero)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        if self._onnx is not None:
+            return self._onnx.encode(list(texts), batch_size=BATCH_SIZE)
         vectors = self._model.encode(
             list(texts),
             batch_size=BATCH_SIZE,
