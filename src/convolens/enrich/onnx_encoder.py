@@ -29,7 +29,7 @@ def cache_dir() -> Path:
 
 
 def _pooling_mode(pooling: Any) -> str | None:
-    """"mean" / "cls" / other, across sentence-transformers versions (5+ keep one
+    """The pooling ("mean", "cls", other) across sentence-transformers versions (5+ keep one
     `pooling_mode` string; earlier ones a flag per mode)."""
     if pooling is None:
         return None
