@@ -15,6 +15,8 @@ _BUILTIN: dict[str, str] = {
     "pii": "convolens.enrich.pii:PiiComponent",
     "sentiment": "convolens.enrich.sentiment:SentimentComponent",
     "trackers": "convolens.enrich.trackers:TrackerComponent",
+    "resolution": "convolens.enrich.resolution:ResolutionComponent",
+    "signals": "convolens.enrich.signals:SignalComponent",
 }
 DEFAULT_COMPONENTS: tuple[str, ...] = tuple(_BUILTIN)
 _REGISTERED: dict[str, type[Component]] = {}
