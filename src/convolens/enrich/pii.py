@@ -22,12 +22,13 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from convolens.enrich.base import Annotation, Component, Doc, Evidence
-from convolens.enrich.nlp import DEFAULT_SPACY_MODEL, shared_nlp
+from convolens.enrich.nlp import DEFAULT_SPACY_MODEL, parsed, shared_nlp
 
 __all__ = [
     "DEFAULT_ENTITIES",
@@ -129,12 +130,21 @@ class Redactor:
         meta = self.nlp.meta
         self.model_id = f"presidio+{meta.get('lang')}_{meta.get('name')}-{meta.get('version')}"
 
-    def redact(self, texts: list[str]) -> list[tuple[str, list[Redaction]]]:
-        """Each text redacted, with what was replaced (positions in the redacted text)."""
+    def redact(
+        self, texts: list[str], parses: Sequence[Any] | None = None
+    ) -> list[tuple[str, list[Redaction]]]:
+        """Each text redacted, with what was replaced (positions in the redacted text).
+
+        `parses` are spaCy Docs of `texts` already made (the runner's shared parses);
+        otherwise one `nlp.pipe` runs over the batch (NER only), not one call per text as
+        AnalyzerEngine.analyze would do.
+        """
         results: list[tuple[str, list[Redaction]]] = []
-        # One spaCy pass over the batch (nlp.pipe), not one call per text as
-        # AnalyzerEngine.analyze would do; the parser is not needed for NER.
-        docs = self.nlp.pipe(texts, batch_size=64, disable=["parser"])
+        docs = (
+            parses
+            if parses is not None
+            else self.nlp.pipe(texts, batch_size=64, disable=["parser"])
+        )
         for text, spacy_doc in zip(texts, docs, strict=True):
             if not text.strip():
                 results.append((text, []))
@@ -291,7 +301,10 @@ class PiiComponent(Component):
 
     def __call__(self, batch: list[Doc]) -> list[list[Annotation]]:
         texts = [u.text for doc in batch for u in doc.conversation.utterances]
-        redacted = self.redactor.redact(texts)
+        # Parse through the shared cache: entities and dialogue acts reuse these parses for
+        # every utterance redaction leaves unchanged, and re-parse only the others.
+        parses = [p for per_doc in parsed(batch, self.redactor.nlp) for p in per_doc]
+        redacted = self.redactor.redact(texts, parses)
         out: list[list[Annotation]] = []
         offset = 0
         for doc in batch:
