@@ -27,6 +27,7 @@ demo: install
 	$(CONVOLENS) list --db $(DEMO_DB) --limit 15
 	$(CONVOLENS) show call-20260915-0007 --db $(DEMO_DB)
 	$(CONVOLENS) show call-20261117-0031 --db $(DEMO_DB)
+	$(CONVOLENS) show chat-20261106-0010 --db $(DEMO_DB)
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks eval scripts
@@ -39,10 +40,16 @@ test: install lint
 bench: install
 	$(PY) benchmarks/ingest_bench.py
 	$(PY) benchmarks/asr_bench.py
+	$(PY) benchmarks/enrich_bench.py
 
 eval: install
 	$(PY) eval/asr_wer.py
 	$(PY) eval/diarization_der.py
+	$(PY) eval/sentiment.py
+	$(PY) eval/intents.py
+	$(PY) eval/dialogue_acts.py
+	$(PY) eval/resolution.py
+	$(PY) eval/summary.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DB) $(DEMO_DB).wal .pytest_cache .ruff_cache
