@@ -121,3 +121,18 @@ def test_show_prints_insights_with_evidence(corpus: Path) -> None:
     out = _run("show", "chat-20261106-0010", "--db", str(corpus))
     assert "insights" in out and "labels" in out
     assert "churn_risk" in out
+
+
+def test_summary_keyphrases_and_topic_hierarchy(corpus: Path) -> None:
+    (summary,) = _labels(corpus, "chat-20260914-0003", "summary.extractive")
+    assert "crash" in summary["value"]["text"].lower()
+    for evidence in summary["evidence"]:
+        assert evidence["end"] <= len(_text(corpus, evidence["utterance_id"]))
+    phrases = [
+        r["value"]["phrase"] for r in _labels(corpus, "chat-20260914-0003", "topic.keyphrase")
+    ]
+    assert any("dashboard" in p or "crash" in p for p in phrases[:5]), phrases
+    out = _run("topics", "--db", str(corpus), "--json")
+    groups = json.loads(out)
+    assert groups and all(g["children"] for g in groups)
+    assert sum(t["conversation_count"] for g in groups for t in g["children"]) >= 40

@@ -6,6 +6,7 @@ past what a reader takes in at once.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
@@ -83,3 +84,46 @@ def diff(
         console.print(render.table(moved, title="primary intent moved"))
     else:
         console.print("no primary intent moved")
+
+
+@app.command()
+def topics(
+    db: DbOption = _DEFAULT_DB,
+    min_conversations: Annotated[
+        int, typer.Option(help="Only topics found in at least this many conversations.")
+    ] = 1,
+    topic_threshold: Annotated[
+        float, typer.Option(help="Cosine distance within which phrases form one topic.")
+    ] = 0.5,
+    group_threshold: Annotated[
+        float, typer.Option(help="Cosine distance within which topics form one group.")
+    ] = 0.7,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the hierarchy as JSON.")] = False,
+) -> None:
+    """The topic hierarchy across the corpus: keyphrases grouped into topics and groups."""
+    from convolens.analytics.topics import topic_hierarchy
+
+    with _open(db, read_only=True) as warehouse:
+        groups = topic_hierarchy(
+            warehouse,
+            min_conversations=min_conversations,
+            topic_threshold=topic_threshold,
+            group_threshold=group_threshold,
+        )
+    if as_json:
+        console.print_json(json.dumps([g.model_dump() for g in groups]))
+        return
+    if not groups:
+        console.print("[dim]no keyphrases yet: run 'convolens analyze'[/]")
+        return
+    rows = [
+        {
+            "group": group.label,
+            "topic": topic.label,
+            "conversations": topic.conversation_count,
+            "phrases": ", ".join(topic.phrases[:5]),
+        }
+        for group in groups
+        for topic in group.children
+    ]
+    console.print(render.table(rows, title="topics"))

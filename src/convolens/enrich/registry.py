@@ -17,8 +17,11 @@ _BUILTIN: dict[str, str] = {
     "entities": "convolens.enrich.entities:EntityComponent",
     "dialogue_acts": "convolens.enrich.dialogue_acts:DialogueActComponent",
     "trackers": "convolens.enrich.trackers:TrackerComponent",
+    "topics": "convolens.enrich.keyphrases:KeyphraseComponent",
     "resolution": "convolens.enrich.resolution:ResolutionComponent",
     "signals": "convolens.enrich.signals:SignalComponent",
+    # Last: it quotes action items and decisions found by the components before it.
+    "summary": "convolens.enrich.summary:SummaryComponent",
 }
 DEFAULT_COMPONENTS: tuple[str, ...] = tuple(_BUILTIN)
 _REGISTERED: dict[str, type[Component]] = {}
