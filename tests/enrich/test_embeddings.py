@@ -29,5 +29,11 @@ def test_onnx_matches_torch(embedder: SentenceEmbedder) -> None:
 
 
 def test_unknown_backend_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="auto, onnx or torch"):
+    with pytest.raises(ValueError, match="auto, onnx, onnx-int8 or torch"):
         SentenceEmbedder(backend="tensorrt")
+
+
+def test_int8_is_close_to_the_full_precision_vectors(embedder: SentenceEmbedder) -> None:
+    int8 = SentenceEmbedder(backend="onnx-int8")
+    cosines = np.sum(int8.embed(TEXTS) * embedder.embed(TEXTS), axis=1)
+    assert cosines.min() > 0.95

@@ -70,15 +70,19 @@ class SentenceEmbedder:
         # "auto": ONNX Runtime on CPU when installed (same vectors, ~2x faster), else torch.
         self.backend = backend or os.environ.get("CONVOLENS_EMBEDDING_BACKEND", "auto")
         self._onnx: Any = None
-        if self.backend not in ("auto", "onnx", "torch"):
-            raise ValueError(f"embedding backend must be auto, onnx or torch, not {self.backend!r}")
+        if self.backend not in ("auto", "onnx", "onnx-int8", "torch"):
+            raise ValueError(
+                f"embedding backend must be auto, onnx, onnx-int8 or torch, not {self.backend!r}"
+            )
         if self.backend != "torch" and device == "cpu":
             try:
                 from convolens.enrich.onnx_encoder import OnnxSentenceEncoder
 
-                self._onnx = OnnxSentenceEncoder(self._model, location)
+                self._onnx = OnnxSentenceEncoder(
+                    self._model, location, int8=self.backend == "onnx-int8"
+                )
             except (ImportError, ValueError) as exc:
-                if self.backend == "onnx":
+                if self.backend != "auto":
                     raise ValueError(f"ONNX backend unavailable: {exc}") from exc
 
     def embed(self, texts: list[str]) -> np.ndarray:

@@ -28,6 +28,28 @@ def cache_dir() -> Path:
     return Path(os.environ.get("CONVOLENS_CACHE") or Path.home() / ".cache" / "convolens")
 
 
+def _quantized(path: Path) -> Path:
+    """The int8 (dynamic, per-channel) copy of an exported model, made once.
+
+    Opt-in (`CONVOLENS_EMBEDDING_BACKEND=onnx-int8`): measured here 1.6-1.7x faster than
+    the fp32 graph on 2 cores, at cosine 0.992 mean / 0.977 min to the fp32 vectors (500
+    customer tweets), so classifiers trained on fp32 vectors see slightly moved inputs.
+    """
+    target = path.with_name(path.stem + "-int8.onnx")
+    if target.exists():
+        return target
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as tmp:
+        partial = Path(tmp.name)
+    try:
+        quantize_dynamic(str(path), str(partial), weight_type=QuantType.QInt8, per_channel=True)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
+
+
 def _pooling_mode(pooling: Any) -> str | None:
     """The pooling ("mean", "cls", other) across sentence-transformers versions (5+ keep one
     `pooling_mode` string; earlier ones a flag per mode)."""
@@ -47,7 +69,7 @@ class OnnxSentenceEncoder:
     """Encodes like `SentenceTransformer.encode(..., normalize_embeddings=True)` for models
     made of a transformer, mean or CLS pooling and (optionally) normalisation."""
 
-    def __init__(self, model: Any, location: str) -> None:
+    def __init__(self, model: Any, location: str, *, int8: bool = False) -> None:
         import onnxruntime as ort
         import torch
 
@@ -60,6 +82,8 @@ class OnnxSentenceEncoder:
         self.tokenizer = transformer.tokenizer
         self.max_length = int(model.max_seq_length or 256)
         path = self._exported(transformer.auto_model, location)
+        if int8:
+            path = _quantized(path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, torch.get_num_threads())
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
