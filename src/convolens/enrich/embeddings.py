@@ -67,7 +67,10 @@ class SentenceEmbedder:
         else:
             dimension = self._model.get_sentence_embedding_dimension()
         self.dimension = int(dimension or 0)
-        # "auto": ONNX Runtime on CPU when installed (same vectors, ~2x faster), else torch.
+        # "auto": int8 ONNX Runtime on CPU when installed, else torch. fp32 ONNX gives
+        # PyTorch's vectors ~2x faster; int8 another 1.6-1.7x at cosine ~0.99 to them, and
+        # the sentiment classifier (trained on fp32 vectors) scores the same on its dev
+        # sets with either (TweetEval CV 64.2 vs 64.1 %, SST-2 dev 78.4 vs 78.4 %).
         self.backend = backend or os.environ.get("CONVOLENS_EMBEDDING_BACKEND", "auto")
         self._onnx: Any = None
         if self.backend not in ("auto", "onnx", "onnx-int8", "torch"):
@@ -79,7 +82,7 @@ class SentenceEmbedder:
                 from convolens.enrich.onnx_encoder import OnnxSentenceEncoder
 
                 self._onnx = OnnxSentenceEncoder(
-                    self._model, location, int8=self.backend == "onnx-int8"
+                    self._model, location, int8=self.backend in ("auto", "onnx-int8")
                 )
             except (ImportError, ValueError) as exc:
                 if self.backend != "auto":
