@@ -46,7 +46,7 @@ def configured(tmp_path: Path) -> tuple[Path, Path, Path]:
     config = tmp_path / "convolens.toml"
     config.write_text(
         '[components.trackers]\ndefinitions = "trackers.toml"\n'
-        '[components.sentiment]\nenabled = false\n',
+        "[components.sentiment]\nenabled = false\n",
         encoding="utf-8",
     )
     _run("ingest", str(DATA / "json" / "chats.jsonl"), "--db", str(db))
