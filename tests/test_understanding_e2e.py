@@ -4,9 +4,11 @@ models, then the labels a team would look for, with their evidence and lineage."
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from convolens.cli import app
@@ -95,8 +97,8 @@ def test_business_signals_escalations_and_resolution(corpus: Path) -> None:
 
     # Cancelling, "switching to another product".
     assert "churn_risk" in signals("chat-20261106-0010")
-    # 25 more seats.
-    # TODO-intents assert "expansion_interest" in signals("chat-20261027-0009")
+    # 25 more seats: found through the upgrade_plan intent (no expansion phrase matches).
+    assert "expansion_interest" in signals("chat-20261027-0009")
     # "The app crashes every time I open a shared dashboard."
     assert "bug_report" in signals("chat-20260914-0003")
     # "This is the third time in a month." ... "Get me a person."
@@ -136,3 +138,58 @@ def test_summary_keyphrases_and_topic_hierarchy(corpus: Path) -> None:
     groups = json.loads(out)
     assert groups and all(g["children"] for g in groups)
     assert sum(t["conversation_count"] for g in groups for t in g["children"]) >= 40
+
+
+@pytest.mark.parametrize(
+    ("source_id", "intent"),
+    [
+        ("chat-20261106-0010", "cancel_subscription"),  # "I'd like to cancel our subscription"
+        ("chat-20260903-0001", "double_charge"),  # "I was charged twice this month"
+        ("chat-20260914-0003", "bug_report"),  # "The app crashes every time ..."
+        ("lc-88101", "password_reset"),
+    ],
+)
+def test_primary_intent_per_conversation(corpus: Path, source_id: str, intent: str) -> None:
+    (primary,) = _labels(corpus, source_id, "intent.primary")
+    assert primary["value"]["intent"] == intent
+    voted = {e["utterance_id"] for e in primary["evidence"]}
+    assert voted == set(primary["value"]["utterances"])
+    per_turn = {
+        r["utterance_id"]: r["value"]["intent"]
+        for r in _labels(corpus, source_id, "intent.utterance")
+    }
+    assert all(per_turn[u] == intent for u in voted)
+
+
+def test_new_taxonomy_writes_beside_the_old_and_diff_shows_moved_intents(
+    corpus: Path, tmp_path: Path
+) -> None:
+    from convolens.enrich.taxonomy import DEFAULT_TAXONOMY
+
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(corpus, db)
+    # A team that stops tracking cancellations as such: they fall to the nearest intent left.
+    taxonomy = yaml.safe_load(DEFAULT_TAXONOMY.read_text(encoding="utf-8"))
+    taxonomy["version"] = "2-test"
+    taxonomy["intents"] = [i for i in taxonomy["intents"] if i["name"] != "cancel_subscription"]
+    (tmp_path / "taxonomy.yaml").write_text(yaml.safe_dump(taxonomy), encoding="utf-8")
+    (tmp_path / "convolens.toml").write_text(
+        '[components.intents]\ntaxonomy = "taxonomy.yaml"\n', encoding="utf-8"
+    )
+    out = _run(
+        "analyze", "--db", str(db), "--config", str(tmp_path / "convolens.toml"),
+        "--component", "intents",
+    )  # fmt: skip
+    assert "intents v1" in out
+    with Warehouse(db, read_only=True) as warehouse:
+        versions = warehouse.query(
+            "SELECT taxonomy_version, count(DISTINCT run_id) AS runs FROM enrichments "
+            "WHERE component = 'intents' GROUP BY 1"
+        )
+    assert len(versions) == 2  # old rows kept beside the new
+    assert any(v["taxonomy_version"].startswith("2-test+") for v in versions)
+    (primary,) = _labels(db, "chat-20261106-0010", "intent.primary")
+    assert primary["value"]["intent"] != "cancel_subscription"
+    out = _run("diff", "--db", str(db), "--component", "intents")
+    assert "cancel_subscription" in out
+    assert "primary intent moved" in out and "chat-20261106-0010" in out

@@ -7,6 +7,7 @@ past what a reader takes in at once.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -127,3 +128,75 @@ def topics(
         for topic in group.children
     ]
     console.print(render.table(rows, title="topics"))
+
+
+taxonomy_app = typer.Typer(
+    help="Intent taxonomies: validate a YAML file, train its classifier.", no_args_is_help=True
+)
+app.add_typer(taxonomy_app, name="taxonomy")
+
+
+@taxonomy_app.command("validate")
+def taxonomy_validate(
+    path: Annotated[Path, typer.Argument(help="Taxonomy YAML.")],
+) -> None:
+    """Check a taxonomy: structure, parents, examples; prints the tree."""
+    from convolens.enrich.taxonomy import validate_taxonomy
+
+    report = validate_taxonomy(path)
+    for message in report.errors:
+        err.print(f"[red]error:[/] {message}")
+    if not report.ok:
+        raise typer.Exit(1)
+    for message in report.warnings:
+        err.print(f"[yellow]warning:[/] {message}")
+    rows = [
+        {"intent": name, "path": " > ".join(tree), "examples": count}
+        for name, (tree, count) in report.tree.items()
+    ]
+    console.print(render.table(rows, title=f"{report.name} {report.version}"))
+    console.print(
+        f"{report.intents} intents in {report.groups} groups, {report.examples} examples, "
+        f"{report.out_of_scope_examples} out-of-scope examples; "
+        f"taxonomy version {report.taxonomy_version}"
+    )
+
+
+@taxonomy_app.command("train")
+def taxonomy_train(
+    path: Annotated[Path, typer.Argument(help="Taxonomy YAML.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the trained model (.npz).")
+    ] = None,
+) -> None:
+    """Train the intent classifier from the taxonomy's examples; shows cross-validated
+    accuracy per intent so weak intents stand out. Use the model with
+    `[components.intents] model = "FILE.npz"`."""
+    from convolens.enrich.intents import train_taxonomy
+
+    with console.status("training"):
+        try:
+            report = train_taxonomy(path, output)
+        except (OSError, ValueError) as exc:
+            err.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from None
+    rows = [
+        {
+            "intent": s.intent,
+            "examples": s.examples,
+            "cv accuracy": s.cv_accuracy,
+            "confused with": s.confused_with or "",
+        }
+        for s in sorted(report.intents, key=lambda s: (s.cv_accuracy or 0.0, s.intent))
+    ]
+    console.print(render.table(rows, title=f"{report.name}: {report.classes} intents"))
+    accuracy = f"{report.cv_accuracy:.1%}" if report.cv_accuracy is not None else "n/a"
+    console.print(
+        f"cross-validated accuracy {accuracy} on {report.examples} examples; out-of-scope "
+        f"threshold {report.threshold:.3f} ({report.threshold_source}); "
+        f"trained in {report.train_seconds:.1f} s"
+    )
+    if report.weak:
+        err.print(f"[yellow]weak intents (add varied examples):[/] {', '.join(report.weak)}")
+    if output is not None:
+        console.print(f"wrote {output} (taxonomy version {report.taxonomy_version})")

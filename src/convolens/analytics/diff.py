@@ -45,6 +45,7 @@ class LabelCount(BaseModel):
 
 class MovedIntent(BaseModel):
     conversation_id: str
+    source_id: str | None = None
     before: str | None
     after: str | None
 
@@ -128,9 +129,10 @@ def diff_runs(
     moved = warehouse.query(
         "WITH p AS (SELECT run_id, conversation_id, value->>'intent' AS intent "
         "FROM enrichments WHERE label = 'intent.primary' AND run_id IN (?1, ?2)) "
-        "SELECT b.conversation_id, b.intent AS before, a.intent AS after "
+        "SELECT b.conversation_id, h.source_id, b.intent AS before, a.intent AS after "
         "FROM (SELECT * FROM p WHERE run_id = ?1) b "
         "JOIN (SELECT * FROM p WHERE run_id = ?2) a USING (conversation_id) "
+        "LEFT JOIN conversations_current h USING (conversation_id) "
         "WHERE a.intent IS DISTINCT FROM b.intent ORDER BY b.conversation_id",
         [before_id, after_id],
     )

@@ -89,19 +89,29 @@ class Redaction(BaseModel):
     replacement: str
 
 
+NON_PII_SPACY_LABELS = (
+    "CARDINAL", "ORDINAL", "QUANTITY", "PERCENT", "MONEY", "LAW", "PRODUCT",
+    "WORK_OF_ART", "LANGUAGE", "EVENT", "FAC",
+)  # fmt: skip
+
+
 class Redactor:
     """Presidio analyzer + anonymizer over the shared spaCy pipeline, batched."""
 
     def __init__(self, config: PiiConfig | None = None) -> None:
         self.config = config or PiiConfig()
         from presidio_analyzer import AnalyzerEngine, PatternRecognizer, RecognizerRegistry
-        from presidio_analyzer.nlp_engine import SpacyNlpEngine
+        from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
         from presidio_analyzer.pattern import Pattern
         from presidio_anonymizer import AnonymizerEngine
 
         self.nlp = shared_nlp(self.config.spacy_model)
         # Presidio would `spacy.load` (or even download) its own copy: hand it ours.
-        engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": self.config.spacy_model}])
+        engine = SpacyNlpEngine(
+            models=[{"lang_code": "en", "model_name": self.config.spacy_model}],
+            # spaCy labels that name no PII: Presidio would warn about each one it meets.
+            ner_model_configuration=NerModelConfiguration(labels_to_ignore=NON_PII_SPACY_LABELS),
+        )
         engine.nlp = {"en": self.nlp}  # type: ignore[assignment]
         self._engine = engine
         registry = RecognizerRegistry(supported_languages=["en"])

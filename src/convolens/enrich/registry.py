@@ -14,6 +14,7 @@ _BUILTIN: dict[str, str] = {
     # PII first: every later component, export and summary sees the redacted text.
     "pii": "convolens.enrich.pii:PiiComponent",
     "sentiment": "convolens.enrich.sentiment:SentimentComponent",
+    "intents": "convolens.enrich.intents:IntentComponent",
     "entities": "convolens.enrich.entities:EntityComponent",
     "dialogue_acts": "convolens.enrich.dialogue_acts:DialogueActComponent",
     "trackers": "convolens.enrich.trackers:TrackerComponent",
