@@ -267,6 +267,83 @@ CREATE OR REPLACE VIEW labels_current AS
     )
 )
 
+MIGRATIONS.append(
+    Migration(
+        4,
+        "service: API keys, durable jobs, webhooks and their delivery log, stored definitions",
+        """
+-- API keys: only a SHA-256 of the secret is kept (the secret is shown once, at creation).
+CREATE TABLE api_keys (
+    key_id VARCHAR NOT NULL,
+    name VARCHAR NOT NULL,
+    role VARCHAR NOT NULL,
+    agent VARCHAR,
+    secret_sha256 VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    created_by VARCHAR,
+    revoked_at TIMESTAMPTZ
+);
+-- The job queue lives here so a restarted server finds what was scheduled or running.
+CREATE TABLE jobs (
+    job_id VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    conversation_id VARCHAR,
+    request JSON,
+    input_path VARCHAR,
+    webhook_url VARCHAR,
+    attempts INTEGER NOT NULL,
+    max_attempts INTEGER NOT NULL,
+    run_after TIMESTAMPTZ NOT NULL,
+    worker VARCHAR,
+    stage VARCHAR,
+    progress DOUBLE,
+    error JSON,
+    result JSON,
+    created_by VARCHAR,
+    created_at TIMESTAMPTZ NOT NULL,
+    started_at TIMESTAMPTZ,
+    finished_at TIMESTAMPTZ
+);
+CREATE TABLE webhooks (
+    hook_id VARCHAR NOT NULL,
+    url VARCHAR NOT NULL,
+    events VARCHAR[] NOT NULL,
+    rule JSON,
+    secret VARCHAR NOT NULL,
+    payload_format VARCHAR NOT NULL,
+    active BOOLEAN NOT NULL,
+    created_by VARCHAR,
+    created_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE webhook_deliveries (
+    delivery_id VARCHAR NOT NULL,
+    hook_id VARCHAR,
+    url VARCHAR NOT NULL,
+    event VARCHAR NOT NULL,
+    payload JSON NOT NULL,
+    status VARCHAR NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at TIMESTAMPTZ,
+    response_status INTEGER,
+    last_error VARCHAR,
+    created_at TIMESTAMPTZ NOT NULL,
+    delivered_at TIMESTAMPTZ
+);
+-- Taxonomies and tracker sets managed over the API: each edit is a new version.
+CREATE TABLE definitions (
+    kind VARCHAR NOT NULL,
+    name VARCHAR NOT NULL,
+    version INTEGER NOT NULL,
+    content VARCHAR NOT NULL,
+    content_sha256 VARCHAR NOT NULL,
+    created_by VARCHAR,
+    created_at TIMESTAMPTZ NOT NULL
+);
+""",
+    )
+)
+
 # Export/inspection layers: name -> (relation for current data, relation for all versions).
 LAYERS: dict[str, tuple[str, str]] = {
     "raw": ("raw_interactions", "raw_interactions"),

@@ -59,6 +59,19 @@ class Warehouse:
         else:
             self._check_schema()
 
+    def cursor(self) -> Warehouse:
+        """Another handle on the same open database, for use from another thread.
+
+        DuckDB connections are not shared between threads; a cursor is a new connection to
+        the same database (same transactions and locking), so the service gives each request
+        and worker its own. Close it when done.
+        """
+        other = object.__new__(Warehouse)
+        other.path = self.path
+        other.con = self.con.cursor()
+        other.con.execute("SET TimeZone = 'UTC'")
+        return other
+
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
         self.con.close()
