@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
 	# The CPU build of torch first, pinned, so nothing pulls a CUDA build in its place.
 	$(PIP) install -q -c constraints.txt torch==2.13.0
-	$(PIP) install -q -c constraints.txt -e '.[speech,enrich,eval,dev]'
+	$(PIP) install -q -c constraints.txt -e '.[speech,enrich,service,eval,dev]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -23,6 +23,7 @@ __all__ = [
     "Utterance",
     "Word",
     "canonical_conversation_id",
+    "conversation_id_for",
 ]
 
 
@@ -193,7 +194,13 @@ def canonical_conversation_id(conversation: Conversation) -> str:
     """
     source = conversation.source
     if source.source_id:
-        key = f"{source.system.lower()}\x1f{source.source_id}"
-    else:
-        key = f"content\x1f{conversation.content_hash()}"
+        return conversation_id_for(source.system, source.source_id)
+    key = f"content\x1f{conversation.content_hash()}"
+    return "cv-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]
+
+
+def conversation_id_for(system: str, source_id: str) -> str:
+    """The canonical id of the conversation a source system knows as `source_id` (the service
+    tells a client the id of an upload before it is transcribed)."""
+    key = f"{system.lower()}\x1f{source_id}"
     return "cv-" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:20]

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict
+from typing import Any
 
 from convolens.ingest.base import (
     Adapter,
@@ -48,6 +50,22 @@ MEDIA_SUFFIXES = (
 )
 
 
+_PIPELINES: dict[str, Any] = {}
+_PIPELINES_LOCK = threading.Lock()
+
+
+def _shared_pipeline(options: Any) -> Any:
+    """One speech pipeline (Whisper, VAD, voice embedder) per process and settings: a
+    server ingesting upload after upload must not load the models for each."""
+    from convolens.speech.transcribe import SpeechPipeline
+
+    key = options.model_dump_json()
+    with _PIPELINES_LOCK:
+        if key not in _PIPELINES:
+            _PIPELINES[key] = SpeechPipeline(options)
+        return _PIPELINES[key]
+
+
 class AudioAdapter(Adapter):
     name = "audio"
     suffixes = MEDIA_SUFFIXES
@@ -58,9 +76,7 @@ class AudioAdapter(Adapter):
     @property
     def pipeline(self):  # type: ignore[no-untyped-def]
         if self._pipeline is None:
-            from convolens.speech.transcribe import SpeechPipeline
-
-            self._pipeline = SpeechPipeline(self.options.speech)
+            self._pipeline = _shared_pipeline(self.options.speech)
         return self._pipeline
 
     def parse(self, source: SourceFile) -> Iterator[ParseResult]:

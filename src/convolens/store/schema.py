@@ -337,6 +337,8 @@ CREATE TABLE definitions (
     version INTEGER NOT NULL,
     content VARCHAR NOT NULL,
     content_sha256 VARCHAR NOT NULL,
+    -- The version the server's pipeline uses (one per kind).
+    active BOOLEAN NOT NULL,
     created_by VARCHAR,
     created_at TIMESTAMPTZ NOT NULL
 );

@@ -1,0 +1,55 @@
+"""`convolens serve`: the REST API, realtime stream and webhooks (FastAPI + uvicorn)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from convolens.cli import _DEFAULT_DB, DbOption, app, err
+
+__all__: list[str] = []
+
+
+@app.command()
+def serve(
+    db: DbOption = _DEFAULT_DB,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Job worker threads.")] = 2,
+    config: Annotated[
+        Path | None,
+        typer.Option(envvar="CONVOLENS_CONFIG", help="TOML with [components.NAME] settings."),
+    ] = None,
+    asr_model: Annotated[
+        str, typer.Option(help="Whisper model for uploaded recordings.")
+    ] = "base.en",
+    stream_asr_model: Annotated[
+        str, typer.Option(help="Whisper model for live streams.")
+    ] = "tiny.en",
+    preload: Annotated[
+        bool, typer.Option(help="Load the models at start rather than on first use.")
+    ] = True,
+) -> None:
+    """Serve the API (/v1, OpenAPI at /docs). On a warehouse with no API key yet it
+    creates an admin key and prints it once."""
+    try:
+        import uvicorn
+
+        from convolens.service.app import create_app
+        from convolens.service.settings import ServiceSettings
+    except ImportError as exc:
+        err.print(f"[red]error:[/] the service needs its extra ({exc.name}): "
+                  "pip install 'convolens[service]'")  # fmt: skip
+        raise typer.Exit(2) from None
+    settings = ServiceSettings(
+        db=db,
+        workers=workers,
+        components_config=config,
+        asr_model=asr_model,
+        stream_asr_model=stream_asr_model,
+        preload=preload,
+    )
+    typer.echo(f"convolens: serving {db} on http://{host}:{port} (API docs: /docs)")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

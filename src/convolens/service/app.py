@@ -1,0 +1,53 @@
+"""The FastAPI application: `/v1` REST (and the realtime stream), over the library.
+
+`create_app(settings)` builds it; `convolens serve` runs it with uvicorn. The app's
+lifespan opens the warehouse, starts the job workers (recovering jobs a killed server
+left running), and loads the models in the background.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from convolens import __version__
+from convolens.service.definitions import overrides
+from convolens.service.errors import install_error_handlers
+from convolens.service.settings import ServiceSettings
+from convolens.service.state import Service
+
+__all__ = ["create_app"]
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    settings = settings or ServiceSettings()
+    service = Service(settings)
+    service.queue.handlers["reprocess"] = service.pipeline.run_reprocess_job
+    service.pipeline.overrides = overrides(service.warehouse)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        service.start()
+        if service.admin_key:
+            # Shown once: only its hash is stored.
+            print(f"convolens: created an admin API key: {service.admin_key}", flush=True)
+        try:
+            yield
+        finally:
+            service.stop()
+
+    app = FastAPI(
+        title="convolens",
+        version=__version__,
+        summary="Self-hosted conversation intelligence: submit conversations, get insights.",
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    install_error_handlers(app)
+    from convolens.service import routes_admin, routes_conversations
+
+    app.include_router(routes_conversations.router)
+    app.include_router(routes_admin.router)
+    return app

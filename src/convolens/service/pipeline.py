@@ -1,0 +1,147 @@
+"""What a job does: ingest what was submitted, then measure and label it.
+
+The enrichment components are loaded once per server (`ServicePipeline.components`) and
+shared by every job and stream. Ingestion (transcription above all) runs in parallel on
+the worker threads; measuring and labelling run one job at a time, because the runner
+labels every pending conversation and two runs at once would label some twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from convolens.analyze import analyze as run_metrics
+from convolens.enrich.base import Component
+from convolens.enrich.config import ComponentSettings, load_component_settings
+from convolens.enrich.registry import DEFAULT_COMPONENTS, get_component
+from convolens.enrich.runner import enrich
+from convolens.ingest.base import IngestOptions
+from convolens.ingest.pipeline import ingest_paths
+from convolens.service.jobs import Job, PermanentJobError
+from convolens.service.settings import ServiceSettings
+from convolens.speech.options import SpeechOptions
+from convolens.store.warehouse import Warehouse
+
+__all__ = ["ServicePipeline"]
+
+
+class ServicePipeline:
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.component_settings: ComponentSettings = load_component_settings(
+            settings.components_config
+        )
+        self._components: list[Component] | None = None
+        # Settings from the active API-managed definitions (taxonomy, trackers).
+        self.overrides: dict[str, dict[str, Any]] = {}
+        self._load_lock = threading.Lock()
+        # One labelling run at a time (see the module docstring); deletes take it too.
+        self.label_lock = threading.RLock()
+
+    @property
+    def components(self) -> list[Component]:
+        with self._load_lock:
+            if self._components is None:
+                self._components = [
+                    self._load(name)
+                    for name in DEFAULT_COMPONENTS
+                    if self.component_settings.enabled(name)
+                    and name not in self.settings.skip_components
+                ]
+            return self._components
+
+    def _load(self, name: str) -> Component:
+        return get_component(
+            name, {**self.component_settings.config(name), **self.overrides.get(name, {})}
+        )
+
+    def run_reprocess_job(
+        self, db: Warehouse, job: Job, request: dict[str, Any], progress: Any
+    ) -> dict[str, Any]:
+        """Reload a component with the newly active definitions and relabel with it."""
+        name = request["component"]
+        self.overrides[name] = request.get("config") or {}
+        progress("loading", 0.1)
+        component = self._load(name)  # trains a taxonomy's classifier: may take a while
+        progress("labelling", 0.4)
+        with self.label_lock:
+            components = self.components
+            for i, existing in enumerate(components):
+                if existing.name == name:
+                    components[i] = component
+            result = enrich(db, [component])
+        return {
+            "component": name,
+            "taxonomy_version": component.taxonomy_version,
+            "conversations": result.conversations,
+            "labels": dict(result.labels),
+            "run_id": result.run_id,
+        }
+
+    def ingest_options(self, request: dict[str, Any]) -> IngestOptions:
+        speech = SpeechOptions(
+            model=request.get("asr_model") or self.settings.asr_model,
+            language=request.get("language"),
+        )
+        return IngestOptions(
+            default_channel=request.get("channel"),
+            source_system=request.get("source_system"),
+            speech=speech,
+        )
+
+    def run_ingest_job(
+        self,
+        db: Warehouse,
+        job: Job,
+        request: dict[str, Any],
+        progress: Any,
+    ) -> dict[str, Any]:
+        path = Path(request["input_path"])
+        if not path.exists():
+            raise PermanentJobError(f"the uploaded input is gone: {path.name}")
+        progress("ingesting", 0.0)
+
+        def media(_: Path, done: float, total: float) -> None:
+            progress("transcribing", 0.6 * done / total if total else 0.0)
+
+        report = ingest_paths(
+            db,
+            [path],
+            fmt=request.get("format"),
+            options=self.ingest_options(request),
+            on_media_progress=media,
+        )
+        rejects = [
+            {"record": r.locator or Path(r.source_path).name, "reason": r.reason}
+            for r in report.rejects
+        ]
+        if not report.conversations:
+            raise PermanentJobError(
+                rejects[0]["reason"] if rejects else "no conversation found in the input",
+                rejects,
+            )
+        ids = [
+            r["conversation_id"]
+            for r in db.query(
+                "SELECT DISTINCT conversation_id FROM raw_interactions WHERE source_path = ?",
+                [str(path)],
+            )
+        ]
+        progress("labelling", 0.6)
+        labels: dict[str, int] = {}
+        with self.label_lock:
+            run_metrics(db)
+            if request.get("analyze", True):
+                result = enrich(db, self.components)
+                labels = dict(result.labels)
+        return {
+            "conversation_ids": ids,
+            "conversations": report.conversations,
+            "new": report.written.new,
+            "new_versions": report.written.new_versions,
+            "unchanged": report.written.unchanged,
+            "rejects": rejects,
+            "labels": labels,
+        }

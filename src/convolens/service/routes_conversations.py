@@ -1,0 +1,455 @@
+"""Submitting work and reading results: conversations, uploads, jobs, aggregates."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
+
+from convolens.ingest.audio import MEDIA_SUFFIXES
+from convolens.ingest.json_conversations import RecordError, conversation_from_record
+from convolens.model import conversation_id_for
+from convolens.service import results
+from convolens.service.auth import Principal, Role, require
+from convolens.service.errors import ApiError, ErrorResponse
+from convolens.service.jobs import Job, JobQueue
+from convolens.service.state import Caller, Db, Service, get_service
+from convolens.store.warehouse import Warehouse
+
+__all__ = ["router"]
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 413, 422)
+}
+router = APIRouter(prefix="/v1", responses=ERRORS)
+
+
+class Accepted(BaseModel):
+    conversation_id: str | None = Field(description="The canonical id the results will have.")
+    conversation_ids: list[str] = Field(default_factory=list)
+    job_id: str
+    status_url: str
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    author: str | None = None
+    text: str
+    sent_at: str | None = None
+
+
+class ParticipantIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    name: str | None = None
+    role: str | None = None
+    email: str | None = None
+
+
+class ConversationIn(BaseModel):
+    """A text conversation (the JSON format of docs/formats.md)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str | None = Field(default=None, description="Your id for it: resubmitting updates it.")
+    source: str | None = None
+    channel: str | None = None
+    language: str | None = None
+    started_at: str | None = None
+    subject: str | None = None
+    agent: str | None = None
+    participants: list[ParticipantIn] = Field(default_factory=list)
+    messages: list[MessageIn] = Field(min_length=1)
+
+
+def _spool(service: Service, name: str) -> Path:
+    folder = service.settings.spool_dir() / datetime.now().strftime("%Y%m%d")
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", Path(name).name)[-100:] or "upload"
+    return folder / f"{uuid.uuid4().hex[:12]}-{safe}"
+
+
+def _accepted(job_id: str, ids: list[str]) -> Accepted:
+    return Accepted(
+        conversation_id=ids[0] if ids else None,
+        conversation_ids=ids,
+        job_id=job_id,
+        status_url=f"/v1/jobs/{job_id}",
+    )
+
+
+@router.post("/conversations", status_code=202, response_model=Accepted, tags=["submit"])
+def submit_conversation(
+    body: ConversationIn,
+    request: Request,
+    db: Db,
+    caller: Caller,
+    webhook_url: Annotated[str | None, Query(description="Called when the job ends.")] = None,
+) -> Accepted:
+    """Submit a text conversation; returns at once with its id and the job that labels it."""
+    service = get_service(request)
+    require(caller, Role.admin, Role.analyst, Role.agent)
+    record = body.model_dump(exclude_none=True)
+    if caller.role == Role.agent:
+        record["agent"] = caller.agent  # an agent submits their own conversations
+    try:
+        conversation = conversation_from_record(
+            record, default_system="api", default_channel="chat"
+        )
+    except (RecordError, ValueError) as exc:
+        raise ApiError(422, "invalid_conversation", str(exc)) from None
+    path = _spool(service, f"{body.id or 'conversation'}.json")
+    path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    job_id = service.queue.submit(
+        db,
+        "ingest",
+        {"input_path": str(path), "format": "json", "source_system": "api",
+         "conversation_ids": [conversation.conversation_id]},
+        conversation_id=conversation.conversation_id,
+        input_path=path,
+        webhook_url=_check_url(webhook_url),
+        created_by=caller.key_id,
+    )  # fmt: skip
+    return _accepted(job_id, [conversation.conversation_id])
+
+
+def _check_url(url: str | None) -> str | None:
+    if url is not None and not re.match(r"^https?://[^\s/]+", url):
+        raise ApiError(422, "invalid_webhook_url", "webhook_url must be an http(s) URL")
+    return url
+
+
+@router.post("/uploads", status_code=202, response_model=Accepted, tags=["submit"])
+def upload(
+    request: Request,
+    db: Db,
+    caller: Caller,
+    file: Annotated[UploadFile, File(description="Audio/video, or a chat/email/ticket export.")],
+    format: Annotated[str | None, Form(description="Input format; detected if absent.")] = None,
+    metadata: Annotated[
+        str | None, Form(description="JSON sidecar for a recording (speakers, roles, id).")
+    ] = None,
+    language: Annotated[str | None, Form()] = None,
+    webhook_url: Annotated[str | None, Form()] = None,
+) -> Accepted:
+    """Upload a file; returns at once with the job that ingests and labels it."""
+    service = get_service(request)
+    require(caller, Role.admin, Role.analyst, Role.agent)
+    limit = service.settings.max_upload_bytes
+    path = _spool(service, file.filename or "upload")
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("wb") as out:
+        while chunk := file.file.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                out.close()
+                path.unlink(missing_ok=True)
+                raise ApiError(
+                    413,
+                    "upload_too_large",
+                    f"the file is over the {limit // (1024 * 1024)} MiB upload limit",
+                )
+            digest.update(chunk)
+            out.write(chunk)
+    if size == 0:
+        path.unlink(missing_ok=True)
+        raise ApiError(422, "empty_upload", "the uploaded file is empty")
+    sidecar: dict[str, Any] = {}
+    if metadata:
+        try:
+            sidecar = json.loads(metadata)
+        except json.JSONDecodeError as exc:
+            raise ApiError(422, "invalid_metadata", f"metadata is not JSON: {exc}") from None
+        path.with_name(path.stem + ".meta.json").write_text(metadata, encoding="utf-8")
+    ids: list[str] = []
+    if path.suffix.lower() in MEDIA_SUFFIXES:
+        if sidecar.get("id") is not None:
+            ids = [conversation_id_for(str(sidecar.get("source") or "audio"), str(sidecar["id"]))]
+        else:
+            ids = [conversation_id_for("audio", f"sha256:{digest.hexdigest()[:32]}")]
+    job_id = service.queue.submit(
+        db,
+        "ingest",
+        {"input_path": str(path), "format": format, "language": language,
+         "conversation_ids": ids, "filename": file.filename},
+        conversation_id=ids[0] if ids else None,
+        input_path=path,
+        webhook_url=_check_url(webhook_url),
+        created_by=caller.key_id,
+    )  # fmt: skip
+    return _accepted(job_id, ids)
+
+
+@router.get("/jobs/{job_id}", response_model=Job, tags=["jobs"])
+def get_job(job_id: str, db: Db, caller: Caller) -> Job:
+    """Status (scheduled, running, completed, failed), progress, error detail, result."""
+    job = JobQueue.get(db, job_id)
+    if job is None or (
+        caller.role not in (Role.admin, Role.analyst) and job.created_by != caller.key_id
+    ):
+        raise ApiError(404, "job_not_found", f"no job {job_id!r}")
+    return job
+
+
+@router.get("/jobs", response_model=list[Job], tags=["jobs"])
+def list_jobs(
+    db: Db,
+    caller: Caller,
+    status: Annotated[str | None, Query(pattern="^(scheduled|running|completed|failed)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[Job]:
+    mine = None if caller.role in (Role.admin, Role.analyst) else caller.key_id
+    return JobQueue.list(db, status=status, created_by=mine, limit=limit)
+
+
+class ConversationSummary(BaseModel):
+    conversation_id: str
+    source_id: str | None = None
+    channel: str
+    started_at: str | None = None
+    subject: str | None = None
+    agent: str | None = None
+    utterance_count: int
+    primary_intent: str | None = None
+    sentiment: str | None = None
+
+
+class ConversationList(BaseModel):
+    total: int
+    items: list[ConversationSummary]
+
+
+def _text_reader(caller: Principal) -> None:
+    if not caller.reads_text:
+        raise ApiError(403, "forbidden", "a viewer key sees aggregates only (GET /v1/aggregates)")
+
+
+@router.get("/conversations", response_model=ConversationList, tags=["results"])
+def list_conversations(
+    db: Db,
+    caller: Caller,
+    channel: str | None = None,
+    agent: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    intent: str | None = None,
+    topic: str | None = None,
+    sentiment: Annotated[str | None, Query(pattern="^(negative|neutral|positive)$")] = None,
+    tracker: str | None = None,
+    signal: str | None = None,
+    q: Annotated[str | None, Query(description="Free text in subject or messages.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ConversationList:
+    """Conversations, newest first, filtered by channel, dates, agent, labels or text."""
+    _text_reader(caller)
+    where, params = results.conversation_filter_sql(
+        caller, channel=channel, agent=agent, since=since, until=until, intent=intent,
+        topic=topic, sentiment=sentiment, tracker=tracker, signal=signal, q=q,
+    )  # fmt: skip
+    total = db.query(f"SELECT count(*) AS n FROM conversations_current c{where}", params)[0]["n"]
+    rows = db.query(
+        "SELECT c.conversation_id, c.source_id, c.channel, c.started_at, c.subject, c.agent, "
+        "c.utterance_count, "
+        "(SELECT l.value->>'intent' FROM labels_current l WHERE l.conversation_id = "
+        "c.conversation_id AND l.label = 'intent.primary' LIMIT 1) AS primary_intent, "
+        "(SELECT l.value->>'label' FROM labels_current l WHERE l.conversation_id = "
+        "c.conversation_id AND l.label = 'sentiment.conversation' LIMIT 1) AS sentiment "
+        f"FROM conversations_current c{where} "
+        f"ORDER BY c.started_at DESC NULLS LAST, c.conversation_id LIMIT {limit} OFFSET {offset}",
+        params,
+    )
+    return ConversationList(
+        total=total,
+        items=[ConversationSummary(**{**r, "started_at": _iso(r["started_at"])}) for r in rows],
+    )
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@router.get("/conversations/{conversation_id}", tags=["results"])
+def get_conversation(
+    conversation_id: str,
+    db: Db,
+    caller: Caller,
+    words: Annotated[bool, Query(description="Include word timings.")] = False,
+    parts: Annotated[str | None, Query(description="Comma-separated parts; default all.")] = None,
+) -> dict[str, Any]:
+    """Everything about one conversation in one call: header, utterances, metrics, and
+    each part's labels with evidence and lineage."""
+    _text_reader(caller)
+    header = results.find_conversation(db, caller, conversation_id)
+    cid = header["conversation_id"]
+    chosen = [p.strip() for p in parts.split(",")] if parts else list(results.PARTS)
+    out: dict[str, Any] = {
+        "conversation": header,
+        "utterances": results.utterances(db, cid, words=words),
+        "metrics": results.metrics(db, cid),
+    }
+    for name in chosen:
+        out[name] = results.part(db, cid, name)
+    return out
+
+
+@router.get("/conversations/{conversation_id}/utterances", tags=["results"])
+def get_utterances(
+    conversation_id: str, db: Db, caller: Caller, words: bool = False
+) -> list[dict[str, Any]]:
+    _text_reader(caller)
+    cid = results.find_conversation(db, caller, conversation_id)["conversation_id"]
+    return results.utterances(db, cid, words=words)
+
+
+@router.get("/conversations/{conversation_id}/metrics", tags=["results"])
+def get_metrics(conversation_id: str, db: Db, caller: Caller) -> dict[str, Any]:
+    _text_reader(caller)
+    cid = results.find_conversation(db, caller, conversation_id)["conversation_id"]
+    return results.metrics(db, cid)
+
+
+@router.get("/conversations/{conversation_id}/raw", tags=["results"])
+def get_raw(
+    conversation_id: str,
+    db: Db,
+    caller: Caller,
+    confirm: Annotated[
+        bool, Query(description="Must be true: raw records hold unredacted PII.")
+    ] = False,
+) -> list[dict[str, Any]]:
+    """The raw records as received (unredacted): admin keys only, and only with confirm=true."""
+    require(caller, Role.admin)
+    if not confirm:
+        raise ApiError(
+            422, "confirm_required", "raw records hold unredacted text: pass confirm=true"
+        )
+    cid = results.find_conversation(db, caller, conversation_id)["conversation_id"]
+    rows = db.query(
+        "SELECT raw_id, version, source_format, locator, encoding, received_at, "
+        "decode(payload) AS payload FROM raw_interactions WHERE conversation_id = ? "
+        "ORDER BY version, raw_id",
+        [cid],
+    )
+    return [{**r, "received_at": _iso(r["received_at"])} for r in rows]
+
+
+@router.get("/conversations/{conversation_id}/{part}", tags=["results"])
+def get_part(conversation_id: str, part: str, db: Db, caller: Caller) -> list[dict[str, Any]]:
+    """One part: sentiment, intents, topics, entities, questions, action_items, trackers,
+    signals, resolution, summary or pii."""
+    _text_reader(caller)
+    cid = results.find_conversation(db, caller, conversation_id)["conversation_id"]
+    return results.part(db, cid, part)
+
+
+class Deleted(BaseModel):
+    conversation_id: str
+    rows: dict[str, int]
+
+
+# Every table keyed by conversation_id: a delete leaves nothing derived behind.
+_DERIVED = (
+    "enrichments", "enrichment_status", "metrics_participant_pairs", "metrics_participant",
+    "metrics_conversation", "words", "utterances", "participants", "raw_interactions",
+    "conversations",
+)  # fmt: skip
+
+
+@router.delete("/conversations/{conversation_id}", response_model=Deleted, tags=["results"])
+def delete_conversation(conversation_id: str, request: Request, db: Db, caller: Caller) -> Deleted:
+    """Delete a conversation (all versions) and everything derived from it, raw layer included."""
+    require(caller, Role.admin)
+    cid = results.find_conversation(db, caller, conversation_id)["conversation_id"]
+    counts = _delete(db, get_service(request), cid)
+    return Deleted(conversation_id=cid, rows=counts)
+
+
+def _delete(db: Warehouse, service: Service, cid: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    # Not while a labelling run may be writing rows for it.
+    with service.pipeline.label_lock, db.transaction():
+        for table in _DERIVED:
+            n = db.query(f"SELECT count(*) AS n FROM {table} WHERE conversation_id = ?", [cid])
+            counts[table] = int(n[0]["n"])
+            db.con.execute(f"DELETE FROM {table} WHERE conversation_id = ?", [cid])
+    paths = db.query(
+        "SELECT input_path FROM jobs WHERE conversation_id = ? AND input_path IS NOT NULL", [cid]
+    )
+    for row in paths:
+        path = Path(row["input_path"])
+        path.unlink(missing_ok=True)
+        path.with_name(path.stem + ".meta.json").unlink(missing_ok=True)
+    return counts
+
+
+class Aggregates(BaseModel):
+    conversations: int
+    utterances: int
+    by_channel: dict[str, int]
+    primary_intents: dict[str, int]
+    sentiment: dict[str, int]
+    signals: dict[str, int]
+    trackers: dict[str, int]
+    mean_sentiment: float | None
+
+
+@router.get("/aggregates", response_model=Aggregates, tags=["results"])
+def aggregates(
+    db: Db,
+    caller: Caller,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    channel: str | None = None,
+) -> Aggregates:
+    """Counts across conversations (every role; agents see their own conversations')."""
+    where, params = results.conversation_filter_sql(
+        caller, since=since, until=until, channel=channel
+    )
+    scope = f"SELECT conversation_id FROM conversations_current c{where}"
+
+    def counts(label: str, field: str) -> dict[str, int]:
+        rows = db.query(
+            f"SELECT value->>'{field}' AS k, count(DISTINCT conversation_id) AS n "
+            f"FROM labels_current WHERE label = '{label}' AND conversation_id IN ({scope}) "
+            "GROUP BY 1 ORDER BY 2 DESC, 1",
+            params,
+        )
+        return {str(r["k"]): int(r["n"]) for r in rows if r["k"] is not None}
+
+    head = db.query(
+        f"SELECT count(*) AS n, coalesce(sum(utterance_count), 0) AS u "
+        f"FROM conversations_current c{where}",
+        params,
+    )[0]
+    channels = db.query(
+        f"SELECT channel, count(*) AS n FROM conversations_current c{where} GROUP BY 1", params
+    )
+    mean = db.query(
+        "SELECT avg(CAST(value->>'score' AS DOUBLE)) AS m FROM labels_current "
+        f"WHERE label = 'sentiment.conversation' AND conversation_id IN ({scope})",
+        params,
+    )[0]["m"]
+    return Aggregates(
+        conversations=int(head["n"]),
+        utterances=int(head["u"]),
+        by_channel={r["channel"]: int(r["n"]) for r in channels},
+        primary_intents=counts("intent.primary", "intent"),
+        sentiment=counts("sentiment.conversation", "label"),
+        signals=counts("signal", "signal"),
+        trackers=counts("tracker.match", "tracker"),
+        mean_sentiment=round(float(mean), 4) if mean is not None else None,
+    )
+
+
+@router.get("/health", tags=["service"], responses={})
+def health(request: Request) -> dict[str, Any]:
+    service = get_service(request)
+    return {"status": "ok", "workers": service.settings.workers}

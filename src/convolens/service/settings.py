@@ -1,0 +1,53 @@
+"""Service settings: where the warehouse and uploads live, how many workers, what limits.
+
+Read from `CONVOLENS_*` environment variables (and `convolens serve` options), so a
+container or a systemd unit configures the server without a file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+__all__ = ["ServiceSettings"]
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"CONVOLENS_{name}", default)
+
+
+class ServiceSettings(BaseModel):
+    db: Path = Field(default_factory=lambda: Path(_env("DB", "convolens.duckdb")))
+    # Uploaded files wait here for their job (and stay for replay); JSON bodies too.
+    spool: Path | None = None
+    workers: int = Field(default_factory=lambda: int(_env("WORKERS", "2")), ge=1, le=32)
+    max_upload_bytes: int = Field(
+        default_factory=lambda: int(_env("MAX_UPLOAD_MB", "500")) * 1024 * 1024, ge=1
+    )
+    # A failing job is retried after retry_base_s, then 2x, 4x ... up to max_attempts runs.
+    max_attempts: int = Field(default=3, ge=1)
+    retry_base_s: float = Field(default=2.0, ge=0.0)
+    poll_s: float = Field(default=0.2, gt=0.0)
+    # Whisper model for uploaded recordings and live streams.
+    asr_model: str = Field(default_factory=lambda: _env("ASR_MODEL", "base.en"))
+    stream_asr_model: str = Field(default_factory=lambda: _env("STREAM_ASR_MODEL", "tiny.en"))
+    # TOML with [components.NAME] settings, as `convolens analyze --config`.
+    components_config: Path | None = Field(
+        default_factory=lambda: Path(p) if (p := os.environ.get("CONVOLENS_CONFIG")) else None
+    )
+    # Components to leave out of the jobs' pipeline (e.g. "summary").
+    skip_components: list[str] = Field(default_factory=list)
+    # Signs per-request webhooks (those given with a job, not registered as hooks).
+    webhook_secret: str = Field(default_factory=lambda: _env("WEBHOOK_SECRET", ""))
+    webhook_retry_base_s: float = 1.0
+    # Created on first start when no key exists, printed once (make demo shows it).
+    bootstrap_admin_key: str | None = Field(
+        default_factory=lambda: os.environ.get("CONVOLENS_ADMIN_KEY")
+    )
+    # Load the models when the server starts rather than on the first job or stream.
+    preload: bool = True
+
+    def spool_dir(self) -> Path:
+        return self.spool or self.db.with_name(self.db.stem + ".uploads")

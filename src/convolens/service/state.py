@@ -1,0 +1,179 @@
+"""The running service: the warehouse, the job queue, the shared models; and the request
+dependencies that hand a route its database handle and its caller."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from convolens.service.auth import ApiKeyCreate, Principal, Role, authenticate, create_key
+from convolens.service.jobs import Job, JobQueue
+from convolens.service.pipeline import ServicePipeline
+from convolens.service.settings import ServiceSettings
+from convolens.service.webhooks import DeliverySettings, WebhookDispatcher, enqueue
+from convolens.store.warehouse import Warehouse
+
+__all__ = ["Caller", "Db", "Service", "get_service", "insight_events"]
+
+log = logging.getLogger("convolens.service")
+
+
+class Service:
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.warehouse = Warehouse(settings.db)
+        self.settings.spool_dir().mkdir(parents=True, exist_ok=True)
+        self.pipeline = ServicePipeline(settings)
+        self.queue = JobQueue(
+            self.warehouse,
+            {"ingest": self.pipeline.run_ingest_job},
+            workers=settings.workers,
+            max_attempts=settings.max_attempts,
+            retry_base_s=settings.retry_base_s,
+            poll_s=settings.poll_s,
+            on_finished=self._job_finished,
+        )
+        self.admin_key: str | None = None
+        self.webhooks = WebhookDispatcher(
+            self.warehouse,
+            default_secret=settings.webhook_secret or self._webhook_secret(),
+            settings=DeliverySettings(backoff_base_s=settings.webhook_retry_base_s),
+        )
+        self._preload: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.admin_key = self._bootstrap_admin()
+        self.webhooks.start()
+        self.queue.start()
+        if self.settings.preload:
+            # Models load in the background: the API answers at once, the first job waits.
+            self._preload = threading.Thread(
+                target=lambda: self.pipeline.components, name="convolens-preload", daemon=True
+            )
+            self._preload.start()
+
+    def stop(self) -> None:
+        self.queue.stop()
+        self.webhooks.stop()
+        self.warehouse.close()
+
+    def _webhook_secret(self) -> str:
+        """The secret signing per-job webhooks: made once, kept beside the warehouse."""
+        path = self.settings.db.with_name(self.settings.db.name + ".webhook-secret")
+        if not path.exists():
+            path.write_text(secrets.token_hex(32), encoding="utf-8")
+            path.chmod(0o600)
+        return path.read_text(encoding="utf-8").strip()
+
+    def _bootstrap_admin(self) -> str | None:
+        """On a warehouse with no key yet, create an admin key (the given one, if any) and
+        return it so `convolens serve` can print it once."""
+        if self.warehouse.query("SELECT 1 FROM api_keys LIMIT 1"):
+            return None
+        created = create_key(
+            self.warehouse,
+            ApiKeyCreate(name="bootstrap admin", role=Role.admin),
+            key=self.settings.bootstrap_admin_key,
+        )
+        return created.key
+
+    def _job_finished(self, job: Job) -> None:
+        self.webhooks.job_finished(job)
+        if job.status == "completed" and job.kind == "ingest" and job.result:
+            db = self.db()
+            try:
+                events = insight_events(db, job.result.get("conversation_ids") or [])
+                for event, payload in events:
+                    enqueue(db, event, payload)
+            finally:
+                db.close()
+            if events:
+                self.webhooks.notify()
+
+    def db(self) -> Warehouse:
+        return self.warehouse.cursor()
+
+
+# Customer turns in a row labelled negative before a sentiment.negative_streak event.
+NEGATIVE_STREAK = 3
+
+
+def insight_events(db: Warehouse, ids: list[str]) -> list[tuple[str, dict[str, object]]]:
+    """Webhook events from the labels of newly processed conversations: tracker hits,
+    churn-risk signals and runs of negative customer sentiment."""
+    if not ids:
+        return []
+    rows = db.query(
+        "SELECT l.conversation_id, l.label, l.value, l.confidence, l.utterance_id, u.text, "
+        "u.seq, p.role, c.queue, c.agent, c.channel FROM labels_current l "
+        "JOIN conversations_current c USING (conversation_id, version) "
+        "LEFT JOIN utterances_current u USING (utterance_id) "
+        "LEFT JOIN participants_current p ON p.conversation_id = u.conversation_id "
+        "AND p.participant_id = u.participant_id "
+        "WHERE list_contains(?, l.conversation_id) "
+        "AND l.label IN ('tracker.match', 'signal', 'sentiment.utterance') "
+        "ORDER BY l.conversation_id, u.seq",
+        [ids],
+    )
+    events: list[tuple[str, dict[str, object]]] = []
+    streak: dict[str, list[dict[str, object]]] = {}
+    for r in rows:
+        value = json.loads(r["value"]) if isinstance(r["value"], str) else r["value"]
+        context = {
+            "conversation_id": r["conversation_id"],
+            "queue": r["queue"],
+            "agent": r["agent"],
+            "channel": r["channel"],
+        }
+        if r["label"] == "tracker.match":
+            events.append(
+                ("tracker.hit", {**context, "tracker": value.get("tracker"), "text": r["text"],
+                                 "confidence": r["confidence"], "utterance_id": r["utterance_id"]})
+            )  # fmt: skip
+        elif r["label"] == "signal" and value.get("signal") == "churn_risk":
+            events.append(
+                ("signal.churn_risk", {**context, "signal": "churn_risk",
+                                       "confidence": value.get("score", r["confidence"]),
+                                       "reasons": value.get("reasons", [])})
+            )  # fmt: skip
+        elif r["label"] == "sentiment.utterance" and r["role"] == "customer":
+            run = streak.setdefault(r["conversation_id"], [])
+            if value.get("label") == "negative":
+                run.append({"utterance_id": r["utterance_id"], "text": r["text"]})
+                if len(run) == NEGATIVE_STREAK:
+                    events.append(
+                        ("sentiment.negative_streak", {**context, "streak": len(run),
+                         "text": run[-1]["text"], "utterances": [u["utterance_id"] for u in run]})
+                    )  # fmt: skip
+            else:
+                run.clear()
+    return events
+
+
+def get_service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def _db(request: Request) -> Iterator[Warehouse]:
+    handle = get_service(request).db()
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+Db = Annotated[Warehouse, Depends(_db)]
+
+
+def _caller(request: Request, db: Db) -> Principal:
+    return authenticate(db, request)
+
+
+Caller = Annotated[Principal, Depends(_caller)]
