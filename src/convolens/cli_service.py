@@ -17,7 +17,9 @@ def serve(
     db: DbOption = _DEFAULT_DB,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Job worker threads.")] = 2,
+    workers: Annotated[
+        int, typer.Option(envvar="CONVOLENS_WORKERS", help="Job worker threads (0: none).")
+    ] = 2,
     config: Annotated[
         Path | None,
         typer.Option(envvar="CONVOLENS_CONFIG", help="TOML with [components.NAME] settings."),
@@ -29,7 +31,10 @@ def serve(
         str, typer.Option(help="Whisper model for live streams.")
     ] = "tiny.en",
     preload: Annotated[
-        bool, typer.Option(help="Load the models at start rather than on first use.")
+        bool,
+        typer.Option(
+            envvar="CONVOLENS_PRELOAD", help="Load the models at start rather than on first use."
+        ),
     ] = True,
 ) -> None:
     """Serve the API (/v1, OpenAPI at /docs). On a warehouse with no API key yet it

@@ -22,7 +22,8 @@ class ServiceSettings(BaseModel):
     db: Path = Field(default_factory=lambda: Path(_env("DB", "convolens.duckdb")))
     # Uploaded files wait here for their job (and stay for replay); JSON bodies too.
     spool: Path | None = None
-    workers: int = Field(default_factory=lambda: int(_env("WORKERS", "2")), ge=1, le=32)
+    # 0: accept and serve, run no jobs (an API-only node for tests).
+    workers: int = Field(default_factory=lambda: int(_env("WORKERS", "2")), ge=0, le=32)
     max_upload_bytes: int = Field(
         default_factory=lambda: int(_env("MAX_UPLOAD_MB", "500")) * 1024 * 1024, ge=1
     )
