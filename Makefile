@@ -4,6 +4,9 @@ PY := $(VENV)/bin/python
 CONVOLENS := $(VENV)/bin/convolens
 PIP := $(PY) -m pip --disable-pip-version-check
 DEMO_DB ?= demo.duckdb
+DEMO_PORT ?= 8000
+# The demo's admin key (a real deployment lets `convolens serve` make a random one).
+DEMO_ADMIN_KEY ?= clk_demo_change-me-in-production-0000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 # numba (under resemblyzer's librosa) compiles on first use; a cache makes that once.
@@ -28,6 +31,10 @@ demo: install
 	$(CONVOLENS) show call-20260915-0007 --db $(DEMO_DB)
 	$(CONVOLENS) show call-20261117-0031 --db $(DEMO_DB)
 	$(CONVOLENS) show chat-20261106-0010 --db $(DEMO_DB)
+	@echo "API: http://127.0.0.1:$(DEMO_PORT)/v1  (OpenAPI docs: http://127.0.0.1:$(DEMO_PORT)/docs)"
+	@echo "admin key: $(DEMO_ADMIN_KEY)"
+	@echo "try: curl -H 'Authorization: Bearer $(DEMO_ADMIN_KEY)' http://127.0.0.1:$(DEMO_PORT)/v1/aggregates"
+	CONVOLENS_ADMIN_KEY=$(DEMO_ADMIN_KEY) $(CONVOLENS) serve --db $(DEMO_DB) --port $(DEMO_PORT)
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks eval scripts

@@ -12,7 +12,14 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from convolens.service.auth import ApiKeyCreate, Principal, Role, authenticate, create_key
+from convolens.service.auth import (
+    ApiKeyCreate,
+    Principal,
+    Role,
+    authenticate,
+    create_key,
+    lookup,
+)
 from convolens.service.jobs import Job, JobQueue
 from convolens.service.pipeline import ServicePipeline
 from convolens.service.settings import ServiceSettings
@@ -72,15 +79,20 @@ class Service:
         return path.read_text(encoding="utf-8").strip()
 
     def _bootstrap_admin(self) -> str | None:
-        """On a warehouse with no key yet, create an admin key (the given one, if any) and
-        return it so `convolens serve` can print it once."""
+        """CONVOLENS_ADMIN_KEY, if set and not stored yet, becomes an admin key; on a
+        warehouse with no key at all a random admin key is made. Returns a new random key
+        (for `convolens serve` to print once), else None."""
+        given = self.settings.bootstrap_admin_key
+        if given:
+            if lookup(self.warehouse, given) is None:
+                create_key(
+                    self.warehouse, ApiKeyCreate(name="admin (from environment)", role=Role.admin),
+                    key=given,
+                )  # fmt: skip
+            return None
         if self.warehouse.query("SELECT 1 FROM api_keys LIMIT 1"):
             return None
-        created = create_key(
-            self.warehouse,
-            ApiKeyCreate(name="bootstrap admin", role=Role.admin),
-            key=self.settings.bootstrap_admin_key,
-        )
+        created = create_key(self.warehouse, ApiKeyCreate(name="bootstrap admin", role=Role.admin))
         return created.key
 
     def _job_finished(self, job: Job) -> None:
