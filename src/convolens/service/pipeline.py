@@ -122,7 +122,8 @@ class ServicePipeline:
                 rejects[0]["reason"] if rejects else "no conversation found in the input",
                 rejects,
             )
-        ids = [
+        # Known at submit for JSON bodies and recordings; else the ones this file wrote.
+        ids = list(request.get("conversation_ids") or []) or [
             r["conversation_id"]
             for r in db.query(
                 "SELECT DISTINCT conversation_id FROM raw_interactions WHERE source_path = ?",

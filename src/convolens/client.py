@@ -1,0 +1,652 @@
+"""The Python SDK for a convolens server (`convolens serve`): typed calls over httpx.
+
+    from convolens.client import Client
+
+    with Client("http://localhost:8000", api_key="clk_...") as api:
+        accepted = api.submit_conversation({"id": "c-1", "messages": [...]})
+        api.wait(accepted)                       # raises JobFailed with the job's error
+        result = api.conversation(accepted.conversation_id)
+        print(result.primary_intent, result.intents[0].evidence)
+
+`AsyncClient` has the same methods, awaited. Why this shape: integrations (a CRM hook, a
+notebook, a batch uploader) should not each re-learn the wire format, the job-polling
+loop and the error body; and the SDK needs only httpx and pydantic, not the server's
+dependencies (its models are in `convolens.client_models`).
+
+Every non-2xx answer raises `ApiError` with the server's stable `code` (switch on it) and
+its `message`; network failures are httpx's own exceptions (`httpx.HTTPError`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Generic, Literal, Self, TypeVar
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from convolens import __version__
+from convolens.client_models import (
+    Accepted,
+    Aggregates,
+    ApiKey,
+    ApiKeyCreated,
+    ConversationList,
+    ConversationResult,
+    Definition,
+    Deleted,
+    Job,
+    Label,
+    Webhook,
+    WebhookCreated,
+)
+
+__all__ = ["ApiError", "AsyncClient", "Client", "JobFailed", "JobTimeout"]
+
+T = TypeVar("T")
+Role = Literal["admin", "analyst", "agent", "viewer"]
+Kind = Literal["taxonomy", "trackers"]
+# What `upload` takes: a path, or the bytes themselves (then `filename` says the format).
+UploadSource = str | Path | bytes
+DEFAULT_TIMEOUT = 30.0
+
+
+class ApiError(Exception):
+    """A non-2xx answer: `status` (HTTP), `code` (stable, e.g. "conversation_not_found"),
+    `message` (what to fix), `detail` (e.g. the list of validation problems)."""
+
+    def __init__(self, status: int, code: str, message: str, detail: Any = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message, self.detail = status, code, message, detail
+
+
+class JobFailed(Exception):
+    """The job ended `failed`; `job.error` has the server's code, message and detail."""
+
+    def __init__(self, job: Job) -> None:
+        error = job.error or {}
+        super().__init__(
+            f"job {job.job_id} failed: {error.get('code', 'error')}: {error.get('message', '')}"
+        )
+        self.job = job
+        self.code: str | None = error.get("code")
+        self.message: str | None = error.get("message")
+        self.detail: Any = error.get("detail")
+
+
+class JobTimeout(TimeoutError):
+    """`wait` gave up; `job` is the last state seen (the job itself goes on)."""
+
+    def __init__(self, job: Job, timeout: float) -> None:
+        super().__init__(f"job {job.job_id} still {job.status} after {timeout:g} s")
+        self.job = job
+
+
+def _error(response: httpx.Response) -> ApiError:
+    try:
+        body = response.json()["error"]
+        return ApiError(response.status_code, body["code"], body["message"], body.get("detail"))
+    except (ValueError, KeyError, TypeError):  # not our JSON (a proxy's HTML page, say)
+        text = response.text.strip()[:500] or response.reason_phrase
+        return ApiError(response.status_code, "http_error", text)
+
+
+# -- the calls, described once and run by either client --------------------------------------
+@dataclass
+class _Call(Generic[T]):
+    method: str
+    path: str
+    parse: Callable[[Any], T]
+    params: dict[str, Any] = field(default_factory=dict)
+    json: Any = None
+    data: dict[str, str] | None = None
+    upload: tuple[str, UploadSource] | None = None  # (filename, path or bytes)
+
+    def request_kwargs(self) -> dict[str, Any]:
+        params = {k: _param(v) for k, v in self.params.items() if v is not None}
+        kwargs: dict[str, Any] = {"params": params}
+        if self.json is not None:
+            kwargs["json"] = self.json
+        if self.data is not None:
+            kwargs["data"] = self.data
+        return kwargs
+
+
+def _param(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+@functools.cache
+def _model(kind: Any) -> Callable[[Any], Any]:
+    # Cached: building a validator costs far more than a poll of a job's status.
+    adapter: TypeAdapter[Any] = TypeAdapter(kind)
+    return adapter.validate_python
+
+
+def _nothing(_: Any) -> None:
+    return None
+
+
+def _job_path(job: str | Accepted | Job) -> str:
+    return job if isinstance(job, str) else job.job_id
+
+
+def _submit(
+    conversation: Mapping[str, Any] | BaseModel, webhook_url: str | None
+) -> _Call[Accepted]:
+    # A dict goes as it is: the server validates it, so a malformed record is an ApiError
+    # (422 "invalid_request", each problem in `detail`) like every other refusal.
+    body = (
+        conversation.model_dump(mode="json", exclude_none=True)
+        if isinstance(conversation, BaseModel)
+        else dict(conversation)
+    )
+    return _Call(
+        "POST",
+        "/v1/conversations",
+        _model(Accepted),
+        params={"webhook_url": webhook_url},
+        json=body,
+    )
+
+
+def _upload(
+    file: UploadSource,
+    filename: str | None,
+    metadata: Mapping[str, Any] | str | None,
+    format: str | None,
+    language: str | None,
+    webhook_url: str | None,
+) -> _Call[Accepted]:
+    if isinstance(file, bytes):
+        if not filename:
+            raise ValueError("uploading bytes needs a filename (its suffix names the format)")
+        name = filename
+    else:
+        file = Path(file)
+        name = filename or file.name
+    data = {"format": format, "language": language, "webhook_url": webhook_url}
+    if metadata is not None:
+        data["metadata"] = metadata if isinstance(metadata, str) else json.dumps(metadata)
+    return _Call(
+        "POST",
+        "/v1/uploads",
+        _model(Accepted),
+        data={k: v for k, v in data.items() if v is not None},
+        upload=(name, file),
+    )
+
+
+def _conversation(
+    conversation_id: str, words: bool, parts: Sequence[str] | str | None
+) -> _Call[ConversationResult]:
+    chosen = parts if isinstance(parts, str) or parts is None else ",".join(parts)
+    return _Call(
+        "GET",
+        f"/v1/conversations/{conversation_id}",
+        _model(ConversationResult),
+        params={"words": words or None, "parts": chosen},
+    )
+
+
+def _conversations(filters: dict[str, Any]) -> _Call[ConversationList]:
+    return _Call("GET", "/v1/conversations", _model(ConversationList), params=filters)
+
+
+def _create_webhook(
+    url: str,
+    events: Sequence[str],
+    rule: Mapping[str, Any] | None,
+    payload_format: str,
+    secret: str | None,
+) -> _Call[WebhookCreated]:
+    body: dict[str, Any] = {"url": url, "events": list(events), "payload_format": payload_format}
+    if rule is not None:
+        body["rule"] = dict(rule)
+    if secret is not None:
+        body["secret"] = secret
+    return _Call("POST", "/v1/webhooks", _model(WebhookCreated), json=body)
+
+
+def _create_definition(
+    kind: Kind, content: str | Mapping[str, Any] | Sequence[Any], name: str | None, activate: bool
+) -> _Call[Definition]:
+    body: dict[str, Any] = {
+        "content": content if isinstance(content, str) else json.loads(json.dumps(content)),
+        "activate": activate,
+    }
+    if name is not None:
+        body["name"] = name
+    return _Call("POST", f"/v1/definitions/{kind}", _model(Definition), json=body)
+
+
+def _headers(api_key: str | None, extra: Mapping[str, str] | None) -> dict[str, str]:
+    headers = {"User-Agent": f"convolens-python/{__version__}", "Accept": "application/json"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    return {**headers, **(extra or {})}
+
+
+class _Base:
+    """What both clients share: where the server is, and each call's description."""
+
+    base_url: str
+    api_key: str | None
+
+    @staticmethod
+    def _filters(
+        channel: str | None,
+        agent: str | None,
+        since: datetime | str | None,
+        until: datetime | str | None,
+        intent: str | None,
+        topic: str | None,
+        sentiment: str | None,
+        tracker: str | None,
+        signal: str | None,
+        q: str | None,
+        limit: int,
+        offset: int,
+    ) -> dict[str, Any]:
+        return dict(
+            channel=channel, agent=agent, since=since, until=until, intent=intent, topic=topic,
+            sentiment=sentiment, tracker=tracker, signal=signal, q=q, limit=limit, offset=offset,
+        )  # fmt: skip
+
+
+class Client(_Base):
+    """A blocking client. Use as a context manager (or call `close()`)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url, self.api_key = base_url.rstrip("/"), api_key
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers=_headers(api_key, headers),
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _do(self, call: _Call[T]) -> T:
+        kwargs = call.request_kwargs()
+        if call.upload is None:
+            response = self._http.request(call.method, call.path, **kwargs)
+        else:
+            name, source = call.upload
+            if isinstance(source, bytes):
+                response = self._http.request(
+                    call.method, call.path, files={"file": (name, source)}, **kwargs
+                )
+            else:
+                with Path(source).open("rb") as handle:
+                    response = self._http.request(
+                        call.method, call.path, files={"file": (name, handle)}, **kwargs
+                    )
+        if response.is_error:
+            raise _error(response)
+        return call.parse(response.json() if response.content else None)
+
+    # -- submitting ------------------------------------------------------------------------
+    def submit_conversation(
+        self, conversation: Mapping[str, Any] | BaseModel, webhook_url: str | None = None
+    ) -> Accepted:
+        """Submit a text conversation (docs/formats.md JSON); returns at once (202)."""
+        return self._do(_submit(conversation, webhook_url))
+
+    def upload(
+        self,
+        file: UploadSource,
+        *,
+        filename: str | None = None,
+        metadata: Mapping[str, Any] | str | None = None,
+        format: str | None = None,
+        language: str | None = None,
+        webhook_url: str | None = None,
+    ) -> Accepted:
+        """Upload a recording or an export (chat JSON/JSONL, CSV, email, ticket JSON): a
+        path, or bytes with `filename`. `metadata` is a recording's sidecar."""
+        return self._do(_upload(file, filename, metadata, format, language, webhook_url))
+
+    # -- jobs ------------------------------------------------------------------------------
+    def job(self, job: str | Accepted | Job) -> Job:
+        return self._do(_Call("GET", f"/v1/jobs/{_job_path(job)}", _model(Job)))
+
+    def jobs(self, status: str | None = None, limit: int = 50) -> list[Job]:
+        return self._do(
+            _Call("GET", "/v1/jobs", _model(list[Job]), params={"status": status, "limit": limit})
+        )
+
+    def wait(self, job: str | Accepted | Job, timeout: float = 300.0, poll: float = 0.5) -> Job:
+        """Poll until the job ends: the completed job, or JobFailed / JobTimeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            current = self.job(job)
+            if current.status == "completed":
+                return current
+            if current.status == "failed":
+                raise JobFailed(current)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise JobTimeout(current, timeout)
+            time.sleep(min(poll, left))
+
+    # -- results ---------------------------------------------------------------------------
+    def conversation(
+        self, conversation_id: str, words: bool = False, parts: Sequence[str] | str | None = None
+    ) -> ConversationResult:
+        """Header, utterances, metrics and the parts' labels (all parts by default)."""
+        return self._do(_conversation(conversation_id, words, parts))
+
+    def part(self, conversation_id: str, name: str) -> list[Label]:
+        """One part's labels (sentiment, intents, topics, entities, questions,
+        action_items, trackers, signals, resolution, summary, pii)."""
+        path = f"/v1/conversations/{conversation_id}/{name}"
+        return self._do(_Call("GET", path, _model(list[Label])))
+
+    def conversations(
+        self,
+        *,
+        channel: str | None = None,
+        agent: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        intent: str | None = None,
+        topic: str | None = None,
+        sentiment: str | None = None,
+        tracker: str | None = None,
+        signal: str | None = None,
+        q: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> ConversationList:
+        """Conversations, newest first, filtered by channel, agent, dates, labels or text."""
+        filters = self._filters(
+            channel, agent, since, until, intent, topic, sentiment, tracker, signal, q,
+            limit, offset,
+        )  # fmt: skip
+        return self._do(_conversations(filters))
+
+    def aggregates(
+        self,
+        *,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        channel: str | None = None,
+    ) -> Aggregates:
+        params = {"since": since, "until": until, "channel": channel}
+        return self._do(_Call("GET", "/v1/aggregates", _model(Aggregates), params=params))
+
+    def delete(self, conversation_id: str) -> Deleted:
+        """Delete a conversation and everything derived from it (admin keys)."""
+        path = f"/v1/conversations/{conversation_id}"
+        return self._do(_Call("DELETE", path, _model(Deleted)))
+
+    # -- administration --------------------------------------------------------------------
+    def create_key(self, name: str, role: Role, agent: str | None = None) -> ApiKeyCreated:
+        """A new API key; `.key` is shown in this answer only."""
+        body = {"name": name, "role": role, "agent": agent}
+        return self._do(_Call("POST", "/v1/keys", _model(ApiKeyCreated), json=body))
+
+    def keys(self) -> list[ApiKey]:
+        return self._do(_Call("GET", "/v1/keys", _model(list[ApiKey])))
+
+    def revoke_key(self, key_id: str) -> None:
+        self._do(_Call("DELETE", f"/v1/keys/{key_id}", _nothing))
+
+    def create_webhook(
+        self,
+        url: str,
+        events: Sequence[str],
+        *,
+        rule: Mapping[str, Any] | None = None,
+        payload_format: Literal["json", "slack"] = "json",
+        secret: str | None = None,
+    ) -> WebhookCreated:
+        """Register a URL for events ("job.completed", "tracker.hit", ... or "*");
+        `.secret` (shown once) verifies the deliveries' signatures."""
+        return self._do(_create_webhook(url, events, rule, payload_format, secret))
+
+    def webhooks(self) -> list[Webhook]:
+        return self._do(_Call("GET", "/v1/webhooks", _model(list[Webhook])))
+
+    def delete_webhook(self, hook_id: str) -> None:
+        self._do(_Call("DELETE", f"/v1/webhooks/{hook_id}", _nothing))
+
+    def definitions(self, kind: Kind, content: bool = False) -> list[Definition]:
+        """Every version of the taxonomies (or tracker sets), and which one is active."""
+        params = {"content": content or None}
+        return self._do(
+            _Call("GET", f"/v1/definitions/{kind}", _model(list[Definition]), params=params)
+        )
+
+    def create_definition(
+        self,
+        kind: Kind,
+        content: str | Mapping[str, Any] | Sequence[Any],
+        *,
+        name: str | None = None,
+        activate: bool = False,
+    ) -> Definition:
+        """Store a new version of a taxonomy (YAML text or mapping) or a tracker list; with
+        `activate`, the server relabels with it (the job id is in `summary["job_id"]`)."""
+        return self._do(_create_definition(kind, content, name, activate))
+
+    def health(self) -> dict[str, Any]:
+        return self._do(_Call("GET", "/v1/health", _model(dict[str, Any])))
+
+
+class AsyncClient(_Base):
+    """The same calls as `Client`, for asyncio (`async with AsyncClient(...) as api`)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 100,
+    ) -> None:
+        self.base_url, self.api_key = base_url.rstrip("/"), api_key
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=_headers(api_key, headers),
+            timeout=timeout,
+            transport=transport,
+            limits=httpx.Limits(max_connections=max_connections),
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _do(self, call: _Call[T]) -> T:
+        kwargs = call.request_kwargs()
+        if call.upload is None:
+            response = await self._http.request(call.method, call.path, **kwargs)
+        else:
+            name, source = call.upload
+            # A path is read whole off the event loop: httpx would read a file handle with
+            # blocking calls inside the loop.
+            content = (
+                source if isinstance(source, bytes) else await asyncio.to_thread(_read, source)
+            )
+            response = await self._http.request(
+                call.method, call.path, files={"file": (name, content)}, **kwargs
+            )
+        if response.is_error:
+            raise _error(response)
+        return call.parse(response.json() if response.content else None)
+
+    async def submit_conversation(
+        self, conversation: Mapping[str, Any] | BaseModel, webhook_url: str | None = None
+    ) -> Accepted:
+        return await self._do(_submit(conversation, webhook_url))
+
+    async def upload(
+        self,
+        file: UploadSource,
+        *,
+        filename: str | None = None,
+        metadata: Mapping[str, Any] | str | None = None,
+        format: str | None = None,
+        language: str | None = None,
+        webhook_url: str | None = None,
+    ) -> Accepted:
+        return await self._do(_upload(file, filename, metadata, format, language, webhook_url))
+
+    async def job(self, job: str | Accepted | Job) -> Job:
+        return await self._do(_Call("GET", f"/v1/jobs/{_job_path(job)}", _model(Job)))
+
+    async def jobs(self, status: str | None = None, limit: int = 50) -> list[Job]:
+        return await self._do(
+            _Call("GET", "/v1/jobs", _model(list[Job]), params={"status": status, "limit": limit})
+        )
+
+    async def wait(
+        self, job: str | Accepted | Job, timeout: float = 300.0, poll: float = 0.5
+    ) -> Job:
+        deadline = time.monotonic() + timeout
+        while True:
+            current = await self.job(job)
+            if current.status == "completed":
+                return current
+            if current.status == "failed":
+                raise JobFailed(current)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise JobTimeout(current, timeout)
+            await asyncio.sleep(min(poll, left))
+
+    async def conversation(
+        self, conversation_id: str, words: bool = False, parts: Sequence[str] | str | None = None
+    ) -> ConversationResult:
+        return await self._do(_conversation(conversation_id, words, parts))
+
+    async def part(self, conversation_id: str, name: str) -> list[Label]:
+        path = f"/v1/conversations/{conversation_id}/{name}"
+        return await self._do(_Call("GET", path, _model(list[Label])))
+
+    async def conversations(
+        self,
+        *,
+        channel: str | None = None,
+        agent: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        intent: str | None = None,
+        topic: str | None = None,
+        sentiment: str | None = None,
+        tracker: str | None = None,
+        signal: str | None = None,
+        q: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> ConversationList:
+        filters = self._filters(
+            channel, agent, since, until, intent, topic, sentiment, tracker, signal, q,
+            limit, offset,
+        )  # fmt: skip
+        return await self._do(_conversations(filters))
+
+    async def aggregates(
+        self,
+        *,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        channel: str | None = None,
+    ) -> Aggregates:
+        params = {"since": since, "until": until, "channel": channel}
+        return await self._do(_Call("GET", "/v1/aggregates", _model(Aggregates), params=params))
+
+    async def delete(self, conversation_id: str) -> Deleted:
+        path = f"/v1/conversations/{conversation_id}"
+        return await self._do(_Call("DELETE", path, _model(Deleted)))
+
+    async def create_key(self, name: str, role: Role, agent: str | None = None) -> ApiKeyCreated:
+        body = {"name": name, "role": role, "agent": agent}
+        return await self._do(_Call("POST", "/v1/keys", _model(ApiKeyCreated), json=body))
+
+    async def keys(self) -> list[ApiKey]:
+        return await self._do(_Call("GET", "/v1/keys", _model(list[ApiKey])))
+
+    async def revoke_key(self, key_id: str) -> None:
+        await self._do(_Call("DELETE", f"/v1/keys/{key_id}", _nothing))
+
+    async def create_webhook(
+        self,
+        url: str,
+        events: Sequence[str],
+        *,
+        rule: Mapping[str, Any] | None = None,
+        payload_format: Literal["json", "slack"] = "json",
+        secret: str | None = None,
+    ) -> WebhookCreated:
+        return await self._do(_create_webhook(url, events, rule, payload_format, secret))
+
+    async def webhooks(self) -> list[Webhook]:
+        return await self._do(_Call("GET", "/v1/webhooks", _model(list[Webhook])))
+
+    async def delete_webhook(self, hook_id: str) -> None:
+        await self._do(_Call("DELETE", f"/v1/webhooks/{hook_id}", _nothing))
+
+    async def definitions(self, kind: Kind, content: bool = False) -> list[Definition]:
+        params = {"content": content or None}
+        return await self._do(
+            _Call("GET", f"/v1/definitions/{kind}", _model(list[Definition]), params=params)
+        )
+
+    async def create_definition(
+        self,
+        kind: Kind,
+        content: str | Mapping[str, Any] | Sequence[Any],
+        *,
+        name: str | None = None,
+        activate: bool = False,
+    ) -> Definition:
+        return await self._do(_create_definition(kind, content, name, activate))
+
+    async def health(self) -> dict[str, Any]:
+        return await self._do(_Call("GET", "/v1/health", _model(dict[str, Any])))
+
+
+def _read(path: str | Path) -> bytes:
+    return Path(path).read_bytes()
