@@ -24,16 +24,15 @@ import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel
-
+# The wire model is the SDK's: one definition for both sides of the API.
+from convolens.client_models import Job, JobStatus
 from convolens.store.warehouse import Warehouse, now_utc
 
 __all__ = ["Job", "JobQueue", "JobStatus", "PermanentJobError"]
 
 log = logging.getLogger("convolens.service.jobs")
-JobStatus = Literal["scheduled", "running", "completed", "failed"]
 
 
 class PermanentJobError(Exception):
@@ -42,25 +41,6 @@ class PermanentJobError(Exception):
     def __init__(self, message: str, detail: Any = None) -> None:
         super().__init__(message)
         self.detail = detail
-
-
-class Job(BaseModel):
-    job_id: str
-    kind: str
-    status: JobStatus
-    conversation_id: str | None = None
-    stage: str | None = None
-    progress: float | None = None
-    attempts: int
-    max_attempts: int
-    error: dict[str, Any] | None = None
-    result: dict[str, Any] | None = None
-    webhook_url: str | None = None
-    created_by: str | None = None
-    created_at: str
-    started_at: str | None = None
-    finished_at: str | None = None
-    run_after: str | None = None
 
 
 def _iso(value: Any) -> str | None:

@@ -11,8 +11,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from pydantic import BaseModel, ConfigDict, Field
 
+from convolens.client_models import (
+    Accepted,
+    Aggregates,
+    ConversationIn,
+    ConversationList,
+    ConversationSummary,
+    Deleted,
+)
 from convolens.ingest.audio import MEDIA_SUFFIXES
 from convolens.ingest.json_conversations import RecordError, conversation_from_record
 from convolens.model import conversation_id_for
@@ -29,43 +36,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 413, 422)
 }
 router = APIRouter(prefix="/v1", responses=ERRORS)
-
-
-class Accepted(BaseModel):
-    conversation_id: str | None = Field(description="The canonical id the results will have.")
-    conversation_ids: list[str] = Field(default_factory=list)
-    job_id: str
-    status_url: str
-
-
-class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    author: str | None = None
-    text: str
-    sent_at: str | None = None
-
-
-class ParticipantIn(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: str
-    name: str | None = None
-    role: str | None = None
-    email: str | None = None
-
-
-class ConversationIn(BaseModel):
-    """A text conversation (the JSON format of docs/formats.md)."""
-
-    model_config = ConfigDict(extra="allow")
-    id: str | None = Field(default=None, description="Your id for it: resubmitting updates it.")
-    source: str | None = None
-    channel: str | None = None
-    language: str | None = None
-    started_at: str | None = None
-    subject: str | None = None
-    agent: str | None = None
-    participants: list[ParticipantIn] = Field(default_factory=list)
-    messages: list[MessageIn] = Field(min_length=1)
 
 
 def _spool(service: Service, name: str) -> Path:
@@ -209,23 +179,6 @@ def list_jobs(
     return JobQueue.list(db, status=status, created_by=mine, limit=limit)
 
 
-class ConversationSummary(BaseModel):
-    conversation_id: str
-    source_id: str | None = None
-    channel: str
-    started_at: str | None = None
-    subject: str | None = None
-    agent: str | None = None
-    utterance_count: int
-    primary_intent: str | None = None
-    sentiment: str | None = None
-
-
-class ConversationList(BaseModel):
-    total: int
-    items: list[ConversationSummary]
-
-
 def _text_reader(caller: Principal) -> None:
     if not caller.reads_text:
         raise ApiError(403, "forbidden", "a viewer key sees aggregates only (GET /v1/aggregates)")
@@ -350,11 +303,6 @@ def get_part(conversation_id: str, part: str, db: Db, caller: Caller) -> list[di
     return results.part(db, cid, part)
 
 
-class Deleted(BaseModel):
-    conversation_id: str
-    rows: dict[str, int]
-
-
 # Every table keyed by conversation_id: a delete leaves nothing derived behind.
 _DERIVED = (
     "enrichments", "enrichment_status", "metrics_participant_pairs", "metrics_participant",
@@ -388,17 +336,6 @@ def _delete(db: Warehouse, service: Service, cid: str) -> dict[str, int]:
         path.unlink(missing_ok=True)
         path.with_name(path.stem + ".meta.json").unlink(missing_ok=True)
     return counts
-
-
-class Aggregates(BaseModel):
-    conversations: int
-    utterances: int
-    by_channel: dict[str, int]
-    primary_intents: dict[str, int]
-    sentiment: dict[str, int]
-    signals: dict[str, int]
-    trackers: dict[str, int]
-    mean_sentiment: float | None
 
 
 @router.get("/aggregates", response_model=Aggregates, tags=["results"])
