@@ -23,7 +23,15 @@ import asyncio
 import functools
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -48,8 +56,24 @@ from convolens.client_models import (
     Webhook,
     WebhookCreated,
 )
+from convolens.client_stream import (
+    LiveStream,
+    StreamEvent,
+    astream_events,
+    file_frames,
+    paced,
+    stream_events,
+)
 
-__all__ = ["ApiError", "AsyncClient", "Client", "JobFailed", "JobTimeout"]
+__all__ = [
+    "ApiError",
+    "AsyncClient",
+    "Client",
+    "JobFailed",
+    "JobTimeout",
+    "LiveStream",
+    "StreamEvent",
+]
 
 T = TypeVar("T")
 Role = Literal["admin", "analyst", "agent", "viewer"]
@@ -464,6 +488,57 @@ class Client(_Base):
     def health(self) -> dict[str, Any]:
         return self._do(_Call("GET", "/v1/health", _model(dict[str, Any])))
 
+    # --- live streaming (WS /v1/stream) ---------------------------------------------
+
+    def stream(
+        self,
+        start: Mapping[str, Any] | BaseModel | None = None,
+        audio: Iterable[bytes] | None = None,
+        messages: Iterable[tuple[str, str]] = (),
+        *,
+        webhook_url: str | None = None,
+        **fields: Any,
+    ) -> Iterator[StreamEvent]:
+        """Stream PCM16 chunks (e.g. a microphone generator) and/or (speaker, text) messages;
+        yields events as they arrive, ending with `stored`. `fields` add to the start
+        message (`channels=2`, `speakers=[...]`, `language="en"`, ...)."""
+        return stream_events(
+            self.base_url, self.api_key, start, audio, messages, webhook_url=webhook_url, **fields
+        )
+
+    def stream_file(
+        self,
+        path: str | Path,
+        start: Mapping[str, Any] | BaseModel | None = None,
+        *,
+        realtime: bool = True,
+        frame_ms: int = 100,
+        webhook_url: str | None = None,
+        **fields: Any,
+    ) -> Iterator[StreamEvent]:
+        """Stream a recording as if live (`realtime=False`: as fast as the server reads)."""
+        shape, frames = file_frames(path, frame_ms)
+        audio = paced(frames, frame_ms) if realtime else iter(frames)
+        return stream_events(
+            self.base_url,
+            self.api_key,
+            start,
+            audio,
+            webhook_url=webhook_url,
+            **{**shape, **fields},
+        )
+
+    def live(
+        self,
+        start: Mapping[str, Any] | BaseModel | None = None,
+        *,
+        webhook_url: str | None = None,
+        **fields: Any,
+    ) -> LiveStream:
+        """An open stream to send audio and messages to from anywhere (`send_audio`,
+        `say`, `stop`) and read `events()` from."""
+        return LiveStream(self.base_url, self.api_key, start, webhook_url=webhook_url, **fields)
+
 
 class AsyncClient(_Base):
     """The same calls as `Client`, for asyncio (`async with AsyncClient(...) as api`)."""
@@ -646,6 +721,20 @@ class AsyncClient(_Base):
 
     async def health(self) -> dict[str, Any]:
         return await self._do(_Call("GET", "/v1/health", _model(dict[str, Any])))
+
+    def stream(
+        self,
+        start: Mapping[str, Any] | BaseModel | None = None,
+        audio: AsyncIterable[bytes] | Iterable[bytes] | None = None,
+        messages: Iterable[tuple[str, str]] = (),
+        *,
+        webhook_url: str | None = None,
+        **fields: Any,
+    ) -> AsyncIterator[StreamEvent]:
+        """`Client.stream` for asyncio: `async for event in api.stream(...)`."""
+        return astream_events(
+            self.base_url, self.api_key, start, audio, messages, webhook_url=webhook_url, **fields
+        )
 
 
 def _read(path: str | Path) -> bytes:

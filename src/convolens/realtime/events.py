@@ -32,6 +32,7 @@ __all__ = [
     "StartedEvent",
     "StopMessage",
     "StoppedEvent",
+    "StoredEvent",
     "TextMessage",
     "TopicsEvent",
     "TrackerEvent",
@@ -72,6 +73,10 @@ class StartMessage(_Client):
     insights: list[Insight] | None = Field(default=None, description="None: all of them")
     source_id: str | None = Field(default=None, max_length=500)
     channel_kind: Literal["call", "chat", "meeting"] = "call"
+    # Filed on the stored conversation, as a batch source's fields are (filters, analytics).
+    agent: str | None = Field(default=None, max_length=200, description="None: the agent speaker")
+    queue: str | None = Field(default=None, max_length=200)
+    account_id: str | None = Field(default=None, max_length=200)
 
     @model_validator(mode="after")
     def _check(self) -> StartMessage:
@@ -255,6 +260,17 @@ class ErrorEvent(ServerEvent):
     message: str
     fatal: bool = Field(default=False, description="False: the session goes on.")
     detail: list[dict[str, Any]] | None = None
+
+
+class StoredEvent(ServerEvent):
+    """Sent by the server after `stopped`: the conversation is saved and its full pipeline
+    (metrics and every enrichment component) runs as a job."""
+
+    type: Literal["stored"] = "stored"
+    session_id: str
+    conversation_id: str
+    job_id: str
+    status_url: str
 
 
 class StoppedEvent(ServerEvent):

@@ -40,7 +40,15 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from convolens.model import Channel, Conversation, Participant, Role, SourceInfo, Utterance
+from convolens.model import (
+    BusinessLinks,
+    Channel,
+    Conversation,
+    Participant,
+    Role,
+    SourceInfo,
+    Utterance,
+)
 from convolens.realtime.audio_input import AudioInput, Heard
 from convolens.realtime.config import RealtimeConfig, RealtimeModels, shared_models
 from convolens.realtime.events import (
@@ -95,6 +103,11 @@ class StreamSession:
         self._next_uid = 0
 
     # --- public API ------------------------------------------------------------------
+
+    @property
+    def seq(self) -> int:
+        """The `seq` of the last event emitted (a server adding its own events goes on)."""
+        return self._seq
 
     def handle_text(self, raw: str | bytes) -> list[ServerEvent]:
         """Decode a JSON text frame and dispatch it (start, message or stop)."""
@@ -415,7 +428,14 @@ class StreamSession:
         english_only = audio is not None and not audio.asr.multilingual
         return Conversation(
             channel=Channel(start.channel_kind),
-            source=SourceInfo(system="stream", source_id=start.source_id or self.session_id),
+            source=SourceInfo(
+                system="stream",
+                source_id=start.source_id or self.session_id,
+                agent=start.agent
+                or next((p.name for p in self._participants if p.role == Role.agent), None),
+                queue=start.queue,
+            ),
+            links=BusinessLinks(account_id=start.account_id),
             language=start.language or ("en" if english_only else None),
             started_at=self._started_at,
             duration_seconds=self._now(),

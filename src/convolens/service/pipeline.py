@@ -17,12 +17,14 @@ from convolens.enrich.base import Component
 from convolens.enrich.config import ComponentSettings, load_component_settings
 from convolens.enrich.registry import DEFAULT_COMPONENTS, get_component
 from convolens.enrich.runner import enrich
-from convolens.ingest.base import IngestOptions
+from convolens.ingest.base import IngestOptions, Parsed, RawRecord
 from convolens.ingest.pipeline import ingest_paths
+from convolens.model import Conversation
 from convolens.service.jobs import Job, PermanentJobError
 from convolens.service.settings import ServiceSettings
 from convolens.speech.options import SpeechOptions
 from convolens.store.warehouse import Warehouse
+from convolens.store.writer import write_conversations
 
 __all__ = ["ServicePipeline"]
 
@@ -78,6 +80,40 @@ class ServicePipeline:
             "conversations": result.conversations,
             "labels": dict(result.labels),
             "run_id": result.run_id,
+        }
+
+    def run_stream_job(
+        self, db: Warehouse, job: Job, request: dict[str, Any], progress: Any
+    ) -> dict[str, Any]:
+        """Store a finished live stream's conversation, then measure and label it.
+
+        The WebSocket route spooled the conversation (and the audio, as WAV) before it
+        queued this job, so a server killed in between loses nothing."""
+        path = Path(request["input_path"])
+        if not path.exists():
+            raise PermanentJobError(f"the spooled stream is gone: {path.name}")
+        progress("storing", 0.0)
+        record = path.read_bytes()
+        conversation = Conversation.model_validate_json(record)
+        raw = [RawRecord(str(path), "stream", record, "utf-8")]
+        run_id = db.start_run("ingest", {"paths": [str(path)], "format": "stream"})
+        written = write_conversations(db, [Parsed(conversation, raw, "stream")], run_id)
+        db.finish_run(run_id, {"conversations": 1, "new": written.new})
+        progress("labelling", 0.3)
+        labels: dict[str, int] = {}
+        with self.label_lock:
+            run_metrics(db)
+            result = enrich(db, self.components)
+            labels = dict(result.labels)
+        return {
+            "conversation_ids": [conversation.conversation_id],
+            "conversations": 1,
+            "new": written.new,
+            "new_versions": written.new_versions,
+            "unchanged": written.unchanged,
+            "rejects": [],
+            "labels": labels,
+            "audio": request.get("audio_path"),
         }
 
     def ingest_options(self, request: dict[str, Any]) -> IngestOptions:

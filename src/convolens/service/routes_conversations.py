@@ -389,4 +389,5 @@ def aggregates(
 @router.get("/health", tags=["service"], responses={})
 def health(request: Request) -> dict[str, Any]:
     service = get_service(request)
-    return {"status": "ok", "workers": service.settings.workers}
+    # `ready`: the models have loaded (a readiness probe; the API answers before that).
+    return {"status": "ok", "workers": service.settings.workers, "ready": service.ready}

@@ -8,7 +8,7 @@ import logging
 import secrets
 import threading
 from collections.abc import Iterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
@@ -28,6 +28,9 @@ from convolens.store.warehouse import Warehouse
 
 __all__ = ["Caller", "Db", "Service", "get_service", "insight_events"]
 
+if TYPE_CHECKING:
+    from convolens.realtime import RealtimeModels
+
 log = logging.getLogger("convolens.service")
 
 
@@ -39,7 +42,7 @@ class Service:
         self.pipeline = ServicePipeline(settings)
         self.queue = JobQueue(
             self.warehouse,
-            {"ingest": self.pipeline.run_ingest_job},
+            {"ingest": self.pipeline.run_ingest_job, "stream": self.pipeline.run_stream_job},
             workers=settings.workers,
             max_attempts=settings.max_attempts,
             retry_base_s=settings.retry_base_s,
@@ -53,6 +56,31 @@ class Service:
             settings=DeliverySettings(backoff_base_s=settings.webhook_retry_base_s),
         )
         self._preload: threading.Thread | None = None
+        self._realtime: RealtimeModels | None = None
+        self._realtime_lock = threading.Lock()
+
+    @property
+    def realtime(self) -> RealtimeModels:
+        """The live-stream engine's models, shared by every WebSocket session."""
+        with self._realtime_lock:
+            if self._realtime is None:
+                from convolens.realtime import RealtimeConfig, shared_models
+
+                config = RealtimeConfig(asr_model=self.settings.stream_asr_model)
+                self._realtime = shared_models(config)
+            return self._realtime
+
+    @property
+    def ready(self) -> bool:
+        """Whether the models are loaded (always true without preloading: they load on use)."""
+        return self._preload is None or not self._preload.is_alive()
+
+    def _load_models(self) -> None:
+        try:
+            self.pipeline.components  # noqa: B018 - loads them
+            self.realtime.load()
+        except Exception:  # the first job or stream reports it; the API keeps serving
+            log.exception("preloading the models failed")
 
     def start(self) -> None:
         self.admin_key = self._bootstrap_admin()
@@ -61,7 +89,7 @@ class Service:
         if self.settings.preload:
             # Models load in the background: the API answers at once, the first job waits.
             self._preload = threading.Thread(
-                target=lambda: self.pipeline.components, name="convolens-preload", daemon=True
+                target=self._load_models, name="convolens-preload", daemon=True
             )
             self._preload.start()
 
@@ -97,7 +125,7 @@ class Service:
 
     def _job_finished(self, job: Job) -> None:
         self.webhooks.job_finished(job)
-        if job.status == "completed" and job.kind == "ingest" and job.result:
+        if job.status == "completed" and job.kind in ("ingest", "stream") and job.result:
             db = self.db()
             try:
                 events = insight_events(db, job.result.get("conversation_ids") or [])
