@@ -12,7 +12,9 @@ export TRANSFORMERS_OFFLINE := 1
 # numba (under resemblyzer's librosa) compiles on first use; a cache makes that once.
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 
-.PHONY: install demo test lint bench eval clean
+.PHONY: install demo test lint bench eval clean chromium
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	python3 -m venv $(VENV)
@@ -41,7 +43,11 @@ lint: install
 	$(VENV)/bin/ruff format --check src tests benchmarks eval scripts
 	$(VENV)/bin/mypy src
 
-test: install lint
+# Debian's Chromium for the dashboard's browser tests (Playwright's own download needs internet).
+chromium:
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+test: install lint chromium
 	$(VENV)/bin/pytest -q
 
 bench: install

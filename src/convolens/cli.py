@@ -520,7 +520,7 @@ def formats() -> None:
 
 
 # Commands kept in their own modules register themselves on `app` when imported.
-from convolens import cli_service, cli_understand  # noqa: E402, F401
+from convolens import cli_analytics, cli_business, cli_service, cli_understand  # noqa: E402, F401
 
 if __name__ == "__main__":
     app()

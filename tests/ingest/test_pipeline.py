@@ -62,6 +62,19 @@ def test_files_in_folders_with_unknown_suffixes_are_skipped_not_rejected(tmp_pat
     assert [m.name for m in missing] == ["absent.csv"]
 
 
+def test_a_folder_with_an_ignore_marker_is_not_read(tmp_path):
+    shutil.copy(DATA / "json" / "chats.jsonl", tmp_path / "chats.jsonl")
+    business = tmp_path / "business"
+    business.mkdir()
+    (business / "accounts.csv").write_text("account_id,name\nACC-1,Acme\n")
+    (business / ".convolensignore").write_text("# not conversations\n")
+    files, skipped, _ = discover_files([tmp_path])
+    assert [f.name for f in files] == ["chats.jsonl"] and skipped == []
+    # Named explicitly, a file is still read.
+    files, _, _ = discover_files([business / "accounts.csv"])
+    assert [f.name for f in files] == ["accounts.csv"]
+
+
 def test_a_named_file_of_unknown_format_is_rejected_with_the_fix(warehouse, tmp_path):
     odd = tmp_path / "notes.txt"
     odd.write_text("just some notes")

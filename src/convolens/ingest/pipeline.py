@@ -71,11 +71,17 @@ def _known_suffixes() -> set[str]:
     return suffixes
 
 
+# A folder holding this file is not read when a parent folder is ingested.
+IGNORE_MARKER = ".convolensignore"
+
+
 def discover_files(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[Path]]:
     """(files to read, files skipped in folders for an unknown suffix, missing paths).
 
     Files named explicitly are always read (their format may be sniffed); inside folders
-    only files with a suffix some adapter claims are taken, hidden files never.
+    only files with a suffix some adapter claims are taken, hidden files never, and nothing
+    under a folder holding an `IGNORE_MARKER` file (e.g. business records that sit beside
+    the conversations: accounts.csv is not a chat export).
     """
     known = _known_suffixes()
     files: list[Path] = []
@@ -83,10 +89,13 @@ def discover_files(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[
     missing: list[Path] = []
     for path in paths:
         if path.is_dir():
+            ignored = {marker.parent for marker in path.rglob(IGNORE_MARKER)}
             for child in sorted(path.rglob("*")):
                 if not child.is_file() or any(
                     p.startswith(".") for p in child.relative_to(path).parts
                 ):
+                    continue
+                if ignored and any(parent in ignored for parent in child.parents):
                     continue
                 if child.name.endswith(_SIDECAR_SUFFIX):
                     continue

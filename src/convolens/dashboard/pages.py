@@ -1,0 +1,144 @@
+"""The overview's, the list's and a conversation's template context: the data each shows
+and the figures drawn from it.
+
+Kept apart from the routes so a page's content can be built (and read in a test or a
+shell) without a request, and apart from `data` so the queries stay free of charts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from convolens.dashboard import charts, corpus, data
+from convolens.service.auth import Principal, Role
+from convolens.store.warehouse import Warehouse
+
+__all__ = [
+    "clock",
+    "conversation",
+    "conversation_list",
+    "duration",
+    "fmt",
+    "overview",
+    "pct",
+]
+
+
+# -- template filters -------------------------------------------------------------------
+def fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def pct(value: Any, digits: int = 0) -> str:
+    return "–" if value is None else f"{float(value) * 100:.{digits}f}%"
+
+
+def clock(seconds: Any) -> str:
+    if seconds is None:
+        return ""
+    total = int(float(seconds))
+    return f"{total // 60}:{total % 60:02d}"
+
+
+def duration(seconds: Any) -> str:
+    if seconds is None:
+        return "–"
+    total = round(float(seconds))
+    if total >= 3600:
+        return f"{total // 3600}h {total % 3600 // 60:02d}m"
+    return f"{total // 60}m {total % 60:02d}s"
+
+
+# -- pages ------------------------------------------------------------------------------
+def overview(db: Warehouse, principal: Principal) -> dict[str, Any]:
+    totals = data.aggregates(db, principal)
+    volume = data.weekly_volume(db, principal)
+    sentiment = data.weekly_sentiment(db, principal)
+    negative = totals.sentiment.get("negative", 0)
+    labelled = sum(totals.sentiment.values())
+    figures = {
+        "volume": charts.stacked_volume(volume, x="week", group="channel", y="conversations"),
+        "sentiment": charts.weekly_sentiment(sentiment),
+        "sentiment_mix": charts.bar_chart(
+            [(k, totals.sentiment.get(k, 0)) for k in ("positive", "neutral", "negative")],
+            color=charts.SENTIMENT_COLORS,
+        ),
+        "intents": charts.bar_chart(list(totals.primary_intents.items())[:12]),
+    }
+    return {
+        "totals": totals,
+        "negative_share": negative / labelled if labelled else None,
+        "figures": figures,
+        # Keys that see aggregates only get counts, not conversations.
+        "alerts": data.alerts(db, principal) if principal.reads_text else [],
+        "alert_counts": [] if principal.reads_text else data.alert_counts(db, principal),
+        # Spikes are corpus-wide: an agent's overview counts only their conversations.
+        "rising": None if principal.role == Role.agent else corpus.rising(db),
+    }
+
+
+def conversation_list(
+    db: Warehouse, principal: Principal, filters: data.ListFilters
+) -> dict[str, Any]:
+    found = data.list_page(db, principal, filters)
+    pages = max(1, -(-found.total // data.PAGE_SIZE))
+    return {
+        "filters": filters,
+        "options": data.filter_options(db, principal),
+        "found": found,
+        "page": min(max(filters.page, 1), pages),
+        "page_count": pages,
+        "page_size": data.PAGE_SIZE,
+    }
+
+
+def conversation(db: Warehouse, principal: Principal, ref: str) -> dict[str, Any]:
+    view = data.conversation_view(db, principal, ref)
+    figures: dict[str, Any] = {}
+    if view.timeline is not None:
+        figures["timeline"] = charts.timeline_chart(view.timeline)
+    if view.trajectory:
+        figures["trajectory"] = charts.sentiment_trajectory(view.trajectory, timed=view.timed)
+    by_kind: dict[str, list[Any]] = {}
+    for item in view.insights:
+        by_kind.setdefault(item.kind, []).append(item)
+    first = {p: (rows[0]["value"] if rows else None) for p, rows in view.parts.items()}
+    conv_sentiment = next(
+        (r["value"] for r in view.parts["sentiment"] if r["label"] == "sentiment.conversation"),
+        None,
+    )
+    primary = next(
+        (r["value"] for r in view.parts["intents"] if r["label"] == "intent.primary"), None
+    )
+    resolution = next(
+        (r["value"] for r in view.parts["resolution"] if r["label"] == "resolution.status"), None
+    )
+    summary = next(
+        (r["value"] for r in view.parts["summary"] if r["label"] == "summary.abstractive"),
+        first["summary"],
+    )
+    entities = next(
+        (r["value"] for r in view.parts["entities"] if r["label"] == "entity.summary"), None
+    )
+    return {
+        "view": view,
+        "c": view.header,
+        "figures": figures,
+        "by_kind": by_kind,
+        "sentiment": conv_sentiment,
+        "primary": primary,
+        "resolution": resolution,
+        "summary": summary,
+        "entities": (entities or {}).get("entities", [])[:15],
+        "kinds": [
+            ("tracker", "trackers"), ("signal", "signals"), ("question", "questions"),
+            ("action", "action items"), ("topic", "topics"), ("intent", "intent"),
+            ("resolution", "resolution"), ("entity", "entities"), ("summary", "summary"),
+        ],
+    }  # fmt: skip

@@ -1,0 +1,249 @@
+"""The dashboard's routes under /dashboard: sign-in, the pages, and their static files.
+
+Every page runs through `_PageRoute`, which turns the three ways a page can be refused
+into pages rather than JSON: no (valid) key -> the login form, a role that may not see
+the page -> a 403 page, an API error (an unknown or ambiguous conversation id) -> its
+status with the API's message. Routes are left out of the OpenAPI schema: they are for
+people, not API clients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from convolens.dashboard import charts, corpus, data, pages
+from convolens.dashboard.session import (
+    COOKIE,
+    LoginRequired,
+    PageDenied,
+    allowed_pages,
+    clear_login,
+    principal_for,
+    require_page,
+    safe_next,
+    set_login,
+)
+from convolens.service.auth import Principal, lookup
+from convolens.service.errors import ApiError
+from convolens.service.state import Db
+
+__all__ = ["router"]
+
+HERE = Path(__file__).resolve().parent
+ENV = Environment(
+    loader=FileSystemLoader(HERE / "templates"),
+    autoescape=select_autoescape(["html"]),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+ENV.filters["chart"] = charts.figure_json
+ENV.filters["fmt"] = pages.fmt
+ENV.filters["duration"] = pages.duration
+ENV.filters["clock"] = pages.clock
+ENV.filters["pct"] = pages.pct
+
+# Pages carry conversation text: no caching, no framing, scripts only from here.
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data: blob:; frame-ancestors 'none'; form-action 'self'"
+    ),
+}
+
+
+def render(
+    template: str,
+    request: Request,
+    principal: Principal | None,
+    *,
+    status: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    html = ENV.get_template(template).render(
+        request=request,
+        principal=principal,
+        nav_pages=allowed_pages(principal) if principal else set(),
+        path=request.url.path,
+        **context,
+    )
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+class _PageRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def run(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except LoginRequired as exc:
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                if exc.message or request.method != "GET":
+                    return render(
+                        "login.html", request, None, status=401, error=exc.message,
+                        next=safe_next(target),
+                    )  # fmt: skip
+                return RedirectResponse(
+                    f"{PREFIX}/login?next={quote(target, safe='/')}", status_code=303
+                )
+            except PageDenied as exc:
+                return render(
+                    "error.html", request, exc.principal, status=403, title="Not for this key",
+                    message=f"A {exc.principal.role.value} key cannot open this page"
+                    + (" (viewer keys see aggregates only, no conversation text)."
+                       if exc.principal.role.value == "viewer" else "."),
+                )  # fmt: skip
+            except ApiError as exc:
+                return render(
+                    "error.html", request, _quiet_principal(request), status=exc.status,
+                    title="Not found" if exc.status == 404 else "Cannot show this",
+                    message=exc.message,
+                )  # fmt: skip
+
+        return run
+
+
+def _quiet_principal(request: Request) -> Principal | None:
+    """The signed-in key for an error page's navigation (None when it cannot be read)."""
+    key = request.cookies.get(COOKIE)
+    if not key:
+        return None
+    db = request.app.state.service.db()
+    try:
+        return lookup(db, key)
+    finally:
+        db.close()
+
+
+PREFIX = "/dashboard"
+router = APIRouter(prefix=PREFIX, route_class=_PageRoute, include_in_schema=False)
+
+
+def _principal(request: Request, db: Db) -> Principal:
+    return principal_for(request, db)
+
+
+Who = Annotated[Principal, Depends(_principal)]
+
+
+# -- sign-in ----------------------------------------------------------------------------
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str | None = None) -> HTMLResponse:
+    return render("login.html", request, None, next=safe_next(next), error="")
+
+
+@router.post("/login", response_model=None)
+def login(
+    request: Request,
+    db: Db,
+    api_key: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    key = api_key.strip()
+    principal = lookup(db, key) if key else None
+    if principal is None:
+        return render(
+            "login.html", request, None, status=401, next=safe_next(next),
+            error="This key is unknown or has been revoked." if key else "Enter an API key.",
+        )  # fmt: skip
+    response = RedirectResponse(safe_next(next), status_code=303)
+    set_login(response, key, secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/logout", response_model=None)
+def logout() -> Response:
+    response = RedirectResponse(f"{PREFIX}/login", status_code=303)
+    clear_login(response)
+    return response
+
+
+# -- static files -----------------------------------------------------------------------
+_STATIC = {
+    "dashboard.css": (HERE / "static" / "dashboard.css", "text/css"),
+    "app.js": (HERE / "static" / "app.js", "text/javascript"),
+}
+
+
+def _plotly_js() -> Path:
+    # The plotly.js bundle the Python package ships (its package_data): no CDN needed.
+    return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
+
+
+@router.get("/static/{name}", response_model=None)
+def static(name: str) -> Response:
+    if name == "plotly.min.js":
+        path, media = _plotly_js(), "text/javascript"
+    elif name in _STATIC:
+        path, media = _STATIC[name]
+    else:
+        return Response("not found", status_code=404, media_type="text/plain")
+    return FileResponse(path, media_type=media, headers={"Cache-Control": "public, max-age=3600"})
+
+
+# -- pages ------------------------------------------------------------------------------
+@router.get("", response_model=None)
+def root() -> Response:
+    return RedirectResponse(f"{PREFIX}/", status_code=307)
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request, db: Db, who: Who) -> HTMLResponse:
+    require_page(who, "overview")
+    return render("overview.html", request, who, active="overview", **pages.overview(db, who))
+
+
+@router.get("/conversations", response_class=HTMLResponse)
+def conversations(
+    request: Request,
+    db: Db,
+    who: Who,
+    filters: Annotated[data.ListFilters, Depends()],
+) -> HTMLResponse:
+    require_page(who, "conversations")
+    return render(
+        "conversations.html", request, who, active="conversations",
+        **pages.conversation_list(db, who, filters),
+    )  # fmt: skip
+
+
+@router.get("/conversations/{ref:path}", response_class=HTMLResponse)
+def conversation(request: Request, db: Db, who: Who, ref: str) -> HTMLResponse:
+    require_page(who, "conversation")
+    return render(
+        "conversation.html", request, who, active="conversations",
+        **pages.conversation(db, who, ref),
+    )  # fmt: skip
+
+
+@router.get("/topics", response_class=HTMLResponse)
+def topics(
+    request: Request, db: Db, who: Who, query: Annotated[corpus.TrendQuery, Depends()]
+) -> HTMLResponse:
+    require_page(who, "topics")
+    return render("topics.html", request, who, active="topics", **corpus.topics(db, who, query))
+
+
+@router.get("/agents", response_class=HTMLResponse)
+def agents(request: Request, db: Db, who: Who) -> HTMLResponse:
+    require_page(who, "agents")
+    return render("agents.html", request, who, active="agents", **corpus.agents(db, who))
+
+
+@router.get("/accounts", response_class=HTMLResponse)
+def accounts(request: Request, db: Db, who: Who) -> HTMLResponse:
+    require_page(who, "accounts")
+    return render("accounts.html", request, who, active="accounts", **corpus.accounts(db, who))
