@@ -33,8 +33,17 @@ demo: install
 	$(CONVOLENS) show call-20260915-0007 --db $(DEMO_DB)
 	$(CONVOLENS) show call-20261117-0031 --db $(DEMO_DB)
 	$(CONVOLENS) show chat-20261106-0010 --db $(DEMO_DB)
+	# Business records and the release/campaign timeline, then the cross-conversation views.
+	$(CONVOLENS) import accounts examples/business/accounts.csv --db $(DEMO_DB)
+	$(CONVOLENS) import orders examples/business/orders.csv --db $(DEMO_DB)
+	$(CONVOLENS) import campaigns examples/business/campaigns.csv --db $(DEMO_DB)
+	$(CONVOLENS) annotate import examples/business/annotations.csv --db $(DEMO_DB)
+	$(CONVOLENS) trends --by intent --top 8 --db $(DEMO_DB)
+	$(CONVOLENS) agents --db $(DEMO_DB)
+	$(CONVOLENS) lift --signal churn_risk --db $(DEMO_DB)
 	@echo "API: http://127.0.0.1:$(DEMO_PORT)/v1  (OpenAPI docs: http://127.0.0.1:$(DEMO_PORT)/docs)"
 	@echo "admin key: $(DEMO_ADMIN_KEY)"
+	@echo "dashboard: http://127.0.0.1:$(DEMO_PORT)/dashboard/  (sign in with the admin key)"
 	@echo "try: curl -H 'Authorization: Bearer $(DEMO_ADMIN_KEY)' http://127.0.0.1:$(DEMO_PORT)/v1/aggregates"
 	CONVOLENS_ADMIN_KEY=$(DEMO_ADMIN_KEY) $(CONVOLENS) serve --db $(DEMO_DB) --port $(DEMO_PORT)
 
