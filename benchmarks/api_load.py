@@ -12,8 +12,10 @@ so every upload is a new conversation, not an idempotent resubmit.
 Prints: uploads/s accepted (202s over the time to send them all), conversations/s
 processed end to end (first upload sent -> last job completed), p50/p95 of the upload
 call, p50/p95 of job completion after acceptance, and the error count (target 0: a non-2xx,
-a failed job or a job not done in time). Then `--streams` concurrent realtime streams if
-the server has `WS /v1/stream`; otherwise says they were skipped.
+a failed job or a job not done in time). Then `--streams` copies of the example call
+streamed at once over `WS /v1/stream` at real-time pace (benchmarks/stream_latency.py's
+client): streams and their pipeline jobs completed, end -> final latency under that load,
+and errors (a refused or broken stream, an error event, a failed job).
 """
 
 from __future__ import annotations
@@ -259,6 +261,40 @@ async def stream_route_exists(url: str) -> bool:
         return False
 
 
+async def run_streams(url: str, n: int, timeout: float) -> int:
+    """`n` copies of the example call streamed at once at real-time pace; then their jobs."""
+    from stream_latency import RECORDINGS, stream_recording
+
+    path, speakers = RECORDINGS[0]
+    t0 = time.perf_counter()
+    runs = await asyncio.gather(
+        *(stream_recording(url, ADMIN_KEY, path, speakers, 100, f"#{i}") for i in range(n))
+    )
+    streamed = time.perf_counter() - t0
+    errors = [r for r in runs if r.error]
+    jobs = [r.events[-1].job_id for r in runs if r.events and r.events[-1].type == "stored"]
+    failed = 0
+    async with AsyncClient(url, ADMIN_KEY) as api:
+        for job_id in jobs:
+            try:
+                job = await api.wait(job_id, timeout=timeout)
+                failed += job.status != "completed"
+            except Exception:  # a failed or timed-out job is an error of the run
+                failed += 1
+    done = time.perf_counter() - t0
+    finals = [x for r in runs for x in r.to_final]
+    audio = sum(r.audio_s for r in runs)
+    print(f"\nstreams                 {n} concurrent ({audio:.0f} s of audio) in {streamed:.1f} s; "
+          f"their {len(jobs)} jobs done after {done:.1f} s")  # fmt: skip
+    p50, p95 = pct(finals, 50) * 1000, pct(finals, 95) * 1000
+    print(f"finals                  {len(finals)}; end -> final p50 {p50:.0f} ms, "
+          f"p95 {p95:.0f} ms under this load")  # fmt: skip
+    print(f"stream errors           {len(errors) + failed} (target 0)")
+    for run in errors[:5]:
+        print(f"  {run.name}: {run.error}")
+    return len(errors) + failed
+
+
 def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -324,8 +360,7 @@ def main() -> int:
             report = asyncio.run(run_load(server.url, uploads, args.timeout, args.poll))
             errors = print_report(report, args.workers)
             if args.streams and asyncio.run(stream_route_exists(server.url)):
-                print(f"streams: the route exists; {args.streams} concurrent streams are not "
-                      "measured yet (see the SDK's stream support)")  # fmt: skip
+                errors += asyncio.run(run_streams(server.url, args.streams, args.timeout))
             else:
                 print("streams: skipped (no /v1/stream)")
         finally:
