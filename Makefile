@@ -38,6 +38,7 @@ demo: install
 	$(CONVOLENS) import orders examples/business/orders.csv --db $(DEMO_DB)
 	$(CONVOLENS) import campaigns examples/business/campaigns.csv --db $(DEMO_DB)
 	$(CONVOLENS) annotate import examples/business/annotations.csv --db $(DEMO_DB)
+	$(CONVOLENS) clusters --db $(DEMO_DB)
 	$(CONVOLENS) trends --by intent --top 8 --db $(DEMO_DB)
 	$(CONVOLENS) agents --db $(DEMO_DB)
 	$(CONVOLENS) lift --signal churn_risk --db $(DEMO_DB)
@@ -63,6 +64,9 @@ bench: install
 	$(PY) benchmarks/ingest_bench.py
 	$(PY) benchmarks/asr_bench.py
 	$(PY) benchmarks/enrich_bench.py
+	$(PY) benchmarks/api_load.py
+	$(PY) benchmarks/stream_latency.py
+	$(PY) benchmarks/analytics_bench.py
 
 eval: install
 	$(PY) eval/asr_wer.py
@@ -72,6 +76,7 @@ eval: install
 	$(PY) eval/dialogue_acts.py
 	$(PY) eval/resolution.py
 	$(PY) eval/summary.py
+	$(PY) eval/clustering.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_DB) $(DEMO_DB).wal .pytest_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""Commands over time: `trends`, `spikes`, `before-after` and `annotate add|import|list|delete`.
+"""Across conversations: `clusters`, `trends`, `spikes`, `before-after`, `annotate ...`.
 
 Registered on the main Typer app by `convolens.cli` (import it beside cli_understand).
 """
@@ -19,6 +19,7 @@ from convolens.analytics.annotations import (
     list_annotations,
 )
 from convolens.analytics.before_after import before_after
+from convolens.analytics.cluster_store import cluster_members, list_clusters, refresh_clusters
 from convolens.analytics.spikes import spikes
 from convolens.analytics.trends import AnnotationKind, Dimension, Grain, volume
 from convolens.cli import _DEFAULT_DB, DbOption, _date, _open, app, console, err
@@ -216,3 +217,47 @@ def annotate_delete(annotation_id: int, db: DbOption = _DEFAULT_DB) -> None:
             err.print(f"[red]error:[/] no annotation #{annotation_id}")
             raise typer.Exit(1)
     console.print(f"deleted annotation #{annotation_id}")
+
+
+@app.command()
+def clusters(
+    db: DbOption = _DEFAULT_DB,
+    refit: Annotated[
+        bool, typer.Option(help="Cluster everything again (ids kept where clusters match).")
+    ] = False,
+    show: Annotated[str | None, typer.Option(help="List the members of this cluster.")] = None,
+    limit: Annotated[int, typer.Option(help="Clusters to print.")] = 30,
+    as_json: JsonOption = False,
+) -> None:
+    """Customer problems grouped by meaning: fits the first time, then places new
+    conversations in the existing clusters (`--refit` to cluster again)."""
+    if show is not None:
+        with _open(db, read_only=True) as warehouse:
+            members = cluster_members(warehouse, show)
+        if not members:
+            err.print(f"[red]error:[/] no cluster {show!r} (see `convolens clusters`)")
+            raise typer.Exit(1)
+        rows = [
+            {"conversation": m.conversation_id, "similarity": round(m.similarity, 3),
+             "statement": m.text[:90]}
+            for m in members
+        ]  # fmt: skip
+        console.print(render.table(rows, title=f"cluster {show}"))
+        return
+    with _open(db) as warehouse, console.status("clustering problem statements"):
+        run = refresh_clusters(warehouse, refit=refit)
+        found = list_clusters(warehouse)
+    if as_json:
+        console.print_json(run.model_dump_json())
+        return
+    kept = f", {run.kept_ids} ids kept from the previous fit" if run.kept_ids is not None else ""
+    console.print(
+        f"{run.kind}: {run.statements} statements, {run.clustered} clustered, "
+        f"{run.unclustered} unclustered{kept} ({run.elapsed_s:.1f} s)"
+    )
+    rows = [
+        {"cluster": c.cluster_id, "size": c.size, "label": c.label,
+         "representative": c.representative[:70]}
+        for c in found[:limit]
+    ]  # fmt: skip
+    console.print(render.table(rows, title=f"{len(found)} clusters"))

@@ -46,7 +46,7 @@ def _cli(*args: str) -> None:
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def corpus_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample corpus, analysed, with its business data (accounts, orders, campaigns)
     stitched, its release/campaign annotations and its problem clusters."""
@@ -68,7 +68,7 @@ def corpus_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return db
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def server(corpus_db: Path) -> Iterator[Server]:
     # No job workers and no model preloading: the dashboard only reads.
     running = Server(
@@ -83,7 +83,7 @@ def server(corpus_db: Path) -> Iterator[Server]:
         running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def keys(server: Server) -> dict[str, str]:
     """An API key per role: admin, analyst, viewer, and agent (Leo Martin)."""
     made = {"admin": ADMIN_KEY}
@@ -99,7 +99,7 @@ def keys(server: Server) -> dict[str, str]:
     return made
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} is missing: `make test` installs Debian's chromium"
@@ -118,7 +118,7 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def screenshots() -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     return SCREENSHOTS

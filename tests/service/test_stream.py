@@ -229,3 +229,25 @@ def test_bad_frames_get_error_events_and_the_session_goes_on(server: Server) -> 
         rest = [json.loads(m) for m in ws]  # the server closes after stop
     # Nothing was said: the session stops without storing a conversation.
     assert [e["type"] for e in rest][-1] == "stopped"
+
+
+def test_the_async_sdk_streams_a_chat(server: Server) -> None:
+    import asyncio
+
+    from convolens.client import AsyncClient
+
+    messages = [
+        ("Kim", "How do I export my dashboard to PDF?"),
+        ("Support", "Open the dashboard menu and choose Export, then PDF."),
+    ]
+    start = {"channel_kind": "chat", "source_id": "ws-async-chat"}
+
+    async def chat() -> list[StreamEvent]:
+        async with AsyncClient(server.url, ADMIN_KEY) as api:
+            return [event async for event in api.stream(start, None, messages)]
+
+    events = asyncio.run(chat())
+    assert [e.type for e in events][:2] == ["started", "transcript.final"]
+    assert any(e.type == "question" and e.speaker == "Kim" for e in events)
+    assert events[-1].type == "stored"
+    assert events[-1].conversation_id == conversation_id_for("stream", "ws-async-chat")

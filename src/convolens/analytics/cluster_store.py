@@ -5,10 +5,10 @@ more, one of them not a stop word or filler: "confusing setup" and "I can't log 
 "Hi there" and "ok thanks" are not) that the intents component labelled in scope
 (`intent.utterance` other than out_of_scope), or, where none is, the customer's first
 worded utterance. That skips greetings and chit-chat and lands on "I was charged two times
-for my subscription this month" in most chats, calls and emails. Conversations without a customer
-utterance (meetings of unknown roles, agent-only notes) have no statement. PII tags are
-removed and the text cut to 400 characters before embedding: the problem is stated first,
-and a long email's signature and order lines only dilute its vector.
+for my subscription this month" in most chats, calls and emails. Conversations without a
+customer utterance (meetings of unknown roles, agent-only notes) have no statement. PII
+tags are removed and the text cut to 400 characters before embedding: the problem is
+stated first, and a long email's signature and order lines only dilute its vector.
 
 `cluster_conversations` clusters every current statement (`clustering.cluster_texts`) and
 stores the run: `clusters` (label, phrases, centroid, ...) and `cluster_members` (one row
@@ -235,13 +235,14 @@ def cluster_conversations(
             [previous_run, embedder.model_id],
         )
     ]
+    # Started first so that its time is the fit's; it becomes current only once finished.
+    run_id = warehouse.start_run(
+        FIT_KIND, {"params": params.model_dump(), "model_id": embedder.model_id}
+    )
     rows = read_statements(warehouse)
     vectors = embedder.embed([r["clean"] for r in rows])
     result = cluster_texts(
         [r["conversation_id"] for r in rows], [r["text"] for r in rows], vectors, params, previous
-    )
-    run_id = warehouse.start_run(
-        FIT_KIND, {"params": params.model_dump(), "model_id": embedder.model_id}
     )
     at = now_utc()
     clusters: dict[str, list[Any]] = {name: [] for name in _CLUSTER_SCHEMA.names}
