@@ -70,6 +70,25 @@ MATRIX = [
     ("POST", "/v1/uploads", (202, 202, 202, 403, 401)),
     ("DELETE", "/v1/conversations/cv-nonexistent", (404, 403, 403, 403, 401)),
     ("GET", "/v1/jobs/job_nonexistent", (404, 404, 404, 404, 401)),
+    # Analytics are aggregates: viewers read them, agents (team-wide data) do not.
+    ("GET", "/v1/analytics/trends?dimension=intent", (200, 200, 403, 200, 401)),
+    ("GET", "/v1/analytics/spikes?dimension=channel&min_count=1", (200, 200, 403, 200, 401)),
+    (
+        "GET",
+        "/v1/analytics/before-after?at=2026-09-10&dimension=channel&value=chat",
+        (200, 200, 403, 200, 401),
+    ),
+    ("GET", "/v1/analytics/agents", (200, 200, 403, 200, 401)),
+    ("GET", "/v1/analytics/human-vs-ai", (200, 200, 403, 200, 401)),
+    ("GET", "/v1/analytics/clusters", (200, 200, 403, 200, 401)),
+    ("GET", "/v1/analytics/friction", (200, 200, 403, 200, 401)),
+    ("GET", "/v1/analytics/campaigns", (200, 200, 403, 200, 401)),
+    # No accounts imported on this server: a 422 that says what to run.
+    ("GET", "/v1/analytics/lift", (422, 422, 403, 422, 401)),
+    ("GET", "/v1/analytics/issues", (422, 422, 403, 422, 401)),
+    ("GET", "/v1/analytics/trends?dimension=nonsense", (422, 422, 403, 422, 401)),
+    ("POST", "/v1/analytics/clusters/refresh", (202, 202, 403, 403, 401)),
+    ("GET", "/v1/analytics/clusters/k-none/members", (404, 404, 403, 403, 401)),
 ]
 BODIES = {
     "/v1/keys": {"json": {"name": "made in access test", "role": "viewer"}},

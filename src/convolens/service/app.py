@@ -46,11 +46,18 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     )
     app.state.service = service
     install_error_handlers(app)
-    from convolens.service import routes_admin, routes_conversations, routes_stream
+    from convolens.service import (
+        routes_admin,
+        routes_analytics,
+        routes_conversations,
+        routes_stream,
+    )
 
     app.include_router(routes_conversations.router)
     app.include_router(routes_admin.router)
     app.include_router(routes_stream.router)
+    app.include_router(routes_analytics.router)
+    service.queue.handlers["clusters"] = routes_analytics.run_clusters_job
     from convolens.dashboard import routes as dashboard_routes
 
     app.include_router(dashboard_routes.router)
