@@ -88,7 +88,7 @@ async def stream_recording(
     url: str, key: str, path: Path, speakers: list[dict[str, object]], frame_ms: int, tag: str
 ) -> StreamRun:
     """One recording at real-time pace through the async SDK; every event kept."""
-    shape, frames = file_frames(path, frame_ms)
+    shape, frames = await asyncio.to_thread(file_frames, path, frame_ms)
     run = StreamRun(name=f"{path.name}{tag}")
     run.audio_s = len(frames) * frame_ms / 1000  # the last frame may be short: close enough
 

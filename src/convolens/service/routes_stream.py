@@ -17,10 +17,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import wave
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -34,8 +37,22 @@ from convolens.store.warehouse import Warehouse
 
 __all__ = ["router"]
 
+T = TypeVar("T")
+
 log = logging.getLogger("convolens.service.stream")
 router = APIRouter(prefix="/v1")
+
+# Engine work (VAD, Whisper, insights) runs on a few threads shared by every stream: as
+# many as the cores, so many streams queue for the CPU instead of fighting over it (and
+# over the GIL, which the event loop needs to keep answering every connection).
+_ENGINE = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="convolens-stream")
+# Up to ~1 s of queued 16 kHz stereo audio is fed to the engine in one call.
+COALESCE_BYTES = 64_000
+
+
+async def _engine(fn: Callable[..., T], *args: Any) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_ENGINE, fn, *args)
+
 
 # Close codes (RFC 6455 leaves 4000-4999 to applications).
 CLOSE_NORMAL = 1000
@@ -75,6 +92,8 @@ class _Connection:
         self.caller = caller
         self.loop = asyncio.get_running_loop()
         self.out: asyncio.Queue[str | None] = asyncio.Queue()
+        self.inbox: asyncio.Queue[Any] = asyncio.Queue()  # ASGI messages; None: gone
+        self._held: list[Any] = []  # a message taken while coalescing, to handle next
         self.session = StreamSession(service.realtime, on_event=self._on_event)
         self.recorder: _Recorder | None = None
         self.received = 0
@@ -104,25 +123,56 @@ class _Connection:
             self.recorder.write(data)
 
     async def receive_loop(self) -> None:
+        """Read frames as they come, whatever the engine is doing: a reader that waited for
+        each decode would stop reading the socket, and the client's keepalive pings with
+        it, once decodes fall behind (many streams on few cores)."""
+        try:
+            while True:
+                message = await self.ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                self.inbox.put_nowait(message)
+        finally:
+            self.inbox.put_nowait(None)
+
+    async def process_loop(self) -> bool:
+        """Feed the engine in order; returns False when the client went away first."""
         limit = self.service.settings.max_upload_bytes
         while self.session.state != "stopped":
-            message = await self.ws.receive()
-            if message["type"] == "websocket.disconnect":
-                raise WebSocketDisconnect(message.get("code", 1000))
+            message = self._held.pop() if self._held else await self.inbox.get()
+            if message is None:
+                return False
             if (data := message.get("bytes")) is not None:
+                # Audio that queued up while the engine was busy goes in as one call.
+                data = self._coalesce(data)
                 self.received += len(data)
                 if self.received > limit:
                     self._send_now(_error("stream_too_large", f"over {limit} bytes of audio"))
-                    await anyio.to_thread.run_sync(self.session.stop)
-                    return
-                await anyio.to_thread.run_sync(self._feed, data)
+                    await _engine(self.session.stop)
+                    return True
+                await _engine(self._feed, data)
             elif (text := message.get("text")) is not None:
-                await anyio.to_thread.run_sync(self.session.handle_text, text)
+                await _engine(self.session.handle_text, text)
+        return True
+
+    def _coalesce(self, data: bytes) -> bytes:
+        chunks = [data]
+        size = len(data)
+        while size < COALESCE_BYTES and not self.inbox.empty():
+            message = self.inbox.get_nowait()
+            # Only audio frames of the same size join (a client sends fixed frames; an odd
+            # one must be refused on its own, not drop the good audio around it).
+            if message is None or len(message.get("bytes") or b"") != len(data):
+                self._held.append(message)  # the rest keeps its place in the order
+                break
+            chunks.append(message["bytes"])
+            size += len(message["bytes"])
+        return b"".join(chunks)
 
     async def finish(self) -> None:
         """Stop the engine if the client did not, then spool and queue the conversation."""
         if self.session.state == "started":
-            await anyio.to_thread.run_sync(self.session.stop)
+            await _engine(self.session.stop)
         if self.recorder is not None:
             self.recorder.close()
         conversation = self.session.conversation
@@ -217,11 +267,11 @@ async def stream(ws: WebSocket) -> None:
     await ws.accept()
     connection = _Connection(ws, service, caller)
     sender = asyncio.create_task(connection.sender())
+    receiver = asyncio.create_task(connection.receive_loop())
     try:
-        await connection.receive_loop()
-    except WebSocketDisconnect:
-        pass  # a dropped call still stores what was said (below)
+        await connection.process_loop()  # a dropped call still stores what was said (below)
     finally:
+        receiver.cancel()
         try:
             await connection.finish()
         except Exception:
