@@ -24,7 +24,7 @@ PROBLEMS = {
         "No password reset message shows up, even in spam.",
     ],
     "billing": [
-        "I was charged twice for my subscription this month.",
+        "I was billed two times for my subscription this month.",
         "There are two identical charges on my card for the same plan.",
         "You billed me double for the monthly subscription.",
         "My card got charged two times for one renewal.",
