@@ -16,15 +16,14 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from convolens.service import webhooks
+from convolens.service import webhook_dispatch
 from convolens.service.jobs import Job
+from convolens.service.webhook_dispatch import WebhookDispatcher, dispatch_due
 from convolens.service.webhooks import (
     DeliverySettings,
     WebhookCreate,
-    WebhookDispatcher,
     create_webhook,
     delete_webhook,
-    dispatch_due,
     enqueue,
     enqueue_url,
     get_delivery,
@@ -374,7 +373,7 @@ def test_pending_deliveries_survive_restart(tmp_path: Path, receiver: Receiver) 
             enqueue_url(wh, "file:///etc/passwd", "job.completed", {})
         # A delivery claimed by a process that then died: due again once its lease ends.
         short = DeliverySettings(timeout_s=0.1, lease_s=0.3)
-        assert len(webhooks._claim_due(wh, short, SERVER_SECRET, limit=1)) == 1
+        assert len(webhook_dispatch._claim_due(wh, short, SERVER_SECRET, limit=1)) == 1
 
     assert receiver.requests == []
     with Warehouse(path) as wh:  # the server restarts

@@ -23,7 +23,8 @@ from convolens.service.auth import (
 from convolens.service.jobs import Job, JobQueue
 from convolens.service.pipeline import ServicePipeline
 from convolens.service.settings import ServiceSettings
-from convolens.service.webhooks import DeliverySettings, WebhookDispatcher, enqueue
+from convolens.service.webhook_dispatch import WebhookDispatcher
+from convolens.service.webhooks import DeliverySettings, enqueue
 from convolens.store.warehouse import Warehouse
 
 __all__ = ["Caller", "Db", "Service", "get_service", "insight_events"]
