@@ -309,6 +309,17 @@ def analyze(
             settings=settings,
             skip=skip,
         )
+        if not metrics_only:
+            from convolens.analytics.upkeep import after_labelling
+
+            done = after_labelling(warehouse)
+            if done.stitched is not None:
+                console.print(f"accounts: {done.stitched} conversations stitched")
+            if done.clustered is not None:
+                console.print(
+                    f"clusters: {done.clustered} new conversations placed, "
+                    f"{done.unclustered} unclustered"
+                )
 
 
 @app.command()

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from convolens.analytics.upkeep import after_labelling
 from convolens.analyze import analyze as run_metrics
 from convolens.enrich.base import Component
 from convolens.enrich.config import ComponentSettings, load_component_settings
@@ -105,6 +106,7 @@ class ServicePipeline:
             run_metrics(db)
             result = enrich(db, self.components)
             labels = dict(result.labels)
+            after_labelling(db)  # accounts and clusters, where the warehouse has them
         return {
             "conversation_ids": [conversation.conversation_id],
             "conversations": 1,
@@ -173,6 +175,7 @@ class ServicePipeline:
             if request.get("analyze", True):
                 result = enrich(db, self.components)
                 labels = dict(result.labels)
+                after_labelling(db)
         return {
             "conversation_ids": ids,
             "conversations": report.conversations,
