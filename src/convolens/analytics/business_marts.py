@@ -30,6 +30,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from convolens.analytics.business_import import BusinessDataError, existing_tables
+from convolens.analytics.trends import current_labels
 from convolens.store.reader import ConversationFilter
 from convolens.store.warehouse import Warehouse, now_utc
 
@@ -308,7 +309,7 @@ def signal_outcome_lift(
         hits AS (
             SELECT ca.account_id, min(conv.started_at) AS first_at,
                    arg_min(conv.conversation_id, conv.started_at) AS conversation_id
-            FROM labels_current l
+            FROM ({current_labels(label)}) l
             JOIN conv USING (conversation_id, version)
             JOIN conversation_accounts ca USING (conversation_id)
             WHERE l.label = ? AND {key} = ? AND coalesce(l.confidence, 1.0) >= ?
