@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import os
 import sys
@@ -47,6 +46,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import numpy as np
+
+# The same cached embedder as the intents eval (this folder is on sys.path when run).
+from intents import Embeddings
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.model_selection import train_test_split
 
@@ -56,7 +58,6 @@ from convolens.analytics.clustering import (
     assign,
     cluster_texts,
 )
-from convolens.enrich.embeddings import SentenceEmbedder
 
 SAMPLE = 3000
 
@@ -106,26 +107,6 @@ def hwu64(root: Path) -> Dataset:
     texts = (folder / "seq.in").read_text(encoding="utf-8").splitlines()
     labels = (folder / "label").read_text(encoding="utf-8").splitlines()
     return Dataset("HWU64 valid (tuning)", texts, labels)
-
-
-class Embeddings:
-    """Embeds texts once; with --cache, keeps the vectors on disk between runs."""
-
-    def __init__(self, cache: Path | None) -> None:
-        self.model = SentenceEmbedder()
-        self.cache = cache
-
-    def __call__(self, texts: list[str]) -> np.ndarray:
-        if self.cache is None:
-            return self.model.embed(texts)
-        key = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
-        path = self.cache / f"{key}.npy"
-        if path.exists():
-            return np.load(path)
-        vectors = self.model.embed(texts)
-        self.cache.mkdir(parents=True, exist_ok=True)
-        np.save(path, vectors)
-        return vectors
 
 
 def score(labels: list[str], predicted: list[int | str], seconds: float) -> Scores:
