@@ -25,12 +25,8 @@ import asyncio
 import csv
 import io
 import json
-import os
 import re
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +37,7 @@ from pathlib import Path
 import httpx
 
 from convolens.client import ApiError, AsyncClient
+from convolens.service.local import LocalServer
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -49,57 +46,11 @@ Upload = tuple[str, bytes, str]  # (kind, content, filename)
 
 
 # -- the server -----------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """`convolens serve` in a subprocess on localhost (as tests/service/live_server.py)."""
+class Server(LocalServer):
+    """The benchmark's server: a known admin key, `workers` job threads."""
 
     def __init__(self, db: Path, log: Path, workers: int) -> None:
-        self.db, self.log, self.workers, self.port = db, log, workers, free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 120.0) -> Server:
-        env = {
-            **os.environ,
-            "CONVOLENS_ADMIN_KEY": ADMIN_KEY,
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-        }
-        command = [
-            str(Path(sys.executable).with_name("convolens")), "serve", "--db", str(self.db),
-            "--port", str(self.port), "--workers", str(self.workers),
-        ]  # fmt: skip
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{self.url}/v1/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        raise TimeoutError(self.log.read_text()[-3000:])
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        super().__init__(db, log, args=["--workers", str(workers)], CONVOLENS_ADMIN_KEY=ADMIN_KEY)
 
 
 # -- unique inputs from the examples --------------------------------------------------------
