@@ -32,7 +32,7 @@ import numpy as np
 from api_load import ADMIN_KEY, ROOT, Server
 
 from convolens.client import AsyncClient, Client, StreamEvent
-from convolens.client_stream import file_frames
+from convolens.client.stream import file_frames
 
 TARGET_P95_MS = 800.0
 RECORDINGS = [

@@ -15,3 +15,12 @@ def test_metrics_exports():
     assert {"compute_metrics", "metrics_for_conversation", "METRICS_VERSION", "Segment"} <= set(
         convolens.metrics.__all__
     )
+
+
+def test_sdk_exports():
+    import convolens.client
+
+    assert sorted(convolens.client.__all__) == [
+        "ApiError", "AsyncClient", "Client", "JobFailed", "JobTimeout", "LiveStream",
+        "StreamEvent",
+    ]  # fmt: skip

@@ -20,8 +20,8 @@ import pytest
 from live_server import ADMIN_KEY, EXAMPLES, Server
 from pydantic import BaseModel
 
-from convolens import client_models as cm
 from convolens.client import ApiError, AsyncClient, Client, JobFailed, JobTimeout
+from convolens.client import models as cm
 
 RUN = uuid.uuid4().hex[:6]  # ids unique to this session's server
 

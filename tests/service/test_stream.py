@@ -18,7 +18,7 @@ from live_server import ADMIN_KEY, ROOT, Server, wait_job
 from websockets.sync.client import connect
 
 from convolens.client import ApiError, Client, StreamEvent
-from convolens.client_stream import file_frames
+from convolens.client.stream import file_frames
 from convolens.model import conversation_id_for
 
 CALL = ROOT / "examples" / "recordings" / "call-20261117-0031.flac"

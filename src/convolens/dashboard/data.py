@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from convolens.client_models import Aggregates, ConversationList
+from convolens.client.models import Aggregates, ConversationList
 from convolens.dashboard.transcript import (
     Insight,
     Timeline,

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 # The wire model is the SDK's: one definition for both sides of the API.
-from convolens.client_models import Job, JobStatus
+from convolens.client.models import Job, JobStatus
 from convolens.store.warehouse import Warehouse, now_utc
 
 __all__ = ["Job", "JobQueue", "JobStatus", "PermanentJobError"]

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Query, Request
 
 from convolens.analytics import agents, before_after, business_marts, cluster_store, spikes, trends
 from convolens.analytics.business_import import BusinessDataError
-from convolens.client_models import Accepted
+from convolens.client.models import Accepted
 from convolens.service.auth import Principal, Role, require
 from convolens.service.errors import ApiError, ErrorResponse
 from convolens.service.jobs import Job

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 
-from convolens.client_models import (
+from convolens.client.models import (
     Accepted,
     Aggregates,
     ConversationIn,

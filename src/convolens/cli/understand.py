@@ -14,7 +14,7 @@ import typer
 
 from convolens import render
 from convolens.analytics.diff import diff_runs, list_runs
-from convolens.cli import _DEFAULT_DB, DbOption, _open, app, console, err
+from convolens.cli.main import _DEFAULT_DB, DbOption, _open, app, console, err
 from convolens.store.warehouse import WarehouseError
 
 __all__: list[str] = []

@@ -11,7 +11,7 @@
 `AsyncClient` has the same methods, awaited. Why this shape: integrations (a CRM hook, a
 notebook, a batch uploader) should not each re-learn the wire format, the job-polling
 loop and the error body; and the SDK needs only httpx and pydantic, not the server's
-dependencies (its models are in `convolens.client_models`).
+dependencies (its models are in `convolens.client.models`).
 
 Every non-2xx answer raises `ApiError` with the server's stable `code` (switch on it) and
 its `message`; network failures are httpx's own exceptions (`httpx.HTTPError`).
@@ -37,7 +37,7 @@ from typing import Any, Literal, Self
 import httpx
 from pydantic import BaseModel
 
-from convolens.client_calls import (
+from convolens.client.calls import (
     DEFAULT_TIMEOUT,
     ApiError,
     JobFailed,
@@ -61,7 +61,7 @@ from convolens.client_calls import (
     _submit,
     _upload,
 )
-from convolens.client_models import (
+from convolens.client.models import (
     Accepted,
     Aggregates,
     ApiKey,
@@ -75,7 +75,7 @@ from convolens.client_models import (
     Webhook,
     WebhookCreated,
 )
-from convolens.client_stream import (
+from convolens.client.stream import (
     LiveStream,
     StreamEvent,
     astream_events,

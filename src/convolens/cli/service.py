@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from convolens.cli import _DEFAULT_DB, DbOption, app, err
+from convolens.cli.main import _DEFAULT_DB, DbOption, app, err
 
 __all__: list[str] = []
 

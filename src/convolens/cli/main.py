@@ -528,10 +528,3 @@ def formats() -> None:
             {"format": name, "suffixes": " ".join(adapter.suffixes), "what": adapter.description}
         )
     console.print(render.table(rows, title="intake formats"))
-
-
-# Commands kept in their own modules register themselves on `app` when imported.
-from convolens import cli_analytics, cli_business, cli_service, cli_understand  # noqa: E402, F401
-
-if __name__ == "__main__":
-    app()

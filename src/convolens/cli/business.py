@@ -1,8 +1,5 @@
 """Commands for business joins and agent benchmarking: `import`, `stitch`, `lift`, `issues`,
 `friction`, `campaigns`, `agents`.
-
-Registered on the main Typer app by `convolens.cli` (import it beside cli_service and
-cli_understand); kept apart so cli.py stays short.
 """
 
 from __future__ import annotations
@@ -22,7 +19,7 @@ from convolens.analytics.business_marts import (
     issues_by_value,
     signal_outcome_lift,
 )
-from convolens.cli import _DEFAULT_DB, DbOption, _date, _open, app, console, err
+from convolens.cli.main import _DEFAULT_DB, DbOption, _date, _open, app, console, err
 from convolens.store.reader import ConversationFilter
 from convolens.store.warehouse import WarehouseError
 

@@ -21,7 +21,7 @@ import httpx
 from pydantic import BaseModel, TypeAdapter
 
 from convolens import __version__
-from convolens.client_models import (
+from convolens.client.models import (
     Accepted,
     ConversationList,
     ConversationResult,

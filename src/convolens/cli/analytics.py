@@ -1,6 +1,6 @@
 """Across conversations: `clusters`, `trends`, `spikes`, `before-after`, `annotate ...`.
 
-Registered on the main Typer app by `convolens.cli` (import it beside cli_understand).
+Registered on the main Typer app when `convolens.cli` imports it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from convolens.analytics.before_after import before_after
 from convolens.analytics.cluster_store import cluster_members, list_clusters, refresh_clusters
 from convolens.analytics.spikes import spikes
 from convolens.analytics.trends import AnnotationKind, Dimension, Grain, volume
-from convolens.cli import _DEFAULT_DB, DbOption, _date, _open, app, console, err
+from convolens.cli.main import _DEFAULT_DB, DbOption, _date, _open, app, console, err
 from convolens.store.reader import ConversationFilter
 
 __all__: list[str] = []

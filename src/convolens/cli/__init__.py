@@ -1,0 +1,10 @@
+"""The `convolens` command line: thin Typer commands over the library, rendered with Rich.
+
+`main` holds the app and the core commands; the other modules register theirs on it when
+imported here, so `convolens.cli:app` is the whole command line.
+"""
+
+from convolens.cli import analytics, business, service, understand  # noqa: F401  (registers commands)
+from convolens.cli.main import app
+
+__all__ = ["app"]

@@ -1,0 +1,3 @@
+from convolens.cli import app
+
+app()
