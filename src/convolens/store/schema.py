@@ -346,6 +346,23 @@ CREATE TABLE definitions (
     )
 )
 
+MIGRATIONS.append(
+    Migration(
+        5,
+        "api keys: where a key came from; keys from CONVOLENS_ADMIN_KEY disabled without it",
+        """
+-- 'api' (POST /v1/keys), 'generated' (first start) or 'environment' (CONVOLENS_ADMIN_KEY).
+ALTER TABLE api_keys ADD COLUMN source VARCHAR DEFAULT 'api';
+-- Set while the server runs without the variable an environment key came from; cleared
+-- when it runs with it again. Unlike revoked_at (an admin's decision), this is reversible.
+ALTER TABLE api_keys ADD COLUMN disabled_at TIMESTAMPTZ;
+UPDATE api_keys SET source = 'environment'
+    WHERE name = 'admin (from environment)' AND created_by IS NULL;
+UPDATE api_keys SET source = 'generated' WHERE name = 'bootstrap admin' AND created_by IS NULL;
+""",
+    )
+)
+
 # Export/inspection layers: name -> (relation for current data, relation for all versions).
 LAYERS: dict[str, tuple[str, str]] = {
     "raw": ("raw_interactions", "raw_interactions"),
