@@ -180,11 +180,15 @@ def ingest_paths(
     on_start: Callable[[int], None] | None = None,
     on_file: Callable[[Path], None] | None = None,
     on_media_progress: Callable[[Path, float, float], None] | None = None,
+    admit: Callable[[Parsed], Parsed | Reject] | None = None,
 ) -> IngestReport:
     """Ingest `paths` (files or folders) into `warehouse`; returns what happened.
 
     `on_start(total_files)` and `on_file(path)` drive a progress bar;
     `on_media_progress(path, seconds_done, seconds_total)` one per long recording.
+    `admit(parsed)` sees each conversation before it is written and returns it (maybe
+    changed) or a Reject in its place: the service files an agent's uploads as theirs and
+    refuses to write over conversations the key may not change.
     """
     if fmt is not None:
         get_adapter(fmt)  # fail fast on an unknown --format, before any work
@@ -221,6 +225,12 @@ def ingest_paths(
             report.written.unchanged += 1
             report.per_format[result.source_format] += 1
             continue
+        if admit is not None:
+            admitted = admit(result)
+            if isinstance(admitted, Reject):
+                report.rejects.append(admitted)
+                continue
+            result = admitted
         batch.append(result)
         report.conversations += 1
         report.records += len(result.raw)
