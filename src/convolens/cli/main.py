@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress import (
     BarColumn,
@@ -24,6 +24,7 @@ from rich.progress import (
 from convolens import __version__, render
 from convolens.analytics.report import ReportGrouping, overview, report_table
 from convolens.analyze import analyze as run_analyze
+from convolens.cli import remote
 from convolens.enrich.config import ComponentSettings, load_component_settings
 from convolens.enrich.registry import (
     DEFAULT_COMPONENTS,
@@ -49,8 +50,10 @@ app = typer.Typer(
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )
-console = Console()
-err = Console(stderr=True)
+# Plain consoles in a CLI process; inside `convolens serve`, running a command for the CLI
+# (see cli/remote.py), each prints to that command's caller.
+console = remote.routed_console()
+err = remote.routed_console(stderr=True)
 
 DbOption = Annotated[
     Path,
@@ -60,10 +63,21 @@ _DEFAULT_DB = Path("convolens.duckdb")
 
 
 def _open(db: Path, *, read_only: bool = False) -> Warehouse:
+    """The warehouse for a command. While `convolens serve` holds the file (DuckDB lets one
+    process open it), the whole command runs in that server instead and this process only
+    prints what it sends back; see cli/remote.py."""
     try:
+        bridged = remote.current()
+        if bridged is not None:  # this is the server, running the command for a CLI
+            return bridged.open(db, read_only)
+        server = remote.find_server(db)
+        if server is not None:
+            code = remote.run_through(server, db, remote.current_context(), err)
+            if code is not None:
+                raise typer.Exit(code)
         return Warehouse(db, read_only=read_only)
     except WarehouseError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -73,7 +87,7 @@ def _progress() -> Progress:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=err,
+        console=remote.console_for(err),
         transient=True,
     )
 
@@ -511,7 +525,9 @@ def export(
     target = out or Path(f"{layer}.{fmt.value}")
     with _open(db, read_only=True) as warehouse:
         try:
-            rows = export_layer(warehouse, layer, fmt, target, all_versions=all_versions)
+            rows = export_layer(
+                warehouse, layer, fmt, remote.local_path(target), all_versions=all_versions
+            )
         except WarehouseError as exc:
             err.print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from None

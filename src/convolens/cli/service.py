@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from convolens.cli.main import _DEFAULT_DB, DbOption, app, err
 
@@ -56,5 +57,15 @@ def serve(
         stream_asr_model=stream_asr_model,
         preload=preload,
     )
+    from convolens.service.bridge import publish
+    from convolens.store.warehouse import WarehouseError
+
+    try:
+        application = create_app(settings)  # opens the warehouse: held until shutdown
+    except WarehouseError as exc:  # e.g. another process has it open
+        err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from None
     typer.echo(f"convolens: serving {db} on http://{host}:{port} (API docs: /docs)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    # CLI commands on this warehouse find the server (a file beside it) and run in it.
+    publish(application, db, host, port)
+    uvicorn.run(application, host=host, port=port, log_level="info")

@@ -61,4 +61,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     from convolens.dashboard import routes as dashboard_routes
 
     app.include_router(dashboard_routes.router)
+    from convolens.service import bridge
+
+    bridge.install(app)  # CLI commands run through the server that holds the warehouse
     return app

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,13 +23,60 @@ import pyarrow as pa
 from convolens import __version__
 from convolens.store.schema import MIGRATIONS
 
-__all__ = ["DEFAULT_DB", "Warehouse", "WarehouseError", "default_db_path"]
+__all__ = ["DEFAULT_DB", "Warehouse", "WarehouseError", "WarehouseLockedError", "default_db_path"]
 
 DEFAULT_DB = "convolens.duckdb"
 
 
 class WarehouseError(RuntimeError):
     """A warehouse problem the user can act on (wrong file, newer schema, unknown id)."""
+
+
+class WarehouseLockedError(WarehouseError):
+    """Another process has the file open: DuckDB lets one process open a file at a time
+    (read-write), so a second `convolens` process cannot even read it."""
+
+    def __init__(self, path: Path, pid: int | None, holder: str | None) -> None:
+        self.path, self.pid, self.holder = path, pid, holder
+        who = f"PID {pid}" if pid is not None else "another process"
+        if holder:
+            who += f": {holder}"
+        super().__init__(
+            f"{path}: in use by another process ({who}); DuckDB lets one process open a "
+            "warehouse file at a time: wait for it to finish (or stop it), then run this again"
+        )
+
+
+# DuckDB's IOException: 'Could not set lock on file "...": Conflicting lock is held in
+# /usr/bin/python3.11 (PID 7634) by user me. See also ...'
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<exe>.+?) \(PID (?P<pid>\d+)\)")
+
+
+def _lock_error(path: Path, exc: duckdb.Error) -> WarehouseLockedError | None:
+    """A clear error naming the process that holds `path`, if `exc` is DuckDB's lock error."""
+    message = str(exc)
+    if "Could not set lock" not in message:
+        return None
+    match = _LOCK_HOLDER.search(message)
+    if match is None:
+        return WarehouseLockedError(path, None, None)
+    pid = int(match["pid"])
+    return WarehouseLockedError(path, pid, _command_line(pid) or Path(match["exe"]).name)
+
+
+def _command_line(pid: int, limit: int = 80) -> str | None:
+    """`convolens ingest examples/` rather than `python3.11`, where /proc says (Linux)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return None
+    argv = [a for a in argv if a]
+    if len(argv) > 1 and Path(argv[0]).name.startswith("python"):
+        argv = argv[1:]  # the interpreter running a console script: name the script
+    if not argv:
+        return None
+    line = " ".join(" ".join([Path(argv[0]).name, *argv[1:]]).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def default_db_path() -> Path:
@@ -48,9 +96,13 @@ class Warehouse:
             raise WarehouseError(
                 f"{self.path}: no warehouse here yet; run 'convolens ingest PATH' first"
             )
+        self._on_close: Callable[[], None] | None = None
         try:
             self.con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.Error as exc:
+            locked = _lock_error(self.path, exc)
+            if locked is not None:
+                raise locked from None
             raise WarehouseError(f"{self.path}: cannot open as a DuckDB warehouse: {exc}") from exc
         # Timestamps are stored and bucketed (by day, by week) in UTC whatever the host's zone.
         self.con.execute("SET TimeZone = 'UTC'")
@@ -59,22 +111,29 @@ class Warehouse:
         else:
             self._check_schema()
 
-    def cursor(self) -> Warehouse:
+    def cursor(self, *, on_close: Callable[[], None] | None = None) -> Warehouse:
         """Another handle on the same open database, for use from another thread.
 
         DuckDB connections are not shared between threads; a cursor is a new connection to
         the same database (same transactions and locking), so the service gives each request
-        and worker its own. Close it when done.
+        and worker its own. Close it when done; `on_close` then runs (in the closing thread:
+        the service releases a lock it took for this handle).
         """
         other = object.__new__(Warehouse)
         other.path = self.path
+        other._on_close = on_close
         other.con = self.con.cursor()
         other.con.execute("SET TimeZone = 'UTC'")
         return other
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
-        self.con.close()
+        try:
+            self.con.close()
+        finally:
+            on_close, self._on_close = self._on_close, None
+            if on_close is not None:
+                on_close()
 
     def __enter__(self) -> Warehouse:
         return self
