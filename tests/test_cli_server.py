@@ -95,6 +95,9 @@ def test_every_command_runs_through_the_server_then_alone_once_it_stops(
     ingested = ok("ingest", str(inbox), "--db", db)
     assert through in ingested.stderr
     assert "0 of " in ingested.stdout and "records rejected" in ingested.stdout
+    # A recording: transcribed inside the server, the CLI waiting on the stream meanwhile.
+    recording = ok("ingest", str(EXAMPLES / "recordings"), "--model", "tiny.en", "--db", db)
+    assert "by format: audio 1" in recording.stdout
     again = ok("ingest", str(inbox), "--db", db)  # idempotent through the server as well
     assert "unchanged (already ingested)" in again.stdout
 
@@ -104,7 +107,8 @@ def test_every_command_runs_through_the_server_then_alone_once_it_stops(
 
     listed = json_lines(ok("list", "--json", "--limit", "100", "--db", db).stdout)
     ids = {row["conversation_id"] for row in listed}
-    assert len(ids) >= 5  # 4 sales chats and the tickets
+    assert len(ids) >= 6  # 4 sales chats, the tickets and the call
+    assert any(row["channel"] == "call" for row in listed)
     with httpx.Client(
         base_url=server.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30
     ) as api:

@@ -73,11 +73,16 @@ class TerminalInfo(BaseModel):
     width: int = 80
     color_system: str | None = None
     no_color: bool = False
+    # A terminal gets live progress bars (their cursor movements pass through unchanged).
+    terminal: bool = False
 
     @classmethod
     def of(cls, console: Console) -> TerminalInfo:
         return cls(
-            width=console.width, color_system=console.color_system, no_color=console.no_color
+            width=console.width,
+            color_system=console.color_system,
+            no_color=console.no_color,
+            terminal=console.is_terminal and not console.is_dumb_terminal,
         )
 
 
@@ -333,6 +338,8 @@ def run_through(server: ServerInfo, db: Path, ctx: Any, err: Console) -> int | N
         )
         return 1
     except KeyboardInterrupt:
+        if sys.stderr.isatty():
+            sys.stderr.write("\x1b[?25h\n")  # a progress bar may have hidden the cursor
         err.print(
             "interrupted: the command goes on in the server until it finishes",
             highlight=False,

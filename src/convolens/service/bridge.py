@@ -151,15 +151,19 @@ class _Stream(TextIOBase):
         return False
 
 
-def _console(stream: _Stream, terminal: TerminalInfo) -> Console:
+def _console(stream: _Stream, terminal: TerminalInfo, *, live: bool) -> Console:
+    """A console that renders as the caller's would. Only stderr, where the progress bars
+    are, may act as a terminal: their cursor movements reach the caller's terminal as they
+    would locally. stdout never does, because a live display on a terminal console swaps
+    the process-wide sys.stdout (rich's redirect), and this process is the server."""
     return Console(
         file=cast(IO[str], stream),
         width=max(20, terminal.width),
         height=25,
         color_system=terminal.color_system,  # type: ignore[arg-type]
         no_color=terminal.no_color,
-        force_terminal=False,  # no cursor movement: progress bars stay in this process
-        force_interactive=False,
+        force_terminal=live and terminal.terminal,
+        force_interactive=live and terminal.terminal,
         legacy_windows=False,
     )
 
@@ -204,8 +208,8 @@ def _invoke(args: list[str], stderr: Console) -> int:
 
 
 def _run(service: Service, request: CommandRequest, messages: queue.Queue[dict[str, Any]]) -> None:
-    stdout = _console(_Stream(messages, "stdout"), request.stdout)
-    stderr = _console(_Stream(messages, "stderr"), request.stderr)
+    stdout = _console(_Stream(messages, "stdout"), request.stdout, live=False)
+    stderr = _console(_Stream(messages, "stderr"), request.stderr, live=True)
     run = BridgedRun(
         open=_opener(service, stderr), stdout=stdout, stderr=stderr, cwd=Path(request.cwd)
     )
