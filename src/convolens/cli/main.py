@@ -89,9 +89,6 @@ def _progress() -> Progress:
         TimeElapsedColumn(),
         console=remote.console_for(err),
         transient=True,
-        # In a server running this command, sys.stdout is the server's, not the caller's.
-        redirect_stdout=remote.current() is None,
-        redirect_stderr=remote.current() is None,
     )
 
 
@@ -108,6 +105,11 @@ def main(
     ] = False,
 ) -> None:
     """convolens command line."""
+    # Warehouses, spools and exports hold raw conversation text: whatever this process
+    # creates is owner-only (0600 files, 0700 folders).
+    from convolens.store.private import restrict_umask
+
+    restrict_umask()
 
 
 # -- ingest -------------------------------------------------------------------------------

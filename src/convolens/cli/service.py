@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 
 from convolens.cli.main import _DEFAULT_DB, DbOption, app, err
+from convolens.speech.models import DEFAULT_MODEL
 
 __all__: list[str] = []
 
@@ -26,10 +27,15 @@ def serve(
         typer.Option(envvar="CONVOLENS_CONFIG", help="TOML with [components.NAME] settings."),
     ] = None,
     asr_model: Annotated[
-        str, typer.Option(help="Whisper model for uploaded recordings.")
-    ] = "base.en",
+        str,
+        typer.Option(
+            envvar="CONVOLENS_ASR_MODEL",
+            help="Whisper model for uploaded recordings: 'base', 'tiny.en' or a model directory.",
+        ),
+    ] = DEFAULT_MODEL,
     stream_asr_model: Annotated[
-        str, typer.Option(help="Whisper model for live streams.")
+        str,
+        typer.Option(envvar="CONVOLENS_STREAM_ASR_MODEL", help="Whisper model for live streams."),
     ] = "tiny.en",
     preload: Annotated[
         bool,
@@ -49,14 +55,22 @@ def serve(
         err.print(f"[red]error:[/] the service needs its extra ({exc.name}): "
                   "pip install 'convolens[service]'")  # fmt: skip
         raise typer.Exit(2) from None
-    settings = ServiceSettings(
-        db=db,
-        workers=workers,
-        components_config=config,
-        asr_model=asr_model,
-        stream_asr_model=stream_asr_model,
-        preload=preload,
-    )
+    from pydantic import ValidationError
+
+    try:
+        settings = ServiceSettings(
+            db=db,
+            workers=workers,
+            components_config=config,
+            asr_model=asr_model,
+            stream_asr_model=stream_asr_model,
+            preload=preload,
+        )
+    except ValidationError as exc:  # e.g. an unknown Whisper model: say so before serving
+        for problem in exc.errors():
+            where = ".".join(str(p) for p in problem["loc"])
+            err.print(f"[red]error:[/] {where}: {problem['msg']}")
+        raise typer.Exit(2) from None
     from convolens.service.bridge import publish
     from convolens.store.warehouse import WarehouseError
 

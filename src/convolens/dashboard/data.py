@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from convolens.client.models import Aggregates, ConversationList
 from convolens.dashboard.transcript import (
@@ -55,7 +55,8 @@ class ListFilters(BaseModel):
     since: str = ""  # YYYY-MM-DD, inclusive
     until: str = ""  # YYYY-MM-DD, inclusive
     q: str = ""
-    page: int = 1
+    # Bounded: a huge page number is a 422, not an OFFSET DuckDB cannot take.
+    page: int = Field(default=1, ge=1, le=1_000_000)
 
     def query(self, **change: Any) -> str:
         """The query string of these filters with `change` applied (for page links)."""

@@ -19,7 +19,6 @@ import json
 import logging
 import threading
 import time
-import traceback
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -28,6 +27,7 @@ from typing import Any
 
 # The wire model is the SDK's: one definition for both sides of the API.
 from convolens.client.models import Job, JobStatus
+from convolens.service.errors import public_reason, without_paths
 from convolens.store.warehouse import Warehouse, now_utc
 
 __all__ = ["Job", "JobQueue", "JobStatus", "PermanentJobError"]
@@ -235,18 +235,20 @@ class JobQueue:
             self._fail(db, job, {"code": "bad_input", "message": str(exc), "detail": exc.detail})
             return
         except Exception as exc:  # any failure is recorded and retried
-            error = {
-                "code": "job_error",
-                "message": f"{type(exc).__name__}: {exc}",
-                "detail": traceback.format_exc(limit=5),
-            }
+            # The reason only: the job's error is shown to the client and sent in the
+            # job.failed webhook; the traceback goes to the server log below.
+            error = {"code": "job_error", "message": public_reason(exc), "detail": None}
             log.exception("job %s attempt %d failed", job.job_id, job.attempts)
             if job.attempts < job.max_attempts:
                 delay = self.retry_base_s * 2 ** (job.attempts - 1)
                 db.con.execute(
                     "UPDATE jobs SET status = 'scheduled', worker = NULL, stage = 'retrying', "
                     "error = ?, run_after = ? WHERE job_id = ?",
-                    [json.dumps(error), now_utc() + timedelta(seconds=delay), job.job_id],
+                    [
+                        json.dumps(without_paths(error)),
+                        now_utc() + timedelta(seconds=delay),
+                        job.job_id,
+                    ],
                 )
                 return
             self._fail(db, job, error)
@@ -262,7 +264,7 @@ class JobQueue:
         db.con.execute(
             "UPDATE jobs SET status = 'failed', stage = 'failed', error = ?, finished_at = ? "
             "WHERE job_id = ?",
-            [json.dumps(error, default=str), now_utc(), job.job_id],
+            [json.dumps(without_paths(error), default=str), now_utc(), job.job_id],
         )
         self._finished(db, job.job_id)
 

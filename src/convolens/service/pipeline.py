@@ -9,6 +9,7 @@ labels every pending conversation and two runs at once would label some twice.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +19,56 @@ from convolens.enrich.base import Component
 from convolens.enrich.config import ComponentSettings, load_component_settings
 from convolens.enrich.registry import DEFAULT_COMPONENTS, get_component
 from convolens.enrich.runner import enrich
-from convolens.ingest.base import IngestOptions, Parsed, RawRecord
+from convolens.ingest.base import IngestOptions, Parsed, RawRecord, Reject
 from convolens.ingest.pipeline import ingest_paths
 from convolens.model import Conversation
+from convolens.service.auth import Role
+from convolens.service.errors import without_paths
 from convolens.service.jobs import Job, PermanentJobError
+from convolens.service.results import may_write
 from convolens.service.settings import ServiceSettings
 from convolens.speech.options import SpeechOptions
 from convolens.store.warehouse import Warehouse
 from convolens.store.writer import write_conversations
 
-__all__ = ["ServicePipeline"]
+__all__ = ["ServicePipeline", "writer_admission"]
+
+# The one reason a job gives for a conversation its key may not write (see errors.conflict).
+CONFLICT_REASON = "conflict: this conversation cannot be written with this key"
+
+
+def _job_key(db: Warehouse, job: Job) -> tuple[Role, str | None] | None:
+    """The role and agent of the key that submitted `job` (None: no key, e.g. the CLI)."""
+    if not job.created_by:
+        return None
+    rows = db.query("SELECT role, agent FROM api_keys WHERE key_id = ?", [job.created_by])
+    return (Role(rows[0]["role"]), rows[0]["agent"]) if rows else (Role.viewer, None)
+
+
+def writer_admission(db: Warehouse, job: Job) -> Callable[[Parsed], Parsed | Reject] | None:
+    """What a job may write, decided when it writes (a check at submit can be overtaken
+    by another job): an agent's conversations are filed as theirs, and none may replace
+    a conversation the submitting key may not write."""
+    key = _job_key(db, job)
+    if key is None:
+        return None
+    role, agent = key
+
+    def admit(parsed: Parsed) -> Parsed | Reject:
+        conversation = parsed.conversation
+        if role == Role.agent:
+            conversation.source.agent = agent
+        if not may_write(db, role, agent, conversation.conversation_id):
+            first = parsed.raw[0] if parsed.raw else None
+            return Reject(
+                first.source_path if first else "",
+                first.locator if first else "",
+                CONFLICT_REASON,
+                parsed.source_format,
+            )
+        return parsed
+
+    return admit
 
 
 class ServicePipeline:
@@ -97,6 +138,9 @@ class ServicePipeline:
         record = path.read_bytes()
         conversation = Conversation.model_validate_json(record)
         raw = [RawRecord(str(path), "stream", record, "utf-8")]
+        admit = writer_admission(db, job)
+        if admit is not None and isinstance(admit(Parsed(conversation, raw, "stream")), Reject):
+            raise PermanentJobError(CONFLICT_REASON)
         run_id = db.start_run("ingest", {"paths": [str(path)], "format": "stream"})
         written = write_conversations(db, [Parsed(conversation, raw, "stream")], run_id)
         db.finish_run(run_id, {"conversations": 1, "new": written.new})
@@ -150,9 +194,10 @@ class ServicePipeline:
             fmt=request.get("format"),
             options=self.ingest_options(request),
             on_media_progress=media,
+            admit=writer_admission(db, job),
         )
         rejects = [
-            {"record": r.locator or Path(r.source_path).name, "reason": r.reason}
+            {"record": r.locator or Path(r.source_path).name, "reason": without_paths(r.reason)}
             for r in report.rejects
         ]
         if not report.conversations:

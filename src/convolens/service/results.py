@@ -12,10 +12,18 @@ from datetime import datetime
 from typing import Any
 
 from convolens.service.auth import Principal, Role
-from convolens.service.errors import ApiError
+from convolens.service.errors import ApiError, conflict
 from convolens.store.warehouse import Warehouse
 
-__all__ = ["PARTS", "conversation_filter_sql", "find_conversation", "labels", "part"]
+__all__ = [
+    "PARTS",
+    "check_writable",
+    "conversation_filter_sql",
+    "find_conversation",
+    "labels",
+    "may_write",
+    "part",
+]
 
 # API part -> the label names it gathers.
 PARTS: dict[str, tuple[str, ...]] = {
@@ -42,18 +50,21 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def find_conversation(db: Warehouse, principal: Principal, ref: str) -> dict[str, Any]:
-    """The current version's header of a conversation (by id, prefix or source id), if
-    this key may see it; 404 otherwise (an agent is not told another agent's ids exist)."""
+    """The current version's header of a conversation (by id or source id), if this key
+    may see it; 404 otherwise. An agent's lookup only ever sees their own conversations,
+    so neither the 404 nor the 409 for an ambiguous source id tells them that another
+    agent's conversation exists."""
+    mine = " AND agent = ?" if principal.role == Role.agent else ""
     rows = db.query(
-        "SELECT * FROM conversations_current WHERE conversation_id = ? OR source_id = ? "
-        "ORDER BY conversation_id = ? DESC LIMIT 2",
-        [ref, ref, ref],
+        "SELECT * FROM conversations_current WHERE (conversation_id = ? OR source_id = ?)"
+        f"{mine} ORDER BY conversation_id = ? DESC LIMIT 2",
+        [ref, ref, *([principal.agent] if mine else []), ref],
     )
     if len(rows) > 1 and rows[0]["conversation_id"] != ref:
         raise ApiError(
             409, "ambiguous_id", f"{ref!r} names several conversations: use the conversation_id"
         )
-    if not rows or (principal.role == Role.agent and rows[0]["agent"] != principal.agent):
+    if not rows:
         raise ApiError(404, "conversation_not_found", f"no conversation {ref!r}")
     row = _plain(rows[0])
     row["meta"] = _json(row.get("meta"))
@@ -66,6 +77,25 @@ def find_conversation(db: Warehouse, principal: Principal, ref: str) -> dict[str
         )
     ]
     return row
+
+
+def may_write(db: Warehouse, role: Role, agent: str | None, conversation_id: str) -> bool:
+    """Whether a key may store a new version of `conversation_id`: admins and analysts
+    may; an agent only if it is new or already theirs; any other role never."""
+    if role in (Role.admin, Role.analyst):
+        return True
+    if role != Role.agent:
+        return False
+    rows = db.query(
+        "SELECT agent FROM conversations_current WHERE conversation_id = ?", [conversation_id]
+    )
+    return not rows or (agent is not None and rows[0]["agent"] == agent)
+
+
+def check_writable(db: Warehouse, principal: Principal, conversation_id: str) -> None:
+    """409 (and nothing more: see `errors.conflict`) unless this key may write it."""
+    if not may_write(db, principal.role, principal.agent, conversation_id):
+        raise conflict()
 
 
 def utterances(db: Warehouse, conversation_id: str, *, words: bool = False) -> list[dict[str, Any]]:

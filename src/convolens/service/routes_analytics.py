@@ -90,7 +90,7 @@ def get_spikes(
     dimension: str = "intent",
     grain: Literal["day", "week"] = "week",
     baseline: Annotated[int, Query(ge=1, le=52)] = 4,
-    min_count: Annotated[int, Query(ge=1)] = 5,
+    min_count: Annotated[int, Query(ge=1, le=1_000_000_000)] = 5,
     as_of: Annotated[date | None, Query(description="A day in the period to examine.")] = None,
     all_values: Annotated[bool, Query(description="Every value, not only spikes.")] = False,
 ) -> spikes.SpikeReport | None:
@@ -116,7 +116,8 @@ def get_before_after(
     """Did conversations about `value` change after `at`? Rates, share, sentiment, tests."""
     when: date | int
     try:
-        when = int(at) if at.isdigit() else date.fromisoformat(at)
+        # An annotation id is an INTEGER in the warehouse: a longer number names none.
+        when = int(at) if at.isdigit() and len(at) <= 9 else date.fromisoformat(at)
     except ValueError:
         message = f"at must be an ISO date or an annotation id, not {at!r}"
         raise ApiError(422, "invalid_date", message) from None
@@ -132,7 +133,7 @@ def get_agents(
     channel: Channel = None,
     queue: QueueName = None,
     kind: Literal["human", "ai"] | None = None,
-    min_conversations: Annotated[int, Query(ge=1)] = 1,
+    min_conversations: Annotated[int, Query(ge=1, le=1_000_000_000)] = 1,
 ) -> agents.TeamComparison:
     """A scorecard per agent, with the team mean, the top quartile, ranks and percentiles."""
     return _run(

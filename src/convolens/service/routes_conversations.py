@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import uuid
 from datetime import datetime
@@ -25,12 +26,17 @@ from convolens.ingest.json_conversations import RecordError, conversation_from_r
 from convolens.model import conversation_id_for
 from convolens.service import results
 from convolens.service.auth import Principal, Role, require
-from convolens.service.errors import ApiError, ErrorResponse
+from convolens.service.errors import ApiError, ErrorResponse, public_reason
 from convolens.service.jobs import Job, JobQueue
 from convolens.service.state import Caller, Db, Service, get_service
-from convolens.store.warehouse import Warehouse
+from convolens.store.erase import erase_conversation
+from convolens.store.private import private_dir, private_file
 
 __all__ = ["router"]
+
+log = logging.getLogger("convolens.service")
+# Far past any real list, and small enough for DuckDB's OFFSET (a BIGINT).
+MAX_OFFSET = 1_000_000_000
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 413, 422)
@@ -39,8 +45,8 @@ router = APIRouter(prefix="/v1", responses=ERRORS)
 
 
 def _spool(service: Service, name: str) -> Path:
-    folder = service.settings.spool_dir() / datetime.now().strftime("%Y%m%d")
-    folder.mkdir(parents=True, exist_ok=True)
+    # Spooled bodies and files hold raw text: owner-only, like the warehouse.
+    folder = private_dir(service.settings.spool_dir() / datetime.now().strftime("%Y%m%d"))
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", Path(name).name)[-100:] or "upload"
     return folder / f"{uuid.uuid4().hex[:12]}-{safe}"
 
@@ -65,17 +71,36 @@ def submit_conversation(
     """Submit a text conversation; returns at once with its id and the job that labels it."""
     service = get_service(request)
     require(caller, Role.admin, Role.analyst, Role.agent)
+    hook = _check_url(webhook_url)
     record = body.model_dump(exclude_none=True)
     if caller.role == Role.agent:
         record["agent"] = caller.agent  # an agent submits their own conversations
+    try:
+        encoded = json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, ValueError):  # a lone surrogate ("\ud800") is not text
+        raise ApiError(
+            422, "invalid_conversation", "the body holds a string that is not valid Unicode"
+        ) from None
     try:
         conversation = conversation_from_record(
             record, default_system="api", default_channel="chat"
         )
     except (RecordError, ValueError) as exc:
         raise ApiError(422, "invalid_conversation", str(exc)) from None
+    except Exception as exc:  # no body may make a 500
+        # An adapter bug on an odd body (the adapter should have said RecordError): the
+        # client still learns it is the body, and what kind of problem, never a trace.
+        log.warning("submitted conversation not readable: %s", public_reason(exc))
+        raise ApiError(
+            422,
+            "invalid_conversation",
+            f"the conversation could not be read ({public_reason(exc)}): check field types",
+        ) from None
+    # A new version only from a key allowed to write this conversation (409 otherwise).
+    results.check_writable(db, caller, conversation.conversation_id)
     path = _spool(service, f"{body.id or 'conversation'}.json")
-    path.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    with private_file(path) as out:
+        out.write(encoded)
     job_id = service.queue.submit(
         db,
         "ingest",
@@ -83,7 +108,7 @@ def submit_conversation(
          "conversation_ids": [conversation.conversation_id]},
         conversation_id=conversation.conversation_id,
         input_path=path,
-        webhook_url=_check_url(webhook_url),
+        webhook_url=hook,
         created_by=caller.key_id,
     )  # fmt: skip
     return _accepted(job_id, [conversation.conversation_id])
@@ -111,39 +136,30 @@ def upload(
     """Upload a file; returns at once with the job that ingests and labels it."""
     service = get_service(request)
     require(caller, Role.admin, Role.analyst, Role.agent)
+    # Everything that can refuse the request is checked before a byte is spooled.
+    hook = _check_url(webhook_url)
+    sidecar = _sidecar(metadata)
     limit = service.settings.max_upload_bytes
     path = _spool(service, file.filename or "upload")
-    digest = hashlib.sha256()
-    size = 0
-    with path.open("wb") as out:
-        while chunk := file.file.read(1 << 20):
-            size += len(chunk)
-            if size > limit:
-                out.close()
-                path.unlink(missing_ok=True)
-                raise ApiError(
-                    413,
-                    "upload_too_large",
-                    f"the file is over the {limit // (1024 * 1024)} MiB upload limit",
-                )
-            digest.update(chunk)
-            out.write(chunk)
-    if size == 0:
+    try:
+        digest, size = _receive(file, path, limit)
+        if size == 0:
+            raise ApiError(422, "empty_upload", "the uploaded file is empty")
+        ids: list[str] = []
+        if path.suffix.lower() in MEDIA_SUFFIXES:
+            if sidecar.get("id") is not None:
+                source = str(sidecar.get("source") or "audio")
+                ids = [conversation_id_for(source, str(sidecar["id"]))]
+            else:
+                ids = [conversation_id_for("audio", f"sha256:{digest[:32]}")]
+        for cid in ids:  # known now: refuse at once (the job checks each one again)
+            results.check_writable(db, caller, cid)
+    except BaseException:
         path.unlink(missing_ok=True)
-        raise ApiError(422, "empty_upload", "the uploaded file is empty")
-    sidecar: dict[str, Any] = {}
+        raise
     if metadata:
-        try:
-            sidecar = json.loads(metadata)
-        except json.JSONDecodeError as exc:
-            raise ApiError(422, "invalid_metadata", f"metadata is not JSON: {exc}") from None
-        path.with_name(path.stem + ".meta.json").write_text(metadata, encoding="utf-8")
-    ids: list[str] = []
-    if path.suffix.lower() in MEDIA_SUFFIXES:
-        if sidecar.get("id") is not None:
-            ids = [conversation_id_for(str(sidecar.get("source") or "audio"), str(sidecar["id"]))]
-        else:
-            ids = [conversation_id_for("audio", f"sha256:{digest.hexdigest()[:32]}")]
+        with private_file(path.with_name(path.stem + ".meta.json")) as out:
+            out.write(metadata.encode("utf-8"))
     job_id = service.queue.submit(
         db,
         "ingest",
@@ -151,10 +167,44 @@ def upload(
          "conversation_ids": ids, "filename": file.filename},
         conversation_id=ids[0] if ids else None,
         input_path=path,
-        webhook_url=_check_url(webhook_url),
+        webhook_url=hook,
         created_by=caller.key_id,
     )  # fmt: skip
     return _accepted(job_id, ids)
+
+
+def _sidecar(metadata: str | None) -> dict[str, Any]:
+    if not metadata:
+        return {}
+    try:
+        sidecar = json.loads(metadata)
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(422, "invalid_metadata", f"metadata is not JSON: {exc}") from None
+    if not isinstance(sidecar, dict):
+        raise ApiError(422, "invalid_metadata", "metadata must be a JSON object")
+    try:
+        metadata.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(422, "invalid_metadata", "metadata is not valid Unicode") from None
+    return sidecar
+
+
+def _receive(file: UploadFile, path: Path, limit: int) -> tuple[str, int]:
+    """Copy the upload to `path` (owner-only); (sha256, size). 413 past `limit` bytes."""
+    digest = hashlib.sha256()
+    size = 0
+    with private_file(path) as out:
+        while chunk := file.file.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(
+                    413,
+                    "upload_too_large",
+                    f"the file is over the {limit // (1024 * 1024)} MiB upload limit",
+                )
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest(), size
 
 
 @router.get("/jobs/{job_id}", response_model=Job, tags=["jobs"])
@@ -199,7 +249,7 @@ def list_conversations(
     signal: str | None = None,
     q: Annotated[str | None, Query(description="Free text in subject or messages.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ConversationList:
     """Conversations, newest first, filtered by channel, dates, agent, labels or text."""
     _text_reader(caller)
@@ -303,39 +353,18 @@ def get_part(conversation_id: str, part: str, db: Db, caller: Caller) -> list[di
     return results.part(db, cid, part)
 
 
-# Every table keyed by conversation_id: a delete leaves nothing derived behind.
-_DERIVED = (
-    "enrichments", "enrichment_status", "metrics_participant_pairs", "metrics_participant",
-    "metrics_conversation", "words", "utterances", "participants", "raw_interactions",
-    "conversations",
-)  # fmt: skip
-
-
 @router.delete("/conversations/{conversation_id}", response_model=Deleted, tags=["results"])
 def delete_conversation(conversation_id: str, request: Request, db: Db, caller: Caller) -> Deleted:
-    """Delete a conversation (all versions) and everything derived from it, raw layer included."""
+    """Delete a conversation (all versions) and every copy of it: everything derived, the
+    raw layer, its jobs, webhook deliveries and spooled uploads, and the freed bytes of
+    the warehouse file."""
     require(caller, Role.admin)
     cid = results.find_conversation(db, caller, conversation_id)["conversation_id"]
-    counts = _delete(db, get_service(request), cid)
-    return Deleted(conversation_id=cid, rows=counts)
-
-
-def _delete(db: Warehouse, service: Service, cid: str) -> dict[str, int]:
-    counts: dict[str, int] = {}
+    service = get_service(request)
     # Not while a labelling run may be writing rows for it.
-    with service.pipeline.label_lock, db.transaction():
-        for table in _DERIVED:
-            n = db.query(f"SELECT count(*) AS n FROM {table} WHERE conversation_id = ?", [cid])
-            counts[table] = int(n[0]["n"])
-            db.con.execute(f"DELETE FROM {table} WHERE conversation_id = ?", [cid])
-    paths = db.query(
-        "SELECT input_path FROM jobs WHERE conversation_id = ? AND input_path IS NOT NULL", [cid]
-    )
-    for row in paths:
-        path = Path(row["input_path"])
-        path.unlink(missing_ok=True)
-        path.with_name(path.stem + ".meta.json").unlink(missing_ok=True)
-    return counts
+    with service.pipeline.label_lock:
+        erased = erase_conversation(db, cid, spool=service.settings.spool_dir())
+    return Deleted(conversation_id=cid, rows=erased.rows)
 
 
 @router.get("/aggregates", response_model=Aggregates, tags=["results"])

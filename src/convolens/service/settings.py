@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from convolens.speech.models import DEFAULT_MODEL, ModelNotAvailableError, check_whisper_model
 
 __all__ = ["ServiceSettings"]
 
@@ -31,9 +33,14 @@ class ServiceSettings(BaseModel):
     max_attempts: int = Field(default=3, ge=1)
     retry_base_s: float = Field(default=2.0, ge=0.0)
     poll_s: float = Field(default=0.2, gt=0.0)
-    # Whisper model for uploaded recordings and live streams.
-    asr_model: str = Field(default_factory=lambda: _env("ASR_MODEL", "base.en"))
-    stream_asr_model: str = Field(default_factory=lambda: _env("STREAM_ASR_MODEL", "tiny.en"))
+    # Whisper model for uploaded recordings and live streams: one the product ships
+    # ('base', 'tiny.en') or a model directory, checked when the settings are read.
+    asr_model: str = Field(
+        default_factory=lambda: _env("ASR_MODEL", DEFAULT_MODEL), validate_default=True
+    )
+    stream_asr_model: str = Field(
+        default_factory=lambda: _env("STREAM_ASR_MODEL", "tiny.en"), validate_default=True
+    )
     # TOML with [components.NAME] settings, as `convolens analyze --config`.
     components_config: Path | None = Field(
         default_factory=lambda: Path(p) if (p := os.environ.get("CONVOLENS_CONFIG")) else None
@@ -49,6 +56,15 @@ class ServiceSettings(BaseModel):
     )
     # Load the models when the server starts rather than on the first job or stream.
     preload: bool = True
+
+    @field_validator("asr_model", "stream_asr_model")
+    @classmethod
+    def _shipped_or_local_model(cls, value: str) -> str:
+        try:
+            check_whisper_model(value)
+        except ModelNotAvailableError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     def spool_dir(self) -> Path:
         return self.spool or self.db.with_name(self.db.stem + ".uploads")

@@ -25,6 +25,7 @@ from convolens.service.pipeline import ServicePipeline
 from convolens.service.settings import ServiceSettings
 from convolens.service.webhook_dispatch import WebhookDispatcher
 from convolens.service.webhooks import DeliverySettings, enqueue
+from convolens.store.private import make_private, private_dir, private_file, restrict_umask
 from convolens.store.warehouse import Warehouse
 
 __all__ = ["Caller", "Db", "Service", "get_service", "insight_events"]
@@ -38,8 +39,14 @@ log = logging.getLogger("convolens.service")
 class Service:
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
+        # The warehouse and the spool hold raw conversation text: owner-only (0600/0700),
+        # also the files DuckDB creates later (its WAL), whatever umask the server got.
+        restrict_umask()
         self.warehouse = Warehouse(settings.db)
-        self.settings.spool_dir().mkdir(parents=True, exist_ok=True)
+        for made in (settings.db, settings.db.with_name(settings.db.name + ".wal")):
+            make_private(made)
+        private_dir(self.settings.spool_dir())
+        make_private(self.settings.spool_dir())
         self.pipeline = ServicePipeline(settings)
         self.queue = JobQueue(
             self.warehouse,
@@ -103,8 +110,9 @@ class Service:
         """The secret signing per-job webhooks: made once, kept beside the warehouse."""
         path = self.settings.db.with_name(self.settings.db.name + ".webhook-secret")
         if not path.exists():
-            path.write_text(secrets.token_hex(32), encoding="utf-8")
-            path.chmod(0o600)
+            with private_file(path) as out:  # 0600 from the start, never readable by others
+                out.write(secrets.token_hex(32).encode())
+        make_private(path)
         return path.read_text(encoding="utf-8").strip()
 
     def _bootstrap_admin(self) -> str | None:

