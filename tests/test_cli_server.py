@@ -192,8 +192,10 @@ def test_a_stale_discovery_file_is_ignored(tmp_path: Path, inbox: Path) -> None:
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     stale = {"url": "http://127.0.0.1:9", "pid": gone.pid, "token": "t", "version": "0",
-             "db": str(db)}  # fmt: skip
-    db.with_name("alone.duckdb.server.json").write_text(json.dumps(stale))
+             "db": str(db.resolve())}  # fmt: skip
+    left = db.with_name("alone.duckdb.server.json")
+    left.write_text(json.dumps(stale))
+    left.chmod(0o600)  # as a server writes it: only the dead pid gives it away
     done = ok("ingest", str(inbox), "--db", str(db))
     assert "through" not in done.stderr and "Ingest summary" in done.stdout
 

@@ -20,6 +20,7 @@ import http.client
 import json
 import os
 import sys
+import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ COMMAND_PATH = "/_local/cli"
 # transcription of a recording, a labelling run) is told apart from a dead server.
 HEARTBEAT_S = 5.0
 READ_TIMEOUT_S = 60.0
+STARTING_TRIES = 20
 
 
 class ServerInfo(BaseModel):
@@ -185,8 +187,16 @@ def find_server(db: Path) -> ServerInfo | None:
     check later, and the command then opens the file itself."""
     path = discovery_path(db)
     try:
+        stat = path.stat()
+        # Only a file of our own that nobody else could have written: in a shared folder
+        # another user's file could send our arguments (paths) to their server.
+        if stat.st_uid != os.getuid() or stat.st_mode & 0o077:
+            return None
         info = ServerInfo.model_validate_json(path.read_bytes())
     except (OSError, ValidationError):
+        return None
+    host = urlsplit(info.url).hostname or ""
+    if host not in ("127.0.0.1", "::1") or Path(info.db) != db.resolve():
         return None
     return info if _pid_alive(info.pid) else None
 
@@ -288,20 +298,29 @@ def run_through(server: ServerInfo, db: Path, ctx: Any, err: Console) -> int | N
         stderr=TerminalInfo.of(Console(stderr=True)),
     )
     url = urlsplit(server.url)
-    connection = http.client.HTTPConnection(
-        url.hostname or "127.0.0.1", url.port or 80, timeout=READ_TIMEOUT_S
-    )
-    try:
-        connection.request(
-            "POST",
-            COMMAND_PATH,
-            body=request.model_dump_json(),
-            headers={"Content-Type": "application/json", TOKEN_HEADER: server.token},
+    # A server publishes itself once started, just before it listens: a refused
+    # connection from a live server is retried for a few seconds.
+    for attempt in range(STARTING_TRIES):
+        connection = http.client.HTTPConnection(
+            url.hostname or "127.0.0.1", url.port or 80, timeout=READ_TIMEOUT_S
         )
-        response = connection.getresponse()
-    except OSError:
-        connection.close()
-        return None
+        try:
+            connection.request(
+                "POST",
+                COMMAND_PATH,
+                body=request.model_dump_json(),
+                headers={"Content-Type": "application/json", TOKEN_HEADER: server.token},
+            )
+            response = connection.getresponse()
+            break
+        except ConnectionRefusedError:
+            connection.close()
+            if attempt + 1 == STARTING_TRIES or not _pid_alive(server.pid):
+                return None
+            time.sleep(0.25)
+        except OSError:
+            connection.close()
+            return None
     try:
         if response.status in (403, 404):
             return None  # a stale file whose pid was reused: not our server
