@@ -5,7 +5,8 @@ CONVOLENS := $(VENV)/bin/convolens
 PIP := $(PY) -m pip --disable-pip-version-check
 DEMO_DB ?= demo.duckdb
 DEMO_PORT ?= 8000
-# The demo's admin key (a real deployment lets `convolens serve` make a random one).
+# The demo's admin key: public, so it works only while the server runs with this variable
+# (docs/service.md); a real deployment lets `convolens serve` make a random one.
 DEMO_ADMIN_KEY ?= clk_demo_change-me-in-production-0000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1

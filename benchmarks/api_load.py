@@ -41,7 +41,7 @@ from convolens.service.local import LocalServer
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-ADMIN_KEY = "clk_benchadmin_" + "b3nchm4rk" * 4
+ADMIN_KEY = "clk_benchadmin_rDZLdZft2Ot_hW2DRMwYHCoDKec3bX4BMg-cmCdFp80"
 Upload = tuple[str, bytes, str]  # (kind, content, filename)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from live_server import ADMIN_KEY
 from markupsafe import Markup
 from playwright.sync_api import expect
 
@@ -78,7 +79,7 @@ def test_sign_in_sets_an_httponly_strict_cookie_and_rejects_bad_keys(
     page.click("form[action='/dashboard/login'] button[type=submit]")
     expect(page.locator(".error")).to_contain_text("unknown or has been revoked")
     _shot(page, screenshots, "01-login-rejected")
-    page.fill("#api_key", "clk_testadmin_" + "s3cret" * 6)
+    page.fill("#api_key", ADMIN_KEY)
     page.click("form[action='/dashboard/login'] button[type=submit]")
     page.wait_for_url("**/dashboard/agents")  # back where the browser was going
     (cookie,) = context.cookies()

@@ -9,7 +9,8 @@ import httpx
 
 from convolens.service.local import LocalServer
 
-ADMIN_KEY = "clk_testadmin_" + "s3cret" * 6
+# A fixed key for the tests, as strong as a generated one (weak keys are refused at start).
+ADMIN_KEY = "clk_testadmin_0vdzjXPvEL8hnuORqR2MMQHPu_e4zMknTWOTnS8tjYc"
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
@@ -18,7 +19,13 @@ class Server(LocalServer):
     """The test server: a known admin key, the tiny Whisper model for recordings."""
 
     def __init__(self, db: Path, log: Path, **env: str) -> None:
-        env = {"CONVOLENS_ADMIN_KEY": ADMIN_KEY, "CONVOLENS_ASR_MODEL": "tiny.en", **env}
+        env = {
+            "CONVOLENS_ADMIN_KEY": ADMIN_KEY,
+            "CONVOLENS_ASR_MODEL": "tiny.en",
+            # The tests' webhook receivers listen on loopback, refused unless allowed.
+            "CONVOLENS_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
+            **env,
+        }
         super().__init__(db, log, args=["--asr-model", "tiny.en"], **env)
 
     def start(self, timeout: float = 60.0) -> Server:

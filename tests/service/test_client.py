@@ -120,8 +120,13 @@ def test_api_errors_carry_the_stable_code(server: Server, analyst: Client, sdk: 
         analyst.conversation("cv-doesnotexist")
     assert missing.value.status == 404 and missing.value.code == "conversation_not_found"
     with pytest.raises(ApiError) as bad_url:
-        analyst.submit_conversation(_sample("chat-20260908-0002", "x"), webhook_url="ftp://x")
+        sdk.submit_conversation(_sample("chat-20260908-0002", "x"), webhook_url="ftp://x")
     assert (bad_url.value.status, bad_url.value.code) == (422, "invalid_webhook_url")
+    with pytest.raises(ApiError) as not_analysts:  # per-job webhooks are for admin keys
+        analyst.submit_conversation(
+            _sample("chat-20260908-0002", "x"), webhook_url="https://x.example"
+        )
+    assert (not_analysts.value.status, not_analysts.value.code) == (403, "webhook_url_forbidden")
     with pytest.raises(ApiError) as invalid:
         analyst.submit_conversation({"id": "x", "messages": []})
     assert (invalid.value.status, invalid.value.code) == (422, "invalid_request")

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from convolens.service import webhook_dispatch
 from convolens.service.jobs import Job
 from convolens.service.webhook_dispatch import WebhookDispatcher, dispatch_due
+from convolens.service.webhook_targets import TargetPolicy, TargetRefused
 from convolens.service.webhooks import (
     DeliverySettings,
     WebhookCreate,
@@ -36,6 +37,9 @@ from convolens.service.webhooks import (
 from convolens.store.warehouse import Warehouse
 
 SERVER_SECRET = "server-default-secret-0123456789"
+# The receiver listens on loopback, which webhooks may only reach when an operator allows it.
+LOOPBACK = TargetPolicy.parse("127.0.0.1")
+LOCAL: dict[str, Any] = {"default_secret": SERVER_SECRET, "policy": LOOPBACK}
 FAST = DeliverySettings(backoff_base_s=0.05, timeout_s=2.0, lease_s=10.0, poll_interval_s=0.02)
 
 
@@ -152,11 +156,19 @@ def test_create_list_delete(warehouse: Warehouse) -> None:
 
 
 @pytest.mark.parametrize(
+    "url",
+    ["ftp://files.example/x", "javascript:alert(1)", "https:///nohost", "http://u:p@x.example/"],
+)
+def test_create_rejects_bad_urls(warehouse: Warehouse, url: str) -> None:
+    with pytest.raises(TargetRefused) as refused:
+        create_webhook(warehouse, WebhookCreate(url=url, events=["*"]))
+    assert refused.value.code == "invalid_webhook_url"
+    assert list_webhooks(warehouse) == []
+
+
+@pytest.mark.parametrize(
     "fields",
     [
-        {"url": "ftp://files.example/x", "events": ["*"]},
-        {"url": "javascript:alert(1)", "events": ["*"]},
-        {"url": "https:///nohost", "events": ["*"]},
         {"url": "https://ok.example", "events": []},
         {"url": "https://ok.example", "events": ["job.done"]},
         {"url": "https://ok.example", "events": ["*"], "rule": {"trackr": "x"}},
@@ -175,7 +187,7 @@ def test_signed_json_delivery(warehouse: Warehouse, receiver: Receiver) -> None:
     data = {"job_id": "job_1", "kind": "ingest", "conversation_id": "c1", "result": {"n": 3}}
     ids = enqueue(warehouse, "job.completed", data)
     assert len(ids) == 1
-    assert dispatch_due(warehouse, default_secret=SERVER_SECRET, settings=FAST) == 1
+    assert dispatch_due(warehouse, **LOCAL, settings=FAST) == 1
 
     [req] = receiver.requests
     h = req.headers
@@ -208,7 +220,7 @@ def test_signed_json_delivery(warehouse: Warehouse, receiver: Receiver) -> None:
     # The stored text is byte for byte what was signed and sent.
     raw = warehouse.query("SELECT payload FROM webhook_deliveries")[0]["payload"]
     assert raw.encode("utf-8") == req.body
-    assert dispatch_due(warehouse, default_secret=SERVER_SECRET, settings=FAST) == 0
+    assert dispatch_due(warehouse, **LOCAL, settings=FAST) == 0
 
 
 def test_retries_with_backoff_then_success(warehouse: Warehouse, receiver: Receiver) -> None:
@@ -217,16 +229,16 @@ def test_retries_with_backoff_then_success(warehouse: Warehouse, receiver: Recei
     [delivery_id] = enqueue(warehouse, "alert", {"alert": "volume_spike", "message": "3x calls"})
 
     before = datetime.now(UTC)
-    assert dispatch_due(warehouse, default_secret=SERVER_SECRET, settings=FAST) == 1
+    assert dispatch_due(warehouse, **LOCAL, settings=FAST) == 1
     first = get_delivery(warehouse, delivery_id)
     assert first is not None and first.status == "pending" and first.attempts == 1
     assert first.response_status == 500 and first.last_error == "HTTP 500: receiver broke"
     assert first.next_attempt_at is not None
     assert first.next_attempt_at >= before + timedelta(seconds=0.05)
     # Not due yet: an immediate pass sends nothing.
-    assert dispatch_due(warehouse, default_secret=SERVER_SECRET, settings=FAST) == 0
+    assert dispatch_due(warehouse, **LOCAL, settings=FAST) == 0
 
-    with WebhookDispatcher(warehouse, default_secret=SERVER_SECRET, settings=FAST):
+    with WebhookDispatcher(warehouse, **LOCAL, settings=FAST):
         wait_for(lambda: statuses(warehouse) == ["delivered"])
     done = get_delivery(warehouse, delivery_id)
     assert done is not None
@@ -248,7 +260,7 @@ def test_permanent_failure_after_max_attempts(warehouse: Warehouse, receiver: Re
     enqueue(warehouse, "alert", {"alert": "x"})
 
     settings = FAST.model_copy(update={"max_attempts": 3, "backoff_base_s": 0.01})
-    with WebhookDispatcher(warehouse, default_secret=SERVER_SECRET, settings=settings):
+    with WebhookDispatcher(warehouse, **LOCAL, settings=settings):
         wait_for(lambda: statuses(warehouse) == ["failed", "failed"])
     [d_down] = list_deliveries(warehouse, down)
     [d_refused] = list_deliveries(warehouse, refused)
@@ -263,7 +275,7 @@ def test_permanent_failure_after_max_attempts(warehouse: Warehouse, receiver: Re
     receiver.fail["/down"] = 0
     assert redeliver(warehouse, d_down.delivery_id) is True
     assert redeliver(warehouse, d_down.delivery_id) is False  # already pending
-    assert dispatch_due(warehouse, default_secret=SERVER_SECRET, settings=settings) == 1
+    assert dispatch_due(warehouse, **LOCAL, settings=settings) == 1
     again = get_delivery(warehouse, d_down.delivery_id)
     assert again is not None and (again.status, again.attempts) == ("delivered", 1)
 
@@ -331,7 +343,7 @@ def test_slack_payload(warehouse: Warehouse, receiver: Receiver) -> None:
         {"conversation_id": "conv-9", "signal": "churn_risk", "confidence": 0.8,
          "reasons": ['tracker churn_risk: customer said "cancel my plan"']},
     )  # fmt: skip
-    assert dispatch_due(warehouse, default_secret=SERVER_SECRET, settings=FAST) == 2
+    assert dispatch_due(warehouse, **LOCAL, settings=FAST) == 2
 
     by_event = {r.headers["x-convolens-event"]: r for r in receiver.requests}
     req = by_event["tracker.hit"]
@@ -378,7 +390,7 @@ def test_pending_deliveries_survive_restart(tmp_path: Path, receiver: Receiver) 
     assert receiver.requests == []
     with Warehouse(path) as wh:  # the server restarts
         assert statuses(wh) == ["pending"] * 3
-        with WebhookDispatcher(wh, default_secret=SERVER_SECRET, settings=FAST):
+        with WebhookDispatcher(wh, **LOCAL, settings=FAST):
             wait_for(lambda: statuses(wh) == ["delivered"] * 3)
         callback = get_delivery(wh, one_off)
         assert callback is not None and callback.hook_id is None
@@ -401,7 +413,7 @@ def test_concurrency_is_bounded(warehouse: Warehouse, receiver: Receiver) -> Non
         enqueue(warehouse, "alert", {"alert": f"a{i}"})
     settings = FAST.model_copy(update={"concurrency": 2})
     started = time.monotonic()
-    with WebhookDispatcher(warehouse, default_secret=SERVER_SECRET, settings=settings) as d:
+    with WebhookDispatcher(warehouse, **LOCAL, settings=settings) as d:
         d.notify()
         wait_for(lambda: statuses(warehouse) == ["delivered"] * 6)
     assert receiver.max_active == 2  # in parallel, but never more than two at once
@@ -415,7 +427,7 @@ def test_delete_cancels_pending(warehouse: Warehouse, receiver: Receiver) -> Non
     cancelled = get_delivery(warehouse, delivery_id)
     assert cancelled is not None and cancelled.status == "cancelled"
     assert cancelled.last_error == "webhook deleted"
-    assert dispatch_due(warehouse, default_secret=SERVER_SECRET, settings=FAST) == 0
+    assert dispatch_due(warehouse, **LOCAL, settings=FAST) == 0
     assert redeliver(warehouse, delivery_id) is False
     assert enqueue(warehouse, "alert", {"alert": "y"}) == []
     assert receiver.requests == []
@@ -423,7 +435,7 @@ def test_delete_cancels_pending(warehouse: Warehouse, receiver: Receiver) -> Non
 
 def test_dispatcher_stops_promptly(warehouse: Warehouse) -> None:
     dispatcher = WebhookDispatcher(
-        warehouse, default_secret=SERVER_SECRET, settings=DeliverySettings(poll_interval_s=30)
+        warehouse, **LOCAL, settings=DeliverySettings(poll_interval_s=30)
     )
     dispatcher.start()
     assert dispatcher.running
@@ -443,7 +455,7 @@ def test_job_finished_notifies_hooks_and_job_url(warehouse: Warehouse, receiver:
     done = Job(job_id="job_a", status="completed", result={"conversations": 2},
                webhook_url=receiver.url("/callback"), **common)  # fmt: skip
     failed = Job(job_id="job_b", status="failed", error={"message": "no records"}, **common)
-    with WebhookDispatcher(warehouse, default_secret=SERVER_SECRET, settings=FAST) as d:
+    with WebhookDispatcher(warehouse, **LOCAL, settings=FAST) as d:
         assert len(d.job_finished(done)) == 2
         assert len(d.job_finished(failed)) == 1
         wait_for(lambda: statuses(warehouse) == ["delivered"] * 3)

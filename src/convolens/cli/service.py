@@ -50,6 +50,8 @@ def serve(
         import uvicorn
 
         from convolens.service.app import create_app
+        from convolens.service.auth import check_key_strength
+        from convolens.service.log_redaction import log_config
         from convolens.service.settings import ServiceSettings
     except ImportError as exc:
         err.print(f"[red]error:[/] the service needs its extra ({exc.name}): "
@@ -71,6 +73,12 @@ def serve(
             where = ".".join(str(p) for p in problem["loc"])
             err.print(f"[red]error:[/] {where}: {problem['msg']}")
         raise typer.Exit(2) from None
+    if settings.bootstrap_admin_key:
+        try:
+            check_key_strength(settings.bootstrap_admin_key)
+        except ValueError as exc:
+            err.print(f"[red]error:[/] CONVOLENS_ADMIN_KEY: {exc}")
+            raise typer.Exit(2) from None
     from convolens.service.bridge import publish
     from convolens.store.warehouse import WarehouseError
 
@@ -82,4 +90,5 @@ def serve(
     typer.echo(f"convolens: serving {db} on http://{host}:{port} (API docs: /docs)")
     # CLI commands on this warehouse find the server (a file beside it) and run in it.
     publish(application, db, host, port)
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    # Every log line goes through a filter that masks API keys and other credentials.
+    uvicorn.run(application, host=host, port=port, log_level="info", log_config=log_config())

@@ -20,6 +20,7 @@ from convolens.service.auth import (
 from convolens.service.definitions import COMPONENT, Definition, DefinitionCreate, Kind
 from convolens.service.errors import ApiError, ErrorResponse
 from convolens.service.state import Caller, Db, get_service
+from convolens.service.webhook_targets import api_target
 from convolens.service.webhooks import Delivery, DeliveryStatus, Webhook, WebhookCreate
 
 __all__ = ["router"]
@@ -89,11 +90,13 @@ class WebhookCreated(Webhook):
 
 
 @router.post("/webhooks", status_code=201, response_model=WebhookCreated, tags=["webhooks"])
-def new_webhook(body: WebhookCreate, db: Db, caller: Caller) -> WebhookCreated:
+def new_webhook(body: WebhookCreate, request: Request, db: Db, caller: Caller) -> WebhookCreated:
     """Register a URL for events (job.completed, job.failed, alert, tracker.hit,
     signal.churn_risk, sentiment.negative_streak, or "*"), optionally filtered by a rule;
     deliveries are signed (HMAC-SHA256) and retried with backoff."""
     require(caller, Role.admin)
+    # Only public hosts (plus CONVOLENS_WEBHOOK_ALLOW_HOSTS), checked after DNS resolution.
+    api_target(body.url, get_service(request).webhook_policy)
     hook, secret = webhooks.create_webhook(db, body, caller.key_id)
     return WebhookCreated(**hook.model_dump(), secret=secret)
 

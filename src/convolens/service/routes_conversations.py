@@ -29,6 +29,7 @@ from convolens.service.auth import Principal, Role, require
 from convolens.service.errors import ApiError, ErrorResponse, public_reason
 from convolens.service.jobs import Job, JobQueue
 from convolens.service.state import Caller, Db, Service, get_service
+from convolens.service.webhook_targets import job_webhook_url
 from convolens.store.erase import erase_conversation
 from convolens.store.private import private_dir, private_file
 
@@ -71,7 +72,7 @@ def submit_conversation(
     """Submit a text conversation; returns at once with its id and the job that labels it."""
     service = get_service(request)
     require(caller, Role.admin, Role.analyst, Role.agent)
-    hook = _check_url(webhook_url)
+    hook = job_webhook_url(webhook_url, caller, service.webhook_policy)
     record = body.model_dump(exclude_none=True)
     if caller.role == Role.agent:
         record["agent"] = caller.agent  # an agent submits their own conversations
@@ -114,12 +115,6 @@ def submit_conversation(
     return _accepted(job_id, [conversation.conversation_id])
 
 
-def _check_url(url: str | None) -> str | None:
-    if url is not None and not re.match(r"^https?://[^\s/]+", url):
-        raise ApiError(422, "invalid_webhook_url", "webhook_url must be an http(s) URL")
-    return url
-
-
 @router.post("/uploads", status_code=202, response_model=Accepted, tags=["submit"])
 def upload(
     request: Request,
@@ -137,7 +132,7 @@ def upload(
     service = get_service(request)
     require(caller, Role.admin, Role.analyst, Role.agent)
     # Everything that can refuse the request is checked before a byte is spooled.
-    hook = _check_url(webhook_url)
+    hook = job_webhook_url(webhook_url, caller, service.webhook_policy)
     sidecar = _sidecar(metadata)
     limit = service.settings.max_upload_bytes
     path = _spool(service, file.filename or "upload")

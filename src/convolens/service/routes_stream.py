@@ -33,6 +33,7 @@ from convolens.model import Conversation
 from convolens.service.auth import Principal, Role, authenticate
 from convolens.service.errors import ApiError
 from convolens.service.state import Service
+from convolens.service.webhook_targets import job_webhook_url
 from convolens.store.warehouse import Warehouse
 
 __all__ = ["router"]
@@ -260,9 +261,12 @@ async def stream(ws: WebSocket) -> None:
         return
     finally:
         db.close()
-    url = ws.query_params.get("webhook_url")
-    if url is not None and not url.startswith(("http://", "https://")):
-        await _deny(ws, ApiError(422, "invalid_webhook_url", "webhook_url must be an http(s) URL"))
+    try:  # admin keys only, public (or operator-allowed) hosts only: webhook_targets.py
+        await asyncio.to_thread(  # resolves the host: not on the event loop
+            job_webhook_url, ws.query_params.get("webhook_url"), caller, service.webhook_policy
+        )
+    except ApiError as exc:
+        await _deny(ws, exc)
         return
     await ws.accept()
     connection = _Connection(ws, service, caller)

@@ -50,6 +50,11 @@ class ServiceSettings(BaseModel):
     # Signs per-request webhooks (those given with a job, not registered as hooks).
     webhook_secret: str = Field(default_factory=lambda: _env("WEBHOOK_SECRET", ""))
     webhook_retry_base_s: float = 1.0
+    # Webhooks post to public hosts only; these internal hosts, addresses or networks are
+    # allowed too (comma-separated, e.g. "crm.internal,10.20.0.0/16"; webhook_targets.py).
+    webhook_allow_hosts: str = Field(
+        default_factory=lambda: _env("WEBHOOK_ALLOW_HOSTS", ""), validate_default=True
+    )
     # Created on first start when no key exists, printed once (make demo shows it).
     bootstrap_admin_key: str | None = Field(
         default_factory=lambda: os.environ.get("CONVOLENS_ADMIN_KEY")
@@ -64,6 +69,14 @@ class ServiceSettings(BaseModel):
             check_whisper_model(value)
         except ModelNotAvailableError as exc:
             raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("webhook_allow_hosts")
+    @classmethod
+    def _allow_list_parses(cls, value: str) -> str:
+        from convolens.service.webhook_targets import TargetPolicy
+
+        TargetPolicy.parse(value)  # a typo fails the start, not every delivery
         return value
 
     def spool_dir(self) -> Path:

@@ -12,18 +12,12 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
-from convolens.service.auth import (
-    ApiKeyCreate,
-    Principal,
-    Role,
-    authenticate,
-    create_key,
-    lookup,
-)
+from convolens.service.auth import Principal, authenticate, bootstrap_admin
 from convolens.service.jobs import Job, JobQueue
 from convolens.service.pipeline import ServicePipeline
 from convolens.service.settings import ServiceSettings
 from convolens.service.webhook_dispatch import WebhookDispatcher
+from convolens.service.webhook_targets import TargetPolicy
 from convolens.service.webhooks import DeliverySettings, enqueue
 from convolens.store.private import make_private, private_dir, private_file, restrict_umask
 from convolens.store.warehouse import Warehouse
@@ -58,10 +52,13 @@ class Service:
             on_finished=self._job_finished,
         )
         self.admin_key: str | None = None
+        # Where webhooks may post (checked when given and at every delivery).
+        self.webhook_policy = TargetPolicy.parse(settings.webhook_allow_hosts)
         self.webhooks = WebhookDispatcher(
             self.warehouse,
             default_secret=settings.webhook_secret or self._webhook_secret(),
             settings=DeliverySettings(backoff_base_s=settings.webhook_retry_base_s),
+            policy=self.webhook_policy,
         )
         self._preload: threading.Thread | None = None
         self._realtime: RealtimeModels | None = None
@@ -116,21 +113,9 @@ class Service:
         return path.read_text(encoding="utf-8").strip()
 
     def _bootstrap_admin(self) -> str | None:
-        """CONVOLENS_ADMIN_KEY, if set and not stored yet, becomes an admin key; on a
-        warehouse with no key at all a random admin key is made. Returns a new random key
-        (for `convolens serve` to print once), else None."""
-        given = self.settings.bootstrap_admin_key
-        if given:
-            if lookup(self.warehouse, given) is None:
-                create_key(
-                    self.warehouse, ApiKeyCreate(name="admin (from environment)", role=Role.admin),
-                    key=given,
-                )  # fmt: skip
-            return None
-        if self.warehouse.query("SELECT 1 FROM api_keys LIMIT 1"):
-            return None
-        created = create_key(self.warehouse, ApiKeyCreate(name="bootstrap admin", role=Role.admin))
-        return created.key
+        """CONVOLENS_ADMIN_KEY is a bootstrap only (see `auth.bootstrap_admin`); returns a
+        newly generated admin key (for `convolens serve` to print once), else None."""
+        return bootstrap_admin(self.warehouse, self.settings.bootstrap_admin_key)
 
     def _job_finished(self, job: Job) -> None:
         self.webhooks.job_finished(job)

@@ -3,7 +3,9 @@
 The outbox rows (`webhooks.enqueue`) are the queue; `WebhookDispatcher` is the one thread
 per server that drains it, with a small pool for the HTTP calls, so a slow receiver never
 holds up the others. Delivery semantics (at least once, backoff, leases) are described in
-`convolens.service.webhooks`.
+`convolens.service.webhooks`. Every attempt goes through `WebhookTransport`: the target is
+resolved and checked again at send time and the connection goes to the checked address; a
+refused target fails the delivery at once (no retries) and is logged as refused.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import httpx
 from pydantic import BaseModel
 
 from convolens import __version__
+from convolens.service.webhook_targets import TargetPolicy, TargetRefused, WebhookTransport
 from convolens.service.webhooks import (
     _ERROR_CHARS,
     DeliverySettings,
@@ -51,6 +54,8 @@ class _Outcome:
     ok: bool
     status: int | None
     error: str | None
+    # Retrying cannot help (a refused target): the delivery fails now.
+    final: bool = False
 
 
 def _claim_due(
@@ -129,6 +134,11 @@ def _send(client: httpx.Client, claim: _Claim, timeout_s: float) -> _Outcome:
             text = " ".join(snippet.decode("utf-8", "replace").split())
             error = f"HTTP {response.status_code}: {text}".strip(": ")
             return _Outcome(False, response.status_code, error[:_ERROR_CHARS])
+    except TargetRefused as exc:  # checked before any connection is made
+        log.warning(
+            "webhook delivery %s to %s refused: %s", claim.delivery_id, claim.url, exc.message
+        )
+        return _Outcome(False, None, f"refused: {exc.message}"[:_ERROR_CHARS], final=True)
     except Exception as exc:  # timeouts, refused connections, bad URLs, TLS errors ...
         return _Outcome(False, None, f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS])
 
@@ -138,6 +148,8 @@ def _record(wh: Warehouse, claim: _Claim, outcome: _Outcome, settings: DeliveryS
     attempts = claim.attempts + 1
     if outcome.ok:
         status, next_at, delivered_at = "delivered", None, now
+    elif outcome.final:  # logged as refused when it happened
+        status, next_at, delivered_at = "failed", None, None
     elif attempts >= settings.max_attempts:
         status, next_at, delivered_at = "failed", None, None
         log.warning(
@@ -159,9 +171,14 @@ def _record(wh: Warehouse, claim: _Claim, outcome: _Outcome, settings: DeliveryS
     )  # fmt: skip
 
 
-def _client(settings: DeliverySettings) -> httpx.Client:
+def _client(settings: DeliverySettings, policy: TargetPolicy) -> httpx.Client:
     limits = httpx.Limits(max_connections=settings.concurrency * 2)
-    return httpx.Client(timeout=settings.timeout_s, follow_redirects=False, limits=limits)
+    # Redirects are not followed: a public receiver could otherwise bounce us inside.
+    return httpx.Client(
+        timeout=settings.timeout_s,
+        follow_redirects=False,
+        transport=WebhookTransport(policy, httpx.HTTPTransport(limits=limits)),
+    )
 
 
 def dispatch_due(
@@ -170,15 +187,18 @@ def dispatch_due(
     default_secret: str,
     settings: DeliverySettings | None = None,
     client: httpx.Client | None = None,
+    policy: TargetPolicy | None = None,
 ) -> int:
     """One synchronous pass: send up to `batch_size` due deliveries (`concurrency` at a time),
-    record each attempt, and return how many were attempted."""
+    record each attempt, and return how many were attempted. Targets are checked with
+    `policy` (default: public hosts plus CONVOLENS_WEBHOOK_ALLOW_HOSTS); a `client` you pass
+    must use a `WebhookTransport` itself."""
     settings = settings or DeliverySettings()
     claims = _claim_due(wh, settings, default_secret, settings.batch_size)
     if not claims:
         return 0
     own = client is None
-    http = client or _client(settings)
+    http = client or _client(settings, policy or TargetPolicy.from_env())
     try:
         with ThreadPoolExecutor(settings.concurrency, thread_name_prefix="webhook-send") as pool:
             outcomes = list(pool.map(lambda c: _send(http, c, settings.timeout_s), claims))
@@ -197,6 +217,8 @@ class WebhookDispatcher:
     database write itself; sender threads only do HTTP. Deliveries are claimed as sender
     slots free up, so one slow receiver holds one slot, not the whole queue.
     Use `start()` / `stop()` (e.g. in a FastAPI lifespan) or `with WebhookDispatcher(...)`.
+    Targets are checked at each send with `policy` (default: public hosts plus
+    CONVOLENS_WEBHOOK_ALLOW_HOSTS); a `client` you pass must use a `WebhookTransport`.
     """
 
     def __init__(
@@ -206,10 +228,12 @@ class WebhookDispatcher:
         default_secret: str,
         settings: DeliverySettings | None = None,
         client: httpx.Client | None = None,
+        policy: TargetPolicy | None = None,
     ) -> None:
         self.warehouse = wh
         self.default_secret = default_secret
         self.settings = settings or DeliverySettings()
+        self.policy = policy or TargetPolicy.from_env()
         self._client = client
         self._own_client = client is None
         self._stop = threading.Event()
@@ -227,7 +251,7 @@ class WebhookDispatcher:
             log.warning("no default webhook secret: per-job webhooks are signed with an empty key")
         self._stop.clear()
         if self._client is None:
-            self._client = _client(self.settings)
+            self._client = _client(self.settings, self.policy)
         db = self.warehouse.cursor()
         self._thread = threading.Thread(
             target=self._run, args=(db,), name="webhook-dispatcher", daemon=True

@@ -25,6 +25,9 @@ compare in constant time, and refuse timestamps more than a few minutes away fro
 (a replayed request): `verify_signature` does exactly that. The secret is the hook's, shown
 once at creation; per-job webhooks (`enqueue_url`) use the server's default secret.
 
+Targets: only public http(s) hosts, checked at registration (`create_webhook(policy=...)`,
+`check_target`) and again after DNS resolution at every delivery (`webhook_targets`).
+
 Events and the payload keys rules and the Slack summary read (other keys pass through):
     job.completed / job.failed  job_id, kind, status, conversation_id, result | error
     alert                       alert (name), message, conversation_id
@@ -53,6 +56,7 @@ from urllib.parse import urlsplit
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from convolens.service.webhook_targets import TargetPolicy, check_syntax
 from convolens.store.warehouse import Warehouse
 
 __all__ = [
@@ -64,6 +68,7 @@ __all__ = [
     "Webhook",
     "WebhookCreate",
     "WebhookRule",
+    "check_target",
     "check_url",
     "create_webhook",
     "delete_webhook",
@@ -102,10 +107,17 @@ def _now() -> datetime:
 
 
 def check_url(url: str) -> str:
-    """`url` if it is an http(s) URL with a host, else ValueError (validate job webhooks)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"webhook URL must be http(s)://host/...: {url!r}")
+    """`url` if its form is acceptable (http(s), a host, no user:password@, IPv4 written
+    a.b.c.d), else `TargetRefused` (a ValueError). No DNS: see `check_target`."""
+    check_syntax(url)
+    return url
+
+
+def check_target(url: str, policy: TargetPolicy) -> str:
+    """`url` if `policy` lets webhooks post there now (every address its host resolves to
+    is public or allowed), else `TargetRefused` with the API's error code. For a hook's or a
+    job's URL when it is given; deliveries are checked again when sent."""
+    policy.resolve(url)
     return url
 
 
@@ -167,17 +179,14 @@ class WebhookRule(BaseModel):
 class WebhookCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    # Checked by `create_webhook` (form, and where it resolves to), not here: the error names
+    # its own code (invalid_webhook_url / webhook_target_refused), not a schema problem.
     url: str = Field(max_length=2048)
     events: list[str] = Field(min_length=1)
     rule: WebhookRule | None = None
     payload_format: PayloadFormat = "json"
     # Generated when absent; the receiver needs it to check signatures, so it is shown once.
     secret: str | None = Field(default=None, min_length=16, max_length=256)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        return check_url(value)
 
     @field_validator("events")
     @classmethod
@@ -385,9 +394,18 @@ def _delivery(row: dict[str, Any]) -> Delivery:
 
 
 def create_webhook(
-    wh: Warehouse, body: WebhookCreate, created_by: str | None = None
+    wh: Warehouse,
+    body: WebhookCreate,
+    created_by: str | None = None,
+    *,
+    policy: TargetPolicy | None = None,
 ) -> tuple[Webhook, str]:
-    """Store an active hook; returns it and its signing secret (the only time it is shown)."""
+    """Store an active hook; returns it and its signing secret (the only time it is shown).
+    `TargetRefused` if its URL's form is refused or, given a `policy` (the API passes the
+    server's), if it resolves to an address the policy refuses."""
+    check_url(body.url)
+    if policy is not None:
+        check_target(body.url, policy)
     secret = body.secret or secrets.token_hex(32)
     hook = Webhook(
         hook_id=f"wh_{secrets.token_hex(8)}",
@@ -513,7 +531,8 @@ def enqueue(wh: Warehouse, event: str, payload: dict[str, Any]) -> list[str]:
 
 
 def enqueue_url(wh: Warehouse, url: str, event: str, payload: dict[str, Any]) -> str:
-    """Queue a one-off JSON delivery to `url` (a job's own webhook): no hook row, no rule,
+    """Queue a one-off JSON delivery to `url` (a job's own webhook, checked with
+    `check_target` when the job was submitted, and again when sent): no hook row, no rule,
     signed with the dispatcher's default secret. Returns the delivery id."""
     check_url(url)
     _check_event(event)
