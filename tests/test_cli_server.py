@@ -105,7 +105,18 @@ def test_every_command_runs_through_the_server_then_alone_once_it_stops(
     assert through in analyzed.stderr
     assert "sentiment v1:" in analyzed.stdout and "labelled" in analyzed.stdout
 
-    listed = json_lines(ok("list", "--json", "--limit", "100", "--db", db).stdout)
+    # Two commands at once in the server: each caller gets its own output, nothing mixed.
+    relabel = subprocess.Popen(
+        [CONVOLENS, "analyze", "--recompute", "-c", "sentiment", "--db", db],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+    )  # fmt: skip
+    during = ok("list", "--json", "--limit", "100", "--db", db)
+    relabelled, _ = relabel.communicate(timeout=600)
+    assert relabel.returncode == 0
+    assert "labelled" in relabelled and "conversation_id" not in relabelled
+    assert "labelled" not in during.stdout
+
+    listed = json_lines(during.stdout)
     ids = {row["conversation_id"] for row in listed}
     assert len(ids) >= 6  # 4 sales chats, the tickets and the call
     assert any(row["channel"] == "call" for row in listed)
