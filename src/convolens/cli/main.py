@@ -89,6 +89,9 @@ def _progress() -> Progress:
         TimeElapsedColumn(),
         console=remote.console_for(err),
         transient=True,
+        # In a server running this command, sys.stdout is the server's, not the caller's.
+        redirect_stdout=remote.current() is None,
+        redirect_stderr=remote.current() is None,
     )
 
 
