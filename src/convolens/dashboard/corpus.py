@@ -3,7 +3,9 @@
 Each reads the analytics modules the CLI uses (`analytics.trends`, `spikes`, `cluster_store`,
 `topics`, `agents`, `business_marts`), so a chart here and a `convolens` table agree.
 These pages are for keys that may see the whole corpus (admin, analyst, viewer); a viewer
-gets the same aggregates without conversation text (cluster example statements, quotes).
+gets the same aggregates without conversation text, shaped as the API shapes them for it
+(`analytics.viewer_view`): keyphrase topics and clusters by opaque name, no statements,
+phrases or evidence conversations.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from convolens.analytics import agents as agent_marts
-from convolens.analytics import business_marts, cluster_store, spikes, trends
+from convolens.analytics import business_marts, cluster_store, spikes, trends, viewer_view
 from convolens.analytics.annotations import list_annotations
 from convolens.analytics.before_after import before_after as compare_windows
 from convolens.analytics.business_import import BusinessDataError
@@ -42,12 +44,21 @@ class TrendQuery(BaseModel):
         return TrendQuery(dimension=dimension, grain=grain, share=self.share)
 
 
-def rising(db: Warehouse, *, limit: int = 6) -> list[dict[str, Any]]:
+def _opaque(db: Warehouse, principal: Principal) -> viewer_view.OpaqueNames | None:
+    return None if principal.reads_text else viewer_view.OpaqueNames(db)
+
+
+def rising(
+    db: Warehouse, *, limit: int = 6, names: viewer_view.OpaqueNames | None = None
+) -> list[dict[str, Any]]:
     """Values rising in the latest week against the 4 before it, over the labelled
-    dimensions: significant spikes first, then the largest rises (marked not significant)."""
+    dimensions: significant spikes first, then the largest rises (marked not significant).
+    With `names` (a viewer's), topics by name and no evidence conversations."""
     found: list[tuple[str, spikes.Spike]] = []
     for dimension in SPIKE_DIMENSIONS:
         report = spikes.spikes(db, dimension, "week", min_count=2, significant_only=False)
+        if names is not None:
+            report = viewer_view.spike_report(report, names)
         if report is None:
             continue
         found += [(dimension, s) for s in report.spikes if s.direction == "rising"]
@@ -57,6 +68,7 @@ def rising(db: Warehouse, *, limit: int = 6) -> list[dict[str, Any]]:
 
 def topics(db: Warehouse, principal: Principal, query: TrendQuery) -> dict[str, Any]:
     query = query.checked()
+    names = _opaque(db, principal)
     table = trends.volume(db, query.dimension, query.grain, top=8)
     mood = trends.sentiment_trend(db, None, grain=query.grain)
     report = spikes.spikes(db, query.dimension, query.grain, min_count=2, significant_only=False)
@@ -68,6 +80,13 @@ def topics(db: Warehouse, principal: Principal, query: TrendQuery) -> dict[str, 
     ]
     clusters = cluster_store.list_clusters(db, examples=3)
     groups = [] if clusters else _hierarchy(db)
+    if names is not None:
+        table = viewer_view.volume_table(table, names)
+        report = viewer_view.spike_report(report, names)
+        before_after = [viewer_view.before_after(b, names) for b in before_after]
+        clusters = viewer_view.clusters(clusters)
+        groups = viewer_view.topic_tree(groups)
+        notes = viewer_view.renamed_annotations(notes, names)
     figures: dict[str, Any] = {
         "volume": charts.trend_volume(table, share=query.share),
         "mood": charts.sentiment_trend(mood, table.annotations),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from convolens.analytics.viewer_view import OpaqueNames
 from convolens.dashboard import charts, corpus, data
 from convolens.service.auth import Principal, Role
 from convolens.store.warehouse import Warehouse
@@ -79,7 +80,9 @@ def overview(db: Warehouse, principal: Principal) -> dict[str, Any]:
         "alerts": data.alerts(db, principal) if principal.reads_text else [],
         "alert_counts": [] if principal.reads_text else data.alert_counts(db, principal),
         # Spikes are corpus-wide: an agent's overview counts only their conversations.
-        "rising": None if principal.role == Role.agent else corpus.rising(db),
+        "rising": None
+        if principal.role == Role.agent
+        else corpus.rising(db, names=None if principal.reads_text else OpaqueNames(db)),
     }
 
 

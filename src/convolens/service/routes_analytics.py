@@ -1,10 +1,12 @@
 """Across conversations over HTTP: clusters, trends, spikes, before/after, agents, accounts.
 
 Thin routes over `convolens.analytics`, the functions the CLI and the dashboard call.
-They are aggregates, so viewers may read them (cluster statements excepted: those are
-conversation text); agent keys may not, as on the dashboard, because they would see the
-whole team's conversations through them. Bad parameters (an unknown dimension, a signal
-with no accounts imported) are 422s with the library's message.
+They are aggregates, so viewers may read them, shaped by `analytics.viewer_view`: values
+taken from conversation text (keyphrase topics, cluster labels) become opaque names, and
+evidence conversation ids, cluster statements and phrases are left out. Agent keys may
+not read them, as on the dashboard, because they would see the whole team's
+conversations through them. Bad parameters (an unknown dimension, a signal with no
+accounts imported) are 422s with the library's message.
 """
 
 from __future__ import annotations
@@ -15,7 +17,16 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Query, Request
 
-from convolens.analytics import agents, before_after, business_marts, cluster_store, spikes, trends
+from convolens.analytics import (
+    agents,
+    before_after,
+    business_marts,
+    cluster_store,
+    spikes,
+    trends,
+    viewer_view,
+)
+from convolens.analytics.annotations import get_annotation
 from convolens.analytics.business_import import BusinessDataError
 from convolens.client.models import Accepted
 from convolens.service.auth import Principal, Role, require
@@ -61,6 +72,11 @@ def _run(caller: Principal, call: Callable[[], T]) -> T:
         raise ApiError(422, "invalid_analytics_request", str(exc)) from None
 
 
+def _opaque(caller: Principal, db: Warehouse) -> viewer_view.OpaqueNames | None:
+    """The names a key that may not read conversation text sees (None: it may)."""
+    return None if caller.reads_text else viewer_view.OpaqueNames(db)
+
+
 @router.get("/trends", response_model=trends.VolumeTable)
 def get_trends(
     db: Db,
@@ -74,13 +90,17 @@ def get_trends(
     top: Annotated[int | None, Query(ge=1, le=500)] = 10,
 ) -> trends.VolumeTable:
     """Conversations, share and mean customer sentiment per period and value of `dimension`
-    (intent, topic, cluster, tracker, signal, channel, queue, agent), with annotations."""
-    return _run(
-        caller,
-        lambda: trends.volume(
+    (intent, topic, cluster, tracker, signal, channel, queue, agent), with annotations.
+    Viewers get topics and clusters by name ("topic 3"), not by their words."""
+    names = _opaque(caller, db)
+
+    def table() -> trends.VolumeTable:
+        found = trends.volume(
             db, dimension, grain, since, until, _filters(None, None, channel, queue), top
-        ),
-    )
+        )
+        return found if names is None else viewer_view.volume_table(found, names)
+
+    return _run(caller, table)
 
 
 @router.get("/spikes", response_model=spikes.SpikeReport | None)
@@ -95,13 +115,17 @@ def get_spikes(
     all_values: Annotated[bool, Query(description="Every value, not only spikes.")] = False,
 ) -> spikes.SpikeReport | None:
     """What rose or fell in the latest period (or `as_of`'s) against the previous
-    `baseline` periods, with the evidence conversations. null: no dated conversations."""
-    return _run(
-        caller,
-        lambda: spikes.spikes(
+    `baseline` periods, with the evidence conversations (not for viewers). null: no
+    dated conversations."""
+    names = _opaque(caller, db)
+
+    def report() -> spikes.SpikeReport | None:
+        found = spikes.spikes(
             db, dimension, grain, baseline, min_count, as_of, significant_only=not all_values
-        ),
-    )
+        )
+        return found if names is None else viewer_view.spike_report(found, names)
+
+    return _run(caller, report)
 
 
 @router.get("/before-after", response_model=before_after.BeforeAfter)
@@ -113,7 +137,8 @@ def get_before_after(
     value: str | None = None,
     window_days: Annotated[int, Query(ge=1, le=365)] = 14,
 ) -> before_after.BeforeAfter:
-    """Did conversations about `value` change after `at`? Rates, share, sentiment, tests."""
+    """Did conversations about `value` change after `at`? Rates, share, sentiment, tests.
+    Viewers name a topic or cluster as the trends show it to them ("topic 3")."""
     when: date | int
     try:
         # An annotation id is an INTEGER in the warehouse: a longer number names none.
@@ -121,7 +146,20 @@ def get_before_after(
     except ValueError:
         message = f"at must be an ISO date or an annotation id, not {at!r}"
         raise ApiError(422, "invalid_date", message) from None
-    return _run(caller, lambda: before_after.before_after(db, dimension, value, when, window_days))
+    names = _opaque(caller, db)
+
+    def compare() -> before_after.BeforeAfter:
+        if names is None:
+            return before_after.before_after(db, dimension, value, when, window_days)
+        watched = dimension
+        if watched is None and isinstance(when, int):  # the annotation's dimension
+            note = get_annotation(db, when)
+            watched = note.dimension.value if note.dimension else None
+        asked = names.value(watched, value) if value is not None else None
+        found = before_after.before_after(db, dimension, asked, when, window_days)
+        return viewer_view.before_after(found, names)
+
+    return _run(caller, compare)
 
 
 @router.get("/agents", response_model=agents.TeamComparison)
@@ -163,13 +201,18 @@ def get_lift(
     window_days: Annotated[int, Query(ge=1, le=3650)] = 90,
 ) -> business_marts.LiftResult:
     """Outcome rate of accounts with a signal (or intent, tracker, topic) vs without and vs
-    all, with 95 % intervals. Needs imported accounts (`convolens import accounts`)."""
-    return _run(
-        caller,
-        lambda: business_marts.signal_outcome_lift(
-            db, signal, outcome, window_days, dimension=dimension
-        ),
-    )
+    all, with 95 % intervals. Needs imported accounts (`convolens import accounts`).
+    Viewers name a topic as the trends show it to them, and get no per-account list."""
+    names = _opaque(caller, db)
+
+    def compute() -> business_marts.LiftResult:
+        asked = signal if names is None else names.value(dimension, signal)
+        found = business_marts.signal_outcome_lift(
+            db, asked, outcome, window_days, dimension=dimension
+        )
+        return found if names is None else viewer_view.lift(found, names)
+
+    return _run(caller, compute)
 
 
 @router.get("/issues", response_model=list[business_marts.IssueValue])
@@ -177,10 +220,13 @@ def get_issues(
     db: Db, caller: Caller, dimension: str = "intent", since: Since = None, until: Until = None
 ) -> list[business_marts.IssueValue]:
     """Issues weighted by customer value: accounts and ARR touched, ARR churned."""
-    return _run(
-        caller,
-        lambda: business_marts.issues_by_value(db, dimension, filters=_filters(since, until, None)),
-    )
+    names = _opaque(caller, db)
+
+    def compute() -> list[business_marts.IssueValue]:
+        rows = business_marts.issues_by_value(db, dimension, filters=_filters(since, until, None))
+        return rows if names is None else viewer_view.issue_rows(rows, dimension, names)
+
+    return _run(caller, compute)
 
 
 @router.get("/friction", response_model=list[business_marts.FrictionRow])
@@ -191,10 +237,13 @@ def get_friction(
     repeat_days: Annotated[int, Query(ge=1, le=365)] = 7,
 ) -> list[business_marts.FrictionRow]:
     """Effort per issue: exchanges, escalation rate, handle time, repeat contacts."""
-    return _run(
-        caller,
-        lambda: business_marts.friction_by_topic(db, dimension, repeat_days=repeat_days),
-    )
+    names = _opaque(caller, db)
+
+    def compute() -> list[business_marts.FrictionRow]:
+        rows = business_marts.friction_by_topic(db, dimension, repeat_days=repeat_days)
+        return rows if names is None else viewer_view.issue_rows(rows, dimension, names)
+
+    return _run(caller, compute)
 
 
 @router.get("/campaigns", response_model=business_marts.CampaignView)
@@ -207,12 +256,10 @@ def get_campaigns(db: Db, caller: Caller) -> business_marts.CampaignView:
 def get_clusters(
     db: Db, caller: Caller, examples: Annotated[int, Query(ge=0, le=20)] = 3
 ) -> list[cluster_store.ClusterSummary]:
-    """Customer problems grouped by meaning (the latest clustering run). Viewers get the
-    labels and sizes without the statements, which are conversation text."""
+    """Customer problems grouped by meaning (the latest clustering run). Viewers get each
+    cluster's id and size: its label, phrases and statements are conversation text."""
     found = _run(caller, lambda: cluster_store.list_clusters(db, examples=examples))
-    if caller.role == Role.viewer:
-        found = [c.model_copy(update={"representative": "", "examples": []}) for c in found]
-    return found
+    return found if caller.reads_text else viewer_view.clusters(found)
 
 
 @router.get("/clusters/{cluster_id}/members", response_model=list[cluster_store.ClusterMember])
