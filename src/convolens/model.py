@@ -7,6 +7,7 @@ API; see docs/data-model.md for the field-by-field contract.
 from __future__ import annotations
 
 import hashlib
+import math
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -25,6 +26,10 @@ __all__ = [
     "canonical_conversation_id",
     "conversation_id_for",
 ]
+
+# How deep `meta` may nest: deeper JSON is a hostile input, not metadata, and would
+# exhaust the serialiser's stack when the conversation is hashed or stored.
+MAX_META_DEPTH = 32
 
 
 class Channel(StrEnum):
@@ -45,15 +50,62 @@ class Role(StrEnum):
 
 class _Model(BaseModel):
     # Unknown keys are an error at the boundary: a typo in a mapping must not vanish silently.
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+    # Infinity and NaN are no timing or duration; JSON parsers accept them, so refuse here.
+    model_config = ConfigDict(extra="forbid", validate_assignment=False, allow_inf_nan=False)
 
 
-def _as_utc(value: datetime | None) -> datetime | None:
+def _as_utc(value: datetime | None, what: str = "timestamp") -> datetime | None:
     # Sources mix naive and zoned timestamps; naive ones are taken as UTC so that
     # response times between them are always computable.
     if value is None:
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise ValueError(f"{what} {value.isoformat()} is out of range") from None
+
+
+def _text_problem(text: str) -> str | None:
+    """Why `text` cannot be stored as UTF-8 (an unpaired surrogate, e.g. from a JSON
+    escape "\\ud800" or an undecodable email header), else None."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        code = ord(text[exc.start])
+        return f"invalid Unicode (unpaired surrogate U+{code:04X} at character {exc.start})"
+    return None
+
+
+def _value_problem(value: Any, depth: int = 1) -> str | None:
+    """The first reason a JSON-like `meta` value cannot be stored, else None."""
+    if isinstance(value, str):
+        return _text_problem(value)
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value} is not a finite number"
+    if isinstance(value, dict | list | tuple):
+        if depth > MAX_META_DEPTH:
+            return f"nested deeper than {MAX_META_DEPTH} levels"
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            problem = _text_problem(key) if isinstance(key, str) else None
+            if problem is None:
+                problem = _value_problem(item, depth + 1)
+                # Name the key where the problem is, but not a whole chain of nested ones.
+                if problem and not problem.startswith("nested") and ": " not in problem:
+                    problem = f"{key}: {problem}"
+            if problem:
+                return problem
+    return None
+
+
+def _fields_problem(fields: dict[str, Any]) -> str | None:
+    for name, value in fields.items():
+        problem = _text_problem(value) if isinstance(value, str) else None
+        if problem:
+            return f"{name}: {problem}"
+    return None
 
 
 class Word(_Model):
@@ -95,7 +147,8 @@ class Utterance(_Model):
     start: float | None = Field(default=None, ge=0)
     end: float | None = Field(default=None, ge=0)
     sent_at: datetime | None = None
-    channel_index: int | None = Field(default=None, ge=0)
+    # Audio channels; far beyond any real recording, and within the warehouse's int32.
+    channel_index: int | None = Field(default=None, ge=0, le=255)
     internal: bool = Field(default=False, description="Internal note, not seen by the customer.")
     words: list[Word] | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
@@ -162,15 +215,43 @@ class Conversation(_Model):
                     f"utterance {index} names participant {utterance.participant_id!r}, "
                     f"who is not among the participants {sorted(known)}"
                 )
-            problem = utterance.timing_error()
+            problem = utterance.timing_error() or _text_problem(utterance.text)
+            if problem is None and utterance.meta:
+                problem = _value_problem(utterance.meta)
+                problem = problem and f"meta: {problem}"
+            if problem is None and utterance.words:
+                problem = next(filter(None, (_text_problem(w.text) for w in utterance.words)), None)
             if problem:
                 raise ValueError(f"utterance {index} {problem}")
             if utterance.sent_at is not None and utterance.sent_at.tzinfo is not UTC:
-                utterance.sent_at = _as_utc(utterance.sent_at)
-        self.started_at = _as_utc(self.started_at)
+                utterance.sent_at = _as_utc(utterance.sent_at, f"utterance {index} sent_at")
+        self.started_at = _as_utc(self.started_at, "started_at")
+        problem = self._text_fields_problem()
+        if problem:
+            raise ValueError(problem)
         if not self.conversation_id:
             self.conversation_id = canonical_conversation_id(self)
         return self
+
+    def _text_fields_problem(self) -> str | None:
+        # Everything else that ends up as text in the warehouse: UTF-8 only, bounded meta.
+        meta_problem = _value_problem(self.meta)
+        if meta_problem:
+            return f"meta: {meta_problem}"
+        for index, p in enumerate(self.participants):
+            problem = _fields_problem(p.model_dump(include={"participant_id", "name", "email"}))
+            problem = problem or _value_problem(p.external_ids)
+            if problem:
+                return f"participant {index} {problem}"
+        fields = {
+            "subject": self.subject,
+            "language": self.language,
+            "conversation_id": self.conversation_id,
+            **{f"source.{k}": v for k, v in self.source.model_dump(exclude={"tags"}).items()},
+            **{f"links.{k}": v for k, v in self.links.model_dump().items()},
+            **{f"source.tags.{i}": tag for i, tag in enumerate(self.source.tags)},
+        }
+        return _fields_problem(fields)
 
     def content_hash(self) -> str:
         """Hash of everything except the id: equal hashes mean re-ingest changes nothing.

@@ -238,6 +238,10 @@ def ingest(
         )
         progress.stop()
         render.print_ingest(console, report)
+        if report.rejects and not report.conversations:
+            # Nothing good went in: a script must not mistake this for success.
+            err.print("[red]error:[/] nothing ingested: every record was rejected")
+            raise typer.Exit(1)
         if analyze:
             _analyze(warehouse, recompute=False)
 

@@ -92,12 +92,18 @@ class CsvMessagesAdapter(Adapter):
         text = source.text
         path = str(source.path)
         delimiter = self.options.csv_delimiter or _sniff_delimiter(text, source.path.suffix)
+        # The stdlib's 128 KiB field limit would end the file at one long message; the
+        # record bound is the limit that matters (a bigger field is that row's reject).
+        csv.field_size_limit(max(csv.field_size_limit(), self.options.max_record_bytes))
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
         lines = text.splitlines(keepends=True)
         try:
             header = next(reader)
         except StopIteration:
             yield Reject(path, "", "empty file: no header row", self.name)
+            return
+        except csv.Error as exc:
+            yield Reject(path, "line 1", f"unreadable header row: {exc}", self.name)
             return
         try:
             columns = self._columns(header)
@@ -110,12 +116,21 @@ class CsvMessagesAdapter(Adapter):
         # conversation key -> (first row's fields, [message dicts], [raw records])
         groups: dict[str, tuple[dict[str, str], list[dict[str, Any]], list[RawRecord]]] = {}
         previous_end = 1
-        for row in reader:
+        rows = 0
+        for row in _rows(reader):
             first_line, previous_end = previous_end + 1, reader.line_num
+            if isinstance(row, csv.Error):
+                # The reader cannot resynchronise after a broken field: what was read so
+                # far is kept, the rest of the file is reported rather than guessed at.
+                reason = f"unreadable row: {row}; this row and the rest of the file not read"
+                yield Reject(path, f"line {first_line}", reason, self.name)
+                rows += 1
+                break
             raw_text = "".join(lines[first_line - 1 : previous_end])
             locator = f"line {first_line}"
             if not any(cell.strip() for cell in row):
                 continue
+            rows += 1
             if len(row) > width:
                 yield Reject(
                     path,
@@ -165,6 +180,9 @@ class CsvMessagesAdapter(Adapter):
                 RawRecord(path, locator, raw_text.encode("utf-8"), source.decoded.encoding)
             )
 
+        if not rows:
+            # Header only: an export of nothing is worth saying, not skipping silently.
+            yield Reject(path, "", "header row only: no messages", self.name)
         for key, (first, messages, raws) in groups.items():
             yield self._conversation(source, key, first, messages, raws)
 
@@ -198,6 +216,14 @@ class CsvMessagesAdapter(Adapter):
         except RecordError as exc:
             return Reject(str(source.path), locator, str(exc), self.name)
         return Parsed(conversation, raws, self.name)
+
+
+def _rows(reader: Any) -> Iterator[list[str] | csv.Error]:
+    """The reader's rows, ending with the csv.Error that stopped it, if one did."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        yield exc
 
 
 def _sniff_delimiter(text: str, suffix: str) -> str:

@@ -36,6 +36,7 @@ from convolens.ingest.base import (
     Reject,
     SourceFile,
     describe_validation_error,
+    safe_reason,
 )
 from convolens.ingest.email_text import clean_body, extract_text, strip_reply_prefix
 from convolens.ingest.registry import register_adapter
@@ -95,7 +96,7 @@ class EmailAdapter(Adapter):
     description = "Email: .eml files and .mbox archives, threaded into conversations."
 
     def sniff(self, source: SourceFile) -> bool:
-        return super().sniff(source) or source.data.startswith(b"From ")
+        return super().sniff(source) or source.head(5) == b"From "
 
     def parse(self, source: SourceFile) -> Iterator[ParseResult]:
         return self.parse_many([source])
@@ -118,7 +119,11 @@ class EmailAdapter(Adapter):
         # some threads tells who the agents are in threads where they write as name@.
         domains = self._agent_domains(list(messages.values()))
         for group in _threads(messages.values()):
-            yield self._conversation(group, late_warnings, domains)
+            try:
+                yield self._conversation(group, late_warnings, domains)
+            except Exception as exc:  # one thread that trips the assembler is its reject
+                root = min(group)
+                yield Reject(str(root.source.path), root.locator, safe_reason(exc), self.name)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -302,8 +307,19 @@ def _header(msg: Message, name: str) -> str | None:
         text = None if value is None else str(value)
     except Exception:  # a malformed header the parser chokes on: use it raw
         text = next((str(v) for k, v in msg.raw_items() if k.lower() == name.lower()), None)
-    text = " ".join(text.split()) if text else ""
+    text = " ".join(_unescape(text).split()) if text else ""
     return text or None
+
+
+def _unescape(text: str) -> str:
+    # Raw 8-bit header bytes come back from the parser as surrogate escapes, which
+    # cannot be stored: read them as UTF-8, the usual encoding of unencoded headers.
+    if text.isascii():
+        return text
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a surrogate that is no escaped byte
+        return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
@@ -311,6 +327,7 @@ def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
         values = [str(v) for v in msg.get_all(name) or []]
     except Exception:
         values = [str(v) for k, v in msg.raw_items() if k.lower() == name.lower()]
+    values = [_unescape(value) for value in values]
     return [(n.strip(), a.strip()) for n, a in getaddresses(values) if "@" in a]
 
 

@@ -28,7 +28,6 @@ rejects the one JSONL line, or the whole document with the error position.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -38,14 +37,18 @@ from pydantic import ValidationError
 
 from convolens.ingest.base import (
     Adapter,
+    JsonError,
     Parsed,
     ParseResult,
     RawRecord,
     Reject,
     SourceFile,
+    decode_bytes,
     describe_validation_error,
     json_bytes,
+    load_json,
     parse_timestamp,
+    safe_reason,
 )
 from convolens.ingest.registry import register_adapter
 from convolens.model import Conversation, Role
@@ -58,6 +61,9 @@ _CUSTOMER_ROLES = {"end-user", "end_user", "enduser", "customer"}
 _BOT_WORD = re.compile(r"\b(?:chat)?bot\b", re.IGNORECASE)
 _BOT_CAMEL = re.compile(r"[a-z]Bot\b")
 _EXPORT_HEAD = re.compile(r'^\{\s*"tickets"\s*:\s*\[')
+_TICKET_KEYS_HEAD = re.compile(r'"comments"\s*:\s*\[')
+_REQUESTER_HEAD = re.compile(r'"(?:requester_id|subject)"\s*:')
+_SNIFF_BYTES = 1024 * 1024
 _BLOCK_TAGS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "blockquote", "pre"}
 
 
@@ -102,8 +108,8 @@ def _is_export(value: Any) -> bool:
 
 def _line_is_ticket(line: str) -> bool:
     try:
-        return _is_ticket(json.loads(line))
-    except json.JSONDecodeError:
+        return _is_ticket(load_json(line))
+    except JsonError:
         return False
 
 
@@ -161,14 +167,24 @@ class HelpdeskAdapter(Adapter):
     description = "Zendesk-style ticket export (JSON or JSONL), one conversation per ticket"
 
     def sniff(self, source: SourceFile) -> bool:
-        text = source.text.lstrip("\ufeff \t\r\n")
+        # Detection reads the head only: a big file of another format must not be parsed
+        # (or held) whole just to learn that it is not a ticket export.
+        head = source.head(_SNIFF_BYTES)
+        whole = len(head) < _SNIFF_BYTES
+        text = (source.text if whole else decode_bytes(head).text).lstrip("\ufeff \t\r\n")
         if not text.startswith("{"):
             return False
-        try:
-            return _is_export(json.loads(text))
-        except json.JSONDecodeError:
-            # JSONL, or a truncated export, which is still ours: the parser says where it breaks.
-            return _line_is_ticket(text.split("\n", 1)[0]) or bool(_EXPORT_HEAD.match(text[:4096]))
+        if _EXPORT_HEAD.match(text[:4096]):
+            return True
+        if whole:
+            try:
+                return _is_export(load_json(text))
+            except JsonError:
+                pass
+        elif _TICKET_KEYS_HEAD.search(text) and _REQUESTER_HEAD.search(text):
+            return True  # a single big ticket object
+        # JSONL, or a truncated export, which is still ours: the parser says where it breaks.
+        return _line_is_ticket(text.split("\n", 1)[0])
 
     def parse(self, source: SourceFile) -> Iterator[ParseResult]:
         path = str(source.path)
@@ -177,14 +193,15 @@ class HelpdeskAdapter(Adapter):
             yield from self._parse_lines(path, text)
             return
         try:
-            document = json.loads(text)
-        except json.JSONDecodeError as exc:
+            document = load_json(text)
+        except JsonError as exc:
             lines = [line for line in text.split("\n") if line.strip()]
             if len(lines) > 1 and _line_is_ticket(lines[0]):
                 # JSONL saved as .json: read it line by line rather than lose it all.
                 yield from self._parse_lines(path, text)
                 return
-            reason = f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+            where = f" ({exc.where().replace(' column', ', column')})" if exc.lineno else ""
+            reason = f"invalid JSON: {exc.msg}{where}"
             yield Reject(path, "file", reason, self.name, payload=source.data)
             return
 
@@ -201,22 +218,45 @@ class HelpdeskAdapter(Adapter):
         if problem is not None:
             yield Reject(path, "file", problem, self.name, payload=source.data)
             return
+        if not tickets:
+            yield Reject(path, "file", "no tickets in this export", self.name)
         for position, ticket in enumerate(tickets, start=1):
-            yield self._ticket(path, ticket, users, f"ticket #{position}", None)
+            yield self._safe_ticket(path, ticket, users, f"ticket #{position}", None)
 
     def _parse_lines(self, path: str, text: str) -> Iterator[ParseResult]:
         # split("\n"), not splitlines(): U+2028 may sit unescaped inside a JSON string.
+        if not text.strip():
+            yield Reject(path, "file", "empty file: no tickets", self.name)
         for number, line in enumerate(text.split("\n"), start=1):
             line = line.rstrip("\r")
             if not line.strip():
                 continue
             try:
-                ticket = json.loads(line)
-            except json.JSONDecodeError as exc:
-                reason = f"invalid JSON: {exc.msg} (column {exc.colno})"
+                ticket = load_json(line)
+            except JsonError as exc:
+                reason = f"invalid JSON: {exc.msg}" + (
+                    f" (column {exc.colno})" if exc.colno else ""
+                )
                 yield Reject(path, f"line {number}", reason, self.name, payload=line.encode())
                 continue
-            yield self._ticket(path, ticket, {}, f"line {number}", line)
+            yield self._safe_ticket(path, ticket, {}, f"line {number}", line)
+
+    def _safe_ticket(
+        self,
+        path: str,
+        ticket: Any,
+        shared_users: dict[str, dict[str, Any]],
+        where: str,
+        line: str | None,
+    ) -> ParseResult:
+        # One ticket that trips the converter is that ticket's reject; the export goes on.
+        try:
+            return self._ticket(path, ticket, shared_users, where, line)
+        except Exception as exc:
+            ticket_id = _key(ticket.get("id")) if isinstance(ticket, dict) else ""
+            locator = f"ticket {ticket_id}" if ticket_id and len(ticket_id) < 80 else where
+            payload = line.encode("utf-8", errors="replace") if line is not None else None
+            return Reject(path, locator, safe_reason(exc), self.name, payload=payload)
 
     def _ticket(
         self,

@@ -8,6 +8,8 @@ complete conversation before the damage.
 
 from __future__ import annotations
 
+import codecs
+import itertools
 import json
 import re
 from collections.abc import Iterator
@@ -17,13 +19,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from convolens.ingest.base import (
+    MIB,
     Adapter,
+    JsonError,
     Parsed,
     ParseResult,
     RawRecord,
     Reject,
     SourceFile,
     describe_validation_error,
+    load_json,
     parse_timestamp,
 )
 from convolens.ingest.registry import register_adapter
@@ -73,8 +78,30 @@ def _author_of(message: dict[str, Any], index: int) -> str:
     for key in _AUTHOR_KEYS:
         value = message.get(key)
         if value not in (None, ""):
+            if not _is_scalar(value):
+                raise RecordError(f"message {index + 1}: '{key}' must be a string")
             return str(value)
     raise RecordError(f"message {index + 1}: missing 'author'")
+
+
+def _is_scalar(value: Any) -> bool:
+    # Ids are strings; exports often write them as numbers. Anything else is a mistake.
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
+
+
+def _expect(value: Any, kind: type, what: str) -> Any:
+    """`value` if it is None or a `kind`; else a RecordError naming what it is instead."""
+    if value is None or isinstance(value, kind):
+        return value
+    names: dict[type, str] = {dict: "an object", list: "a list"}
+    raise RecordError(f"{what} must be {names.get(kind, kind.__name__)}, not {_json_type(value)}")
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "true/false"}
+    if value is None:
+        return "null"
+    return names.get(type(value), "a number" if isinstance(value, int | float) else "a value")
 
 
 def conversation_from_record(
@@ -92,20 +119,26 @@ def conversation_from_record(
     if not isinstance(messages, list) or not messages:
         raise RecordError("'messages' must be a non-empty list")
 
+    for key, kind in (("participants", list), ("links", dict), ("meta", dict)):
+        _expect(record.get(key), kind, f"'{key}'")
+
     participants: dict[str, dict[str, Any]] = {}
     by_name: dict[str, str] = {}
-    for item in record.get("participants") or []:
-        if not isinstance(item, dict) or not item.get("id"):
-            raise RecordError("each participant needs an 'id'")
+    for position, item in enumerate(record.get("participants") or [], start=1):
+        if not isinstance(item, dict) or not _is_scalar(item.get("id")) or item["id"] == "":
+            raise RecordError(f"participant {position}: needs an 'id' (a string or number)")
+        external = _expect(
+            item.get("external_ids"), dict, f"participant {position}: 'external_ids'"
+        )
         pid = str(item["id"])
         participants[pid] = {
             "participant_id": pid,
             "name": item.get("name"),
             "role": item.get("role") or "unknown",
             "email": item.get("email"),
-            "external_ids": {k: str(v) for k, v in (item.get("external_ids") or {}).items()},
+            "external_ids": {k: str(v) for k, v in (external or {}).items()},
         }
-        if item.get("name"):
+        if item.get("name") and _is_scalar(item["name"]):
             by_name[str(item["name"])] = pid
 
     utterances = []
@@ -147,6 +180,8 @@ def conversation_from_record(
         )
 
     tags = record.get("tags") or []
+    if not all(_is_scalar(tag) for tag in (tags if isinstance(tags, list) else [tags])):
+        raise RecordError("'tags' must be a list of strings")
     try:
         started_at = parse_timestamp(record.get("started_at"))
     except ValueError as exc:
@@ -156,6 +191,8 @@ def conversation_from_record(
         times = [u["sent_at"] for u in utterances if isinstance(u["sent_at"], datetime)]
         started_at = min(times) if times else None
     source_id = record.get("id")
+    if source_id is not None and not _is_scalar(source_id):
+        raise RecordError(f"'id' must be a string or number, not {_json_type(source_id)}")
     payload = {
         "channel": record.get("channel") or default_channel,
         "source": {
@@ -193,6 +230,9 @@ class JsonConversationAdapter(Adapter):
     name = "json"
     suffixes = (".json", ".jsonl", ".ndjson")
     description = "Conversation JSON or JSONL (one conversation per object, `messages[]`)."
+    # Arrays and JSONL stream (one record in memory at a time); see `_text_chunks`.
+    reads_whole_file = False
+    _encoding = "utf-8"
 
     def _convert(self, source: SourceFile, locator: str, record: Any, raw: str) -> ParseResult:
         try:
@@ -203,102 +243,259 @@ class JsonConversationAdapter(Adapter):
             )
         except RecordError as exc:
             return Reject(str(source.path), locator, str(exc), self.name, raw.encode("utf-8"))
-        raw_record = RawRecord(
-            str(source.path), locator, raw.encode("utf-8"), source.decoded.encoding
-        )
+        raw_record = RawRecord(str(source.path), locator, raw.encode("utf-8"), self._encoding)
         return Parsed(conversation, [raw_record], self.name)
 
-    def parse(self, source: SourceFile) -> Iterator[ParseResult]:
-        text = source.text
-        stripped = text.lstrip()
-        if source.path.suffix.lower() in (".jsonl", ".ndjson") or _looks_like_jsonl(stripped):
-            yield from self._parse_lines(source, text)
-        elif stripped.startswith("["):
-            yield from self._parse_array(source, text, text.index("[") + 1)
-        else:
-            yield from self._parse_document(source, text)
+    def _too_big(self, source: SourceFile, locator: str, size: int, rest: str = "") -> Reject:
+        limit = self.options.max_record_mb
+        reason = (
+            f"record of {size / MIB:.1f} MiB is over the {limit:g} MiB limit for one "
+            f"conversation; not read{rest} (split it, or raise max_record_mb)"
+        )
+        return Reject(str(source.path), locator, reason, self.name)
 
-    def _parse_lines(self, source: SourceFile, text: str) -> Iterator[ParseResult]:
-        for number, line in enumerate(text.splitlines(), start=1):
+    def parse(self, source: SourceFile) -> Iterator[ParseResult]:
+        chunks, self._encoding = _text_chunks(source)
+        head = next(chunks, "")
+        stripped = head.lstrip("\ufeff \t\r\n")
+        if not stripped:
+            # An empty file is reported, not skipped: the user meant to ingest something.
+            yield Reject(str(source.path), "", "empty file: no records", self.name)
+            return
+        if source.path.suffix.lower() in (".jsonl", ".ndjson") or _looks_like_jsonl(stripped):
+            yield from self._parse_lines(source, itertools.chain([head], chunks))
+        elif stripped.startswith("["):
+            yield from self._parse_array(source, chunks, head, head.index("[") + 1)
+        elif stripped.startswith("{") and '"conversations"' in stripped[:200]:
+            # {"conversations": [...]}: decode the array element by element, like a bare array.
+            marker = head.find("[", head.find('"conversations"'))
+            if marker != -1:
+                yield from self._parse_array(source, chunks, head, marker + 1)
+            else:
+                yield from self._parse_document(source)
+        else:
+            yield from self._parse_document(source)
+
+    def _parse_lines(self, source: SourceFile, chunks: Iterator[str]) -> Iterator[ParseResult]:
+        records = 0
+        limit = self.options.max_record_bytes
+        for number, line in _lines(chunks, limit):
+            locator = f"line {number}"
+            if line is None:
+                yield self._too_big(source, locator, limit + 1)
+                records += 1
+                continue
             if not line.strip():
                 continue
-            locator = f"line {number}"
+            records += 1
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
+                record = load_json(line)
+            except JsonError as exc:
+                column = f" (column {exc.colno})" if exc.colno else ""
                 yield Reject(
                     str(source.path),
                     locator,
-                    f"invalid JSON: {exc.msg} (column {exc.colno})",
+                    f"invalid JSON: {exc.msg}{column}",
                     self.name,
                     line.encode("utf-8"),
                 )
                 continue
             yield self._convert(source, locator, record, line)
+        if not records:
+            yield Reject(str(source.path), "", "no records: only blank lines", self.name)
 
-    def _parse_document(self, source: SourceFile, text: str) -> Iterator[ParseResult]:
-        stripped = text.lstrip()
-        # {"conversations": [...]}: decode the array element by element, like a bare array.
-        if stripped.startswith("{") and '"conversations"' in stripped[:200]:
-            marker = text.find("[", text.find('"conversations"'))
-            if marker != -1:
-                yield from self._parse_array(source, text, marker + 1)
-                return
+    def _parse_document(self, source: SourceFile) -> Iterator[ParseResult]:
+        if source.size > self.options.max_record_bytes:
+            yield self._too_big(source, "record 1", source.size)
+            return
+        text = source.text
         try:
-            record = json.loads(text)
-        except json.JSONDecodeError as exc:
+            record = load_json(text)
+        except JsonError as exc:
             yield Reject(
                 str(source.path),
-                f"line {exc.lineno}",
-                f"invalid JSON: {exc.msg} (column {exc.colno}); nothing read from this file",
+                f"line {exc.lineno}" if exc.lineno else "",
+                f"invalid JSON: {exc.msg}"
+                + (f" (column {exc.colno})" if exc.colno else "")
+                + "; nothing read from this file",
                 self.name,
             )
             return
         yield self._convert(source, "record 1", record, text.strip())
 
-    def _parse_array(self, source: SourceFile, text: str, position: int) -> Iterator[ParseResult]:
+    def _parse_array(
+        self, source: SourceFile, chunks: Iterator[str], buffer: str, position: int
+    ) -> Iterator[ParseResult]:
+        """Decode array elements one at a time from text read chunk by chunk: memory holds
+        one record (and one chunk), whatever the size of the file."""
+        path, limit = str(source.path), self.options.max_record_bytes
         decoder = json.JSONDecoder()
+        stream = _Stream(chunks, buffer, position)
         number = 0
-        length = len(text)
         while True:
-            position = _skip_space(text, position)
-            if position >= length:
+            if not stream.skip_space():
                 yield Reject(
-                    str(source.path),
+                    path,
                     f"after record {number}",
                     "file ends before the closing ']' (truncated?)",
                     self.name,
                 )
                 return
-            if text[position] == "]":
+            if stream.current == "]":
+                if not number:
+                    yield Reject(path, "", "no records: the array is empty", self.name)
                 return
             number += 1
-            line = text.count("\n", 0, position) + 1
-            locator = f"record {number} (line {line})"
+            locator = f"record {number} (line {stream.line})"
             try:
-                record, end = decoder.raw_decode(text, position)
-            except json.JSONDecodeError as exc:
+                record, raw = stream.decode(decoder, limit)
+            except _TooBig as exc:
+                rest = "; it and the rest of the file skipped" if exc.unbounded else ""
+                yield self._too_big(source, locator, exc.size, rest)
+                if exc.unbounded:
+                    return
+                continue
+            except JsonError as exc:
                 # Past a syntax error element boundaries are unknowable: report and stop,
                 # keeping every complete record read so far.
                 yield Reject(
-                    str(source.path),
+                    path,
                     locator,
-                    f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}; "
+                    f"invalid JSON: {exc.msg} at {exc.where()}; "
                     f"{number - 1} earlier record(s) kept, the rest of the file skipped",
                     self.name,
-                    text[position : position + 2000].encode("utf-8"),
+                    stream.text_from_here(2000).encode("utf-8", errors="replace"),
                 )
                 return
-            yield self._convert(source, locator, record, text[position:end])
-            position = _skip_space(text, end)
-            if position < length and text[position] == ",":
-                position += 1
+            yield self._convert(source, locator, record, raw)
+            if stream.skip_space() and stream.current == ",":
+                stream.advance(1)
 
 
-def _skip_space(text: str, position: int) -> int:
+# Files up to this size are decoded whole, with charset detection; bigger ones stream as
+# UTF-8 (the encoding of every JSON exporter that produces files this big).
+STREAM_ABOVE = 8 * MIB
+_CHUNK = MIB
+
+
+def _text_chunks(source: SourceFile) -> tuple[Iterator[str], str]:
+    """The file's text as an iterator of chunks, and its encoding."""
+    if source.size <= STREAM_ABOVE:
+        return iter([source.text]), source.decoded.encoding
+
+    def read() -> Iterator[str]:
+        decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
+        with source.open() as handle:
+            while block := handle.read(_CHUNK):
+                yield decoder.decode(block)
+            yield decoder.decode(b"", final=True)
+
+    return read(), "utf-8"
+
+
+def _lines(chunks: Iterator[str], limit: int) -> Iterator[tuple[int, str | None]]:
+    """(line number, text) per "\\n"-separated line; text None for a line over `limit`
+    characters, which is dropped as it is read rather than held.
+
+    Only "\\n" ends a line: U+2028 and other characters that `str.splitlines` breaks on
+    may sit unescaped inside a JSON string."""
+    number, pending, oversize = 0, "", False
+    for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split("\n")
+        for line in complete:
+            number += 1
+            too_long = oversize or len(line) > limit
+            yield number, None if too_long else line.removesuffix("\r")
+            oversize = False
+        if len(pending) > limit:
+            oversize, pending = True, ""
+    if pending or oversize:
+        yield number + 1, None if oversize else pending.removesuffix("\r")
+
+
+class _TooBig(Exception):
+    def __init__(self, size: int, unbounded: bool) -> None:
+        self.size, self.unbounded = size, unbounded
+
+
+class _Stream:
+    """A window on text arriving in chunks, with the line number of the current position."""
+
+    def __init__(self, chunks: Iterator[str], buffer: str, position: int) -> None:
+        self.chunks, self.buffer, self.position = chunks, buffer, position
+        self.line = buffer.count("\n", 0, position) + 1
+        self.exhausted = False
+
+    def more(self) -> bool:
+        """Read one more chunk, dropping what was consumed; False at the end of the file."""
+        for chunk in self.chunks:
+            if chunk:
+                self.buffer = self.buffer[self.position :] + chunk
+                self.position = 0
+                return True
+        self.exhausted = True
+        return False
+
+    def skip_space(self) -> bool:
+        """Move to the next non-space character; False if the file ends first."""
+        while True:
+            self.position = _skip_space(self.buffer, self.position, self)
+            if self.position < len(self.buffer):
+                return True
+            if not self.more():
+                return False
+
+    @property
+    def current(self) -> str:
+        return self.buffer[self.position]
+
+    def advance(self, count: int) -> None:
+        end = self.position + count
+        self.line += self.buffer.count("\n", self.position, end)
+        self.position = end
+
+    def text_from_here(self, size: int) -> str:
+        return self.buffer[self.position : self.position + size]
+
+    def decode(self, decoder: json.JSONDecoder, limit: int) -> tuple[Any, str]:
+        """The JSON value at the current position and its text, reading more as needed."""
+        while True:
+            start = self.position
+            try:
+                value, end = decoder.raw_decode(self.buffer, start)
+            except json.JSONDecodeError as exc:
+                incomplete = exc.pos >= len(self.buffer) - 16 or exc.msg.startswith(
+                    "Unterminated string"
+                )
+                if incomplete and not self.exhausted:
+                    if len(self.buffer) - start > limit:
+                        raise _TooBig(len(self.buffer) - start, unbounded=True) from None
+                    if self.more():
+                        continue
+                line = self.line + self.buffer.count("\n", start, exc.pos)
+                column = exc.pos - self.buffer.rfind("\n", 0, exc.pos)
+                raise JsonError(exc.msg, line, column) from None
+            except RecursionError:
+                raise JsonError("nested too deeply to read", self.line, 1) from None
+            except ValueError as exc:  # an integer of more than 4,300 digits
+                raise JsonError(str(exc).split(";")[0], self.line, 1) from None
+            if end >= len(self.buffer) and not self.exhausted and self.more():
+                continue  # a number may go on in the next chunk
+            raw = self.buffer[start:end]
+            self.advance(end - start)
+            if len(raw) > limit:
+                raise _TooBig(len(raw), unbounded=False)
+            return value, raw
+
+
+def _skip_space(text: str, position: int, stream: _Stream | None = None) -> int:
     length = len(text)
+    start = position
     while position < length and text[position] in " \t\r\n":
         position += 1
+    if stream is not None:
+        stream.line += text.count("\n", start, position)
     return position
 
 
@@ -310,8 +507,8 @@ def _looks_like_jsonl(stripped: str) -> bool:
     if not first_line.endswith("}"):
         return False
     try:
-        json.loads(first_line)
-    except json.JSONDecodeError:
+        load_json(first_line)
+    except JsonError:
         return False
     return "\n" in stripped.strip()
 

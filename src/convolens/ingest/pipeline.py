@@ -6,13 +6,24 @@ never stop the batch. Writing is idempotent on the canonical conversation id.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from convolens.ingest.base import AlreadyIngested, IngestOptions, Parsed, Reject, SourceFile
+from convolens.ingest.base import (
+    MIB,
+    Adapter,
+    AlreadyIngested,
+    IngestOptions,
+    Parsed,
+    Reject,
+    SourceFile,
+    guarded,
+    safe_reason,
+)
 from convolens.ingest.registry import adapter_names, detect_format, get_adapter
 from convolens.store.warehouse import Warehouse
 from convolens.store.writer import WriteStats, write_conversations, write_rejects
@@ -118,7 +129,11 @@ def parse_paths(
     on_media_progress: Callable[[Path, float, float], None] | None = None,
     known_keys: set[str] | None = None,
 ) -> Iterator[Parsed | Reject | AlreadyIngested]:
-    """Parse files, grouped by adapter; yields conversations and rejects as they come."""
+    """Parse files, grouped by adapter; yields conversations and rejects as they come.
+
+    Nothing raised while detecting or parsing one file escapes: it becomes that file's
+    reject (`base.guarded`), and the other files are read.
+    """
     options = options or IngestOptions()
     groups: dict[str, list[Path]] = defaultdict(list)
     for path in files:
@@ -127,12 +142,17 @@ def parse_paths(
             continue
         try:
             source = SourceFile.read(path)
+            name = detect_format(source, options)
         except OSError as exc:
             if on_file:
                 on_file(path)
             yield Reject(str(path), "", f"cannot read file: {exc.strerror or exc}")
             continue
-        name = detect_format(source, options)
+        except Exception as exc:  # a sniffer tripped by hostile content
+            if on_file:
+                on_file(path)
+            yield Reject(str(path), "", f"format not recognised: {safe_reason(exc)}")
+            continue
         if name is None:
             if on_file:
                 on_file(path)
@@ -147,27 +167,55 @@ def parse_paths(
         adapter.on_progress = on_media_progress
         adapter.known_keys = known_keys or set()
         unreadable: list[Reject] = []
-        yield from adapter.parse_many(_read_each(paths, name, unreadable, on_file))
+        reading: list[Path] = []
+        sources = _read_each(paths, adapter, unreadable, on_file, reading)
+        # Adapters that assemble across files (email) are guarded as a whole too.
+        yield from guarded(adapter.parse_many(sources), functools.partial(_last, reading), name)
         yield from unreadable
+
+
+def _last(reading: list[Path]) -> str:
+    return str(reading[-1]) if reading else ""
 
 
 def _read_each(
     paths: list[Path],
-    fmt: str,
+    adapter: Adapter,
     unreadable: list[Reject],
     on_file: Callable[[Path], None] | None,
+    reading: list[Path],
 ) -> Iterator[SourceFile]:
-    """Read files lazily (one in memory at a time), noting those that cannot be read."""
+    """Open files lazily (one in memory at a time), noting those that cannot be read and
+    those too big for an adapter that reads a file whole."""
+    limit = adapter.options.max_file_bytes
     for path in paths:
         try:
             source = SourceFile.read(path)
+            size = source.size
         except OSError as exc:
-            unreadable.append(Reject(str(path), "", f"cannot read file: {exc}", fmt))
+            unreadable.append(
+                Reject(str(path), "", f"cannot read file: {exc.strerror or exc}", adapter.name)
+            )
             continue
         finally:
             if on_file:
                 on_file(path)
+        if adapter.reads_whole_file and size > limit:
+            reason = (
+                f"file of {size / MIB:.1f} MiB is over the {limit / MIB:g} MiB limit for "
+                f"{adapter.name} files (read whole); split it, or raise max_file_mb"
+            )
+            unreadable.append(Reject(str(path), "", reason, adapter.name))
+            continue
+        reading.append(path)
         yield source
+
+
+def _source_paths(result: Parsed | Reject | AlreadyIngested) -> Iterator[str]:
+    if isinstance(result, Parsed):
+        yield from (record.source_path for record in result.raw)
+    else:
+        yield result.source_path
 
 
 def ingest_paths(
@@ -183,6 +231,12 @@ def ingest_paths(
     admit: Callable[[Parsed], Parsed | Reject] | None = None,
 ) -> IngestReport:
     """Ingest `paths` (files or folders) into `warehouse`; returns what happened.
+
+    One id, one conversation per batch: when a conversation id comes a second time in
+    the same batch (two files, or two records of one file) with other content, the
+    first one read is stored and the later one is a reject naming where the first came
+    from; with the same content it is counted unchanged. Files are read in a fixed
+    order, so the same batch ingested again changes nothing.
 
     `on_start(total_files)` and `on_file(path)` drive a progress bar;
     `on_media_progress(path, seconds_done, seconds_total)` one per long recording.
@@ -208,6 +262,9 @@ def ingest_paths(
         on_start(len(files))
 
     batch: list[Parsed] = []
+    # conversation id -> (file, locator, content hash) of its first appearance this batch
+    seen: dict[str, tuple[str, str, str]] = {}
+    heard_from: set[str] = set()
     results = parse_paths(
         files,
         fmt=fmt,
@@ -217,6 +274,7 @@ def ingest_paths(
         known_keys=warehouse.ingest_keys(),
     )
     for result in results:
+        heard_from.update(_source_paths(result))
         if isinstance(result, Reject):
             report.rejects.append(result)
             continue
@@ -231,17 +289,80 @@ def ingest_paths(
                 report.rejects.append(admitted)
                 continue
             result = admitted
-        batch.append(result)
+        duplicate = _check_duplicate(result, seen)
+        if isinstance(duplicate, Reject):
+            report.rejects.append(duplicate)
+            continue
         report.conversations += 1
-        report.records += len(result.raw)
         report.per_format[result.source_format] += 1
+        if duplicate:
+            report.records += len(result.raw)
+            report.written.unchanged += 1
+            report.warnings.append(duplicate)
+            continue
+        batch.append(result)
+        report.records += len(result.raw)
         report.warnings.extend(result.warnings)
         if len(batch) >= batch_size:
-            report.written.add(write_conversations(warehouse, batch, run_id))
+            _write(warehouse, batch, run_id, report)
             batch.clear()
     if batch:
-        report.written.add(write_conversations(warehouse, batch, run_id))
+        _write(warehouse, batch, run_id, report)
+    # A file that gave nothing at all (empty, or only blank lines) is said, not skipped.
+    report.rejects.extend(
+        Reject(str(path), "", "no conversations or records found in this file")
+        for path in files
+        if str(path) not in heard_from
+    )
     write_rejects(warehouse, report.rejects, run_id)
     report.elapsed_s = time.perf_counter() - started
     warehouse.finish_run(run_id, report.as_stats())
     return report
+
+
+def _check_duplicate(result: Parsed, seen: dict[str, tuple[str, str, str]]) -> Reject | str | None:
+    """None for a conversation id new to this batch; a warning (str) for a repeat with the
+    same content; a Reject for a repeat with other content."""
+    cid = result.conversation.conversation_id
+    where = result.raw[0] if result.raw else None
+    path, locator = (where.source_path, where.locator) if where else ("", "")
+    first = seen.get(cid)
+    if first is None:
+        seen[cid] = (path, locator, result.content_hash)
+        return None
+    first_path, first_locator, first_hash = first
+    named = result.conversation.source.source_id or cid
+    origin = f"{Path(first_path).name} {first_locator}".strip()
+    if first_hash == result.content_hash:
+        return f"{Path(path).name} {locator}: same conversation as {origin}; read once".strip()
+    reason = (
+        f"duplicate conversation id {named!r} in this batch with other content; the first, "
+        f"from {origin}, is kept (ingest this one on its own to store it as a new version)"
+    )
+    return Reject(path, locator, reason, result.source_format)
+
+
+def _write(warehouse: Warehouse, batch: list[Parsed], run_id: str, report: IngestReport) -> None:
+    """Store a batch; if the warehouse refuses it, store item by item so that only the
+    conversations it refuses are lost, each as a reject with the reason."""
+    try:
+        report.written.add(write_conversations(warehouse, batch, run_id))
+        return
+    except Exception:
+        pass  # each transaction rolled back whole; find the item(s) at fault
+    for item in batch:
+        try:
+            report.written.add(write_conversations(warehouse, [item], run_id))
+        except Exception as exc:
+            where = item.raw[0] if item.raw else None
+            reason = safe_reason(exc).replace("could not be read", "could not be stored", 1)
+            report.rejects.append(
+                Reject(
+                    where.source_path if where else "",
+                    where.locator if where else "",
+                    reason,
+                    item.source_format,
+                )
+            )
+            report.conversations -= 1
+            report.records -= len(item.raw)

@@ -8,17 +8,25 @@ vanish silently).
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from convolens.ingest.base import decode_bytes, describe_validation_error, parse_timestamp
+from convolens.ingest.base import (
+    JsonError,
+    decode_bytes,
+    describe_validation_error,
+    load_json,
+    parse_timestamp,
+)
 from convolens.model import BusinessLinks, Channel, Role
 
 __all__ = ["ChannelSpeaker", "Sidecar", "read_sidecar", "sidecar_path"]
+
+# Metadata about one file; anything bigger is not a sidecar.
+_MAX_SIDECAR_BYTES = 1024 * 1024
 
 
 class ChannelSpeaker(BaseModel):
@@ -33,7 +41,7 @@ class ChannelSpeaker(BaseModel):
 class Sidecar(BaseModel):
     """The sidecar document; see docs/formats.md."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     id: str | int | None = None
     source: str | None = None
@@ -86,12 +94,14 @@ def read_sidecar(
         return None, None, None
     except OSError as exc:
         return None, None, f"sidecar {meta_path.name}: cannot read: {exc.strerror}"
+    if len(data) > _MAX_SIDECAR_BYTES:
+        return None, None, f"sidecar {meta_path.name}: over {_MAX_SIDECAR_BYTES // 1024} KiB"
     decoded = decode_bytes(data)
     try:
-        sidecar = Sidecar.model_validate(json.loads(decoded.text))
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno}, column {exc.colno}"
-        return None, None, f"sidecar {meta_path.name}: invalid JSON: {exc.msg} ({where})"
+        sidecar = Sidecar.model_validate(load_json(decoded.text))
+    except JsonError as exc:
+        where = f" ({exc.where().replace(' column', ', column')})" if exc.lineno else ""
+        return None, None, f"sidecar {meta_path.name}: invalid JSON: {exc.msg}{where}"
     except ValidationError as exc:
         return None, None, f"sidecar {meta_path.name}: {describe_validation_error(exc)}"
     return sidecar, (str(meta_path), "sidecar", data, decoded.encoding), None

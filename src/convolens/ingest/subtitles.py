@@ -106,7 +106,7 @@ class SubtitleAdapter(Adapter):
         if source.path.suffix.lower() in self.suffixes:
             return True
         # Only the head is looked at, so sniffing a large file of another format is cheap.
-        head = source.data[:512].decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
+        head = source.head(512).decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")
         return head.startswith("WEBVTT") or _looks_like_srt(head)
 
     def _format_of(self, source: SourceFile) -> str:

@@ -168,7 +168,7 @@ def _heads(warehouse: Warehouse, ids: list[str]) -> dict[str, tuple[int, str]]:
 def write_conversations(warehouse: Warehouse, batch: Sequence[Parsed], run_id: str) -> WriteStats:
     """Store a batch in one transaction; returns what was new, re-versioned or unchanged."""
     stats = WriteStats()
-    hashes = [item.conversation.content_hash() for item in batch]
+    hashes = [item.content_hash for item in batch]
     heads = _heads(warehouse, [item.conversation.conversation_id for item in batch])
     now = now_utc()
     conv, part, utt, word, raw = (
@@ -296,9 +296,12 @@ def write_conversations(warehouse: Warehouse, batch: Sequence[Parsed], run_id: s
 
 
 def write_rejects(warehouse: Warehouse, rejects: Sequence[Reject], run_id: str) -> int:
+    """Store rejects not already stored: the same file, record, reason and payload
+    rejected again by a re-run is not a new row (re-ingest changes nothing)."""
     columns = _columns(REJECT_SCHEMA)
     now = now_utc()
-    for reject in rejects:
+    unique = {(r.source_path, r.locator, r.reason, r.source_format, r.payload): r for r in rejects}
+    for reject in unique.values():
         columns["run_id"].append(run_id)
         columns["source_format"].append(reject.source_format)
         columns["source_path"].append(reject.source_path)
@@ -306,4 +309,22 @@ def write_rejects(warehouse: Warehouse, rejects: Sequence[Reject], run_id: str) 
         columns["reason"].append(reject.reason)
         columns["payload"].append(reject.payload)
         columns["rejected_at"].append(now)
-    return warehouse.insert_columns("rejects", columns, REJECT_SCHEMA)
+    if not unique:
+        return 0
+    table = pa.Table.from_pydict(columns, schema=REJECT_SCHEMA)
+    name = f"_rejects_{run_id.replace('-', '_')}"
+    warehouse.con.register(name, table)
+    try:
+        # NOT DISTINCT: a reject without a format, locator or payload matches its twin.
+        before = warehouse.con.execute("SELECT count(*) FROM rejects").fetchall()[0]
+        warehouse.con.execute(
+            f"INSERT INTO rejects BY NAME SELECT * FROM {name} n WHERE NOT EXISTS ("
+            "SELECT 1 FROM rejects r WHERE r.source_path IS NOT DISTINCT FROM n.source_path "
+            "AND r.locator IS NOT DISTINCT FROM n.locator AND r.reason = n.reason "
+            "AND r.source_format IS NOT DISTINCT FROM n.source_format "
+            "AND r.payload IS NOT DISTINCT FROM n.payload)"
+        )
+        after = warehouse.con.execute("SELECT count(*) FROM rejects").fetchall()[0]
+    finally:
+        warehouse.con.unregister(name)
+    return int(after[0]) - int(before[0])
