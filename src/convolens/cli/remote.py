@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import http.client
+import ipaddress
 import json
 import os
 import sys
@@ -195,8 +196,11 @@ def find_server(db: Path) -> ServerInfo | None:
         info = ServerInfo.model_validate_json(path.read_bytes())
     except (OSError, ValidationError):
         return None
-    host = urlsplit(info.url).hostname or ""
-    if host not in ("127.0.0.1", "::1") or Path(info.db) != db.resolve():
+    try:
+        loopback = ipaddress.ip_address(urlsplit(info.url).hostname or "").is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback or Path(info.db) != db.resolve():
         return None
     return info if _pid_alive(info.pid) else None
 

@@ -95,13 +95,18 @@ def write_discovery(db: Path, host: str, port: int, token: str) -> Path | None:
     )
     path = discovery_path(db)
     partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.fchmod(fd, 0o600)  # a leftover file keeps its mode through O_TRUNC
-        os.write(fd, info.model_dump_json().encode())
-    finally:
-        os.close(fd)
-    os.replace(partial, path)
+        partial.unlink(missing_ok=True)
+        # A new file (never a planted one or a link to one), owner-only from its creation.
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            os.write(fd, info.model_dump_json().encode())
+        finally:
+            os.close(fd)
+        os.replace(partial, path)
+    except OSError as exc:  # the API still serves; only the CLI cannot go through it
+        log.warning("cannot publish the server for the CLI (%s)", exc.strerror)
+        return None
     return path
 
 
