@@ -82,12 +82,16 @@ def test_sign_in_sets_an_httponly_strict_cookie_and_rejects_bad_keys(
     page.fill("#api_key", ADMIN_KEY)
     page.click("form[action='/dashboard/login'] button[type=submit]")
     page.wait_for_url("**/dashboard/agents")  # back where the browser was going
-    (cookie,) = context.cookies()
-    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/dashboard"
+    # The key and the CSRF token (test_csrf.py), both out of reach of scripts.
+    cookies = {c["name"]: c for c in context.cookies()}
+    assert set(cookies) == {"convolens_dashboard_key", "convolens_csrf"}
+    for cookie in cookies.values():
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        assert cookie["path"] == "/dashboard"
     assert page.evaluate("document.cookie") == ""  # scripts cannot read the key
     page.click("text=Sign out")
     page.wait_for_url("**/dashboard/login")
-    assert context.cookies() == []
+    assert [c["name"] for c in context.cookies()] == ["convolens_csrf"]
     context.close()
 
 

@@ -1,10 +1,11 @@
 """The dashboard's routes under /dashboard: sign-in, the pages, and their static files.
 
-Every page runs through `_PageRoute`, which turns the three ways a page can be refused
-into pages rather than JSON: no (valid) key -> the login form, a role that may not see
-the page -> a 403 page, an API error (an unknown or ambiguous conversation id) -> its
-status with the API's message. Routes are left out of the OpenAPI schema: they are for
-people, not API clients.
+Every page runs through `_PageRoute`, which turns the ways a page can be refused into
+pages rather than JSON: no (valid) key -> the login form, a role that may not see the
+page -> a 403 page, an API error (an unknown or ambiguous conversation id) -> its status
+with the API's message, and a state-changing request (login, logout) that did not come
+from a dashboard page -> a 403 page that sets no cookie (session.py: CSRF). Routes are
+left out of the OpenAPI schema: they are for people, not API clients.
 """
 
 from __future__ import annotations
@@ -23,13 +24,22 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from convolens.dashboard import charts, corpus, data, pages
 from convolens.dashboard.session import (
     COOKIE,
+    CSRF_FIELD,
+    SAFE_METHODS,
+    CsrfRefused,
     LoginRequired,
     PageDenied,
     allowed_pages,
+    check_csrf,
+    check_same_origin,
     clear_login,
+    csrf_token,
+    is_https,
+    new_csrf_token,
     principal_for,
     require_page,
     safe_next,
+    set_csrf,
     set_login,
 )
 from convolens.service.auth import Principal, lookup
@@ -70,16 +80,24 @@ def render(
     principal: Principal | None,
     *,
     status: int = 200,
+    set_cookies: bool = True,
     **context: Any,
 ) -> HTMLResponse:
+    # Every page's forms (login, sign out) carry the browser's CSRF token.
+    token, new = csrf_token(request)
     html = ENV.get_template(template).render(
         request=request,
         principal=principal,
         nav_pages=allowed_pages(principal) if principal else set(),
         path=request.url.path,
+        csrf_field=CSRF_FIELD,
+        csrf_token=token if set_cookies or not new else "",
         **context,
     )
-    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    if new and set_cookies:
+        set_csrf(response, token, secure=is_https(request))
+    return response
 
 
 class _PageRoute(APIRoute):
@@ -88,7 +106,19 @@ class _PageRoute(APIRoute):
 
         async def run(request: Request) -> Response:
             try:
+                if request.method not in SAFE_METHODS:
+                    check_same_origin(request)
+                    form = await request.form()  # read once; the handler gets it cached
+                    token = form.get(CSRF_FIELD)
+                    check_csrf(request, token if isinstance(token, str) else None)
                 return await handler(request)
+            except CsrfRefused:
+                return render(
+                    "error.html", request, None, status=403, set_cookies=False,
+                    title="Form refused",
+                    message="This form did not come from this dashboard (or the page is too "
+                    "old): open the page again and retry.",
+                )  # fmt: skip
             except LoginRequired as exc:
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 if exc.message or request.method != "GET":
@@ -160,14 +190,18 @@ def login(
             error="This key is unknown or has been revoked." if key else "Enter an API key.",
         )  # fmt: skip
     response = RedirectResponse(safe_next(next), status_code=303)
-    set_login(response, key, secure=request.url.scheme == "https")
+    secure = is_https(request)
+    set_login(response, key, secure=secure)
+    # A new token for the signed-in session: one seen before signing in is no use after.
+    set_csrf(response, new_csrf_token(), secure=secure)
     return response
 
 
 @router.post("/logout", response_model=None)
-def logout() -> Response:
+def logout(request: Request) -> Response:
+    # Reached only with this browser's CSRF token (the route class checks it).
     response = RedirectResponse(f"{PREFIX}/login", status_code=303)
-    clear_login(response)
+    clear_login(response, secure=is_https(request))
     return response
 
 
