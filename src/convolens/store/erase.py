@@ -4,8 +4,9 @@ spooled uploads, and the bytes DuckDB would otherwise leave in its file.
 Deleted rows are only marked deleted in DuckDB: their bytes stay in the row group's blocks
 until that row group is rewritten, and a rewritten row group's old blocks go to a free
 list with their contents intact. So an erase (1) deletes the rows, (2) rewrites every row
-group that held one of them, and every row group sharing a block with those, (3)
-checkpoints, and (4) overwrites the free blocks with random bytes. After that the file
+group that held one of them, and every row group sharing a block with those (a whole
+table where that includes its last row group), (3) checkpoints, and (4) overwrites the
+free blocks with random bytes. After that the file
 holds no byte of the conversation (tests/service/test_hardening_delete.py greps for it).
 """
 
@@ -92,9 +93,10 @@ def _rowid_ranges(wh: Warehouse, table: str) -> list[tuple[int, int, set[int]]]:
     return out
 
 
-def _rewrite(wh: Warehouse, table: str, lo: int, hi: int) -> None:
-    """Rewrite the rows with rowid in [lo, hi): the whole row group is deleted (so the
-    checkpoint drops it and frees its blocks) and its live rows appended anew."""
+def _rewrite_range(wh: Warehouse, table: str, lo: int, hi: int) -> None:
+    """Rewrite the row group holding rowids [lo, hi) of a table with later row groups:
+    all of it is deleted (the checkpoint then drops it and frees its blocks) and its live
+    rows are appended, which lands them in the table's last row group."""
     keep = f"_erase_keep_{uuid.uuid4().hex[:8]}"
     wh.con.execute(
         f"CREATE TEMP TABLE {keep} AS SELECT * FROM {table} WHERE rowid >= ? AND rowid < ?",
@@ -107,11 +109,30 @@ def _rewrite(wh: Warehouse, table: str, lo: int, hi: int) -> None:
         wh.con.execute(f"DROP TABLE {keep}")
 
 
-def _groups_to_rewrite(
+def _rewrite_table(wh: Warehouse, table: str) -> None:
+    """Copy a table's live rows into a new table that takes its name. Needed where the
+    rows to forget share the last row group: appends would go into that same row group,
+    and a checkpoint keeps a row group's deleted rows (their bytes) with it. Views name
+    tables, so they read the new one; the DDL (NOT NULL, DEFAULT) is the original's."""
+    ddl = wh.query("SELECT sql FROM duckdb_tables() WHERE table_name = ?", [table])[0]["sql"]
+    fresh = f"{table}__erase_{uuid.uuid4().hex[:8]}"
+    head = f"CREATE TABLE {table}("
+    if not ddl.startswith(head):
+        raise RuntimeError(f"unexpected DDL for {table}: {ddl[:80]}")
+    wh.con.execute(f"CREATE TABLE {fresh}(" + ddl[len(head) :])
+    wh.con.execute(f"INSERT INTO {fresh} SELECT * FROM {table}")
+    wh.con.execute(f"DROP TABLE {table}")
+    wh.con.execute(f"ALTER TABLE {fresh} RENAME TO {table}")
+
+
+def _rewrites(
     wh: Warehouse, where: dict[str, tuple[str, list[Any]]]
-) -> dict[str, list[tuple[int, int]]]:
-    """The row groups holding rows about to be deleted (`where`: table -> condition),
-    and every other row group (of any table) that shares a block with one of them."""
+) -> dict[str, list[tuple[int, int]] | None]:
+    """What to rewrite so no byte of the rows about to be deleted (`where`: table ->
+    condition) stays in a live block: the row groups holding them and every row group,
+    of any table, sharing a block with those (small segments share blocks). Per table:
+    a list of rowid ranges, or None for the whole table (when its last row group is
+    among them, since appends would land in it)."""
     tables = [
         r["table_name"]
         for r in wh.query(
@@ -120,21 +141,30 @@ def _groups_to_rewrite(
         )
     ]
     layout = {t: _rowid_ranges(wh, t) for t in tables}
-    chosen: dict[str, set[tuple[int, int]]] = defaultdict(set)
+    chosen: dict[str, set[int]] = defaultdict(set)  # table -> row group indexes
     dirty_blocks: set[int] = set()
     for table, (condition, params) in where.items():
         rowids = [
             r["rowid"] for r in wh.query(f"SELECT rowid FROM {table} WHERE {condition}", params)
         ]
-        for lo, hi, blocks in layout.get(table, []):
+        for index, (lo, hi, blocks) in enumerate(layout.get(table, [])):
             if any(lo <= rowid < hi for rowid in rowids):
-                chosen[table].add((lo, hi))
+                chosen[table].add(index)
                 dirty_blocks |= blocks
+        if rowids and not layout.get(table):  # not yet checkpointed: no layout to read
+            chosen[table].add(0)
     for table, groups in layout.items():
-        for lo, hi, blocks in groups:
+        for index, (_, _, blocks) in enumerate(groups):
             if blocks & dirty_blocks:
-                chosen[table].add((lo, hi))
-    return {t: sorted(g) for t, g in chosen.items()}
+                chosen[table].add(index)
+    plan: dict[str, list[tuple[int, int]] | None] = {}
+    for table, indexes in chosen.items():
+        groups = layout.get(table, [])
+        if not groups or len(groups) - 1 in indexes:
+            plan[table] = None
+        else:
+            plan[table] = [(groups[i][0], groups[i][1]) for i in sorted(indexes)]
+    return plan
 
 
 def _checkpoint(wh: Warehouse, attempts: int = 50) -> None:
@@ -195,14 +225,17 @@ def erase_conversation(wh: Warehouse, conversation_id: str, *, spool: Path | Non
     for table, (condition, params) in where.items():
         n = wh.query(f"SELECT count(*) AS n FROM {table} WHERE {condition}", params)
         erased.rows[table] = int(n[0]["n"])
-    groups = _groups_to_rewrite(wh, where)
+    plan = _rewrites(wh, where)
     with wh.transaction():
         _forget_representatives(wh, cid)
         for table, (condition, params) in where.items():
             wh.con.execute(f"DELETE FROM {table} WHERE {condition}", params)
-        for table, ranges in groups.items():
-            for lo, hi in ranges:
-                _rewrite(wh, table, lo, hi)
+        for table, ranges in plan.items():
+            if ranges is None:
+                _rewrite_table(wh, table)
+            else:
+                for lo, hi in ranges:
+                    _rewrite_range(wh, table, lo, hi)
     for path in paths:
         if path.exists():
             path.unlink()
