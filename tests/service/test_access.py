@@ -1,15 +1,29 @@
 """Every endpoint against every role: admin, analyst, agent (own conversations), viewer
-(aggregates only), and no key."""
+(aggregates only), and no key: the status, and the body read for the conversations' text.
+
+The routes come from the app itself (`route_table`): a route that MATRIX does not call and
+ELSEWHERE does not name fails `test_every_route_is_in_the_matrix`. Dashboard pages are
+called with the sign-in cookie, API routes with the key; both are sent on every call.
+test_viewer_text.py reads every GET route and page for a planted phrase as well.
+"""
 
 from __future__ import annotations
 
+import html
 import json
+import re
+from typing import Any
 
 import httpx
 import pytest
 from live_server import EXAMPLES, Server, wait_job
+from route_table import app_routes
+
+from convolens import __version__
 
 ROLES = ("admin", "analyst", "agent", "viewer", "none")
+COOKIE = "convolens_dashboard_key"
+OWN, OTHER = "chat-20260903-0001", "chat-20260914-0003"
 
 
 @pytest.fixture(scope="module")
@@ -25,21 +39,42 @@ def keys(admin: httpx.Client) -> dict[str, str | None]:
     return out
 
 
+def _records() -> dict[str, dict[str, Any]]:
+    lines = (EXAMPLES / "chats" / "support_chats.jsonl").read_text().splitlines()
+    return {r["id"]: r for r in map(json.loads, lines) if r["id"] in (OWN, OTHER)}
+
+
 @pytest.fixture(scope="module")
 def conversations(admin: httpx.Client) -> dict[str, str]:
     ids = {}
-    for line in (EXAMPLES / "chats" / "support_chats.jsonl").read_text().splitlines():
-        record = json.loads(line)
-        if record["id"] in ("chat-20260903-0001", "chat-20260914-0003"):
-            accepted = admin.post("/v1/conversations", json=record).json()
-            assert wait_job(admin, accepted["job_id"])["status"] == "completed"
-            ids[record["id"]] = accepted["conversation_id"]
+    for source_id, record in _records().items():
+        accepted = admin.post("/v1/conversations", json=record).json()
+        assert wait_job(admin, accepted["job_id"])["status"] == "completed"
+        ids[source_id] = accepted["conversation_id"]
     return ids
 
 
-def _status(server: Server, key: str | None, method: str, path: str, **kw: object) -> int:
+def _snippets(record: dict[str, Any]) -> list[str]:
+    """Pieces of a conversation's text that only it holds: the start of each long sentence
+    (PII-free ones: a redacted name or number would not match the stored text anyway)."""
+    sentences = [
+        s.strip() for m in record["messages"] for s in re.split(r"(?<=[.?!])\s", m["text"])
+    ]
+    return [s[:32] for s in sentences if len(s) >= 32]
+
+
+TEXT = {source_id: _snippets(record) for source_id, record in _records().items()}
+
+
+def _call(server: Server, key: str | None, method: str, path: str, **kw: Any) -> httpx.Response:
     with server.client(key) as client:
-        return client.request(method, path, **kw).status_code  # type: ignore[arg-type]
+        if key:
+            client.cookies.set(COOKIE, key)  # the dashboard's sign-in
+        return client.request(method, path, **kw)
+
+
+def _text_in(body: str, source_id: str) -> list[str]:
+    return [s for s in TEXT[source_id] if s in body or html.escape(s) in body]
 
 
 # (method, path template, expected status per role: admin, analyst, agent, viewer, none)
@@ -89,16 +124,44 @@ MATRIX = [
     ("GET", "/v1/analytics/trends?dimension=nonsense", (422, 422, 403, 422, 401)),
     ("POST", "/v1/analytics/clusters/refresh", (202, 202, 403, 403, 401)),
     ("GET", "/v1/analytics/clusters/k-none/members", (404, 404, 403, 403, 401)),
+    # Public: liveness and the API's own description.
+    ("GET", "/v1/health", (200, 200, 200, 200, 200)),
+    ("GET", "/openapi.json", (200, 200, 200, 200, 200)),
+    ("GET", "/docs", (200, 200, 200, 200, 200)),
+    ("GET", "/docs/oauth2-redirect", (200, 200, 200, 200, 200)),
+    ("GET", "/redoc", (200, 200, 200, 200, 200)),
+    # The CLI's way into a running server takes the server's local token, never a key.
+    ("POST", "/_local/cli", (403, 403, 403, 403, 403)),
+    # Dashboard pages: no key -> to the sign-in form (303); a refused role -> a 403 page.
+    ("GET", "/dashboard", (307, 307, 307, 307, 307)),
+    ("GET", "/dashboard/", (200, 200, 200, 200, 303)),
+    ("GET", "/dashboard/login", (200, 200, 200, 200, 200)),
+    ("GET", "/dashboard/conversations", (200, 200, 200, 403, 303)),
+    ("GET", "/dashboard/conversations/{own}", (200, 200, 200, 403, 303)),
+    ("GET", "/dashboard/conversations/{other}", (200, 200, 404, 403, 303)),
+    ("GET", "/dashboard/topics", (200, 200, 403, 200, 303)),
+    ("GET", "/dashboard/topics?dimension=topic", (200, 200, 403, 200, 303)),
+    ("GET", "/dashboard/agents", (200, 200, 403, 200, 303)),
+    ("GET", "/dashboard/accounts", (200, 200, 403, 200, 303)),
+    ("GET", "/dashboard/static/app.js", (200, 200, 200, 200, 200)),
 ]
-BODIES = {
+# Routes the matrix does not call, and where they are tested instead.
+ELSEWHERE = {
+    ("WEBSOCKET", "/v1/stream"): "test_stream.py (a key on connect, agents their own calls)",
+    ("POST", "/dashboard/login"): "tests/dashboard/test_pages.py (sign-in, CSRF)",
+    ("POST", "/dashboard/logout"): "tests/dashboard/test_pages.py (sign-out, CSRF)",
+}
+BODIES: dict[str, Any] = {
     "/v1/keys": {"json": {"name": "made in access test", "role": "viewer"}},
     "/v1/webhooks": {"json": {"url": "http://127.0.0.1:9/hook", "events": ["job.completed"]}},
     "/v1/definitions/trackers": {
         "json": {"content": [{"name": "refund_words", "phrases": ["refund"]}]}
     },
-    "/v1/conversations": {
-        "json": {"id": "access-test", "messages": [{"author": "c", "text": "Hello there"}]}
+    # One id per role: another caller's id would be a 409 (not theirs to version).
+    "/v1/conversations": lambda role: {
+        "json": {"id": f"access-test-{role}", "messages": [{"author": "c", "text": "Hello"}]}
     },
+    "/_local/cli": {"json": {"args": ["list"], "version": __version__, "cwd": "/"}},
     "/v1/uploads": {
         "files": {"file": ("a.json", b'{"id": "u", "messages": [{"text": "hi"}]}', "text/json")}
     },
@@ -114,31 +177,59 @@ def test_access(
     path: str,
     expected: tuple[int, ...],
 ) -> None:
-    url = path.format(
-        own=conversations["chat-20260903-0001"], other=conversations["chat-20260914-0003"]
-    )
-    got = tuple(_status(server, keys[role], method, url, **BODIES.get(path, {})) for role in ROLES)
+    url = path.format(own=conversations[OWN], other=conversations[OTHER])
+    responses = {}
+    for role in ROLES:
+        body = BODIES.get(path, {})
+        responses[role] = _call(
+            server, keys[role], method, url, **(body(role) if callable(body) else body)
+        )
+    got = tuple(r.status_code for r in responses.values())
     assert got == expected, dict(zip(ROLES, got, strict=True))
+    # The bodies: no conversation text for viewers or without a key, and none of another
+    # agent's conversation for the agent key, whatever the status.
+    leaks = {
+        (role, source_id): _text_in(responses[role].text, source_id)
+        for role, sources in (("viewer", TEXT), ("none", TEXT), ("agent", [OTHER]))
+        for source_id in sources
+        if _text_in(responses[role].text, source_id)
+    }
+    assert not leaks, leaks
 
 
-def test_agent_lists_only_own_conversations(
+def test_the_body_check_sees_text(
     server: Server, keys: dict[str, str | None], conversations: dict[str, str]
 ) -> None:
-    with server.client(keys["agent"]) as agent:
-        listed = agent.get("/v1/conversations").json()
-        aggregates = agent.get("/v1/aggregates").json()
-    assert listed["items"] and {c["agent"] for c in listed["items"]} == {"Sam Patel"}
-    assert "chat-20260914-0003" not in {c["source_id"] for c in listed["items"]}
-    assert aggregates["conversations"] == listed["total"]
+    """The snippets are found where text belongs, so their absence above means something."""
+    for source_id in (OWN, OTHER):
+        assert len(TEXT[source_id]) >= 3
+        page = _call(
+            server, keys["analyst"], "GET", f"/dashboard/conversations/{conversations[source_id]}"
+        )
+        api = _call(
+            server, keys["admin"], "GET", f"/v1/conversations/{conversations[source_id]}/utterances"
+        )
+        assert _text_in(page.text, source_id) and _text_in(api.text, source_id)
+    own = _call(server, keys["agent"], "GET", f"/v1/conversations/{conversations[OWN]}/utterances")
+    assert _text_in(own.text, OWN)
 
 
-def test_revoked_key_is_refused(server: Server, admin: httpx.Client) -> None:
-    created = admin.post("/v1/keys", json={"name": "short-lived", "role": "analyst"}).json()
-    with server.client(created["key"]) as client:
-        assert client.get("/v1/aggregates").status_code == 200
-        assert admin.delete(f"/v1/keys/{created['key_id']}").status_code == 204
-        refused = client.get("/v1/aggregates")
-    assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
-    listed = {k["key_id"]: k for k in admin.get("/v1/keys").json()}
-    assert listed[created["key_id"]]["revoked"] is True
-    assert "key" not in listed[created["key_id"]]  # never shown again
+def _pattern(template: str) -> str:
+    """A route template as a regex: {name} is one path segment, {name:path} the rest."""
+    parts = re.split(r"(\{[^}]+\})", template)
+    return "".join(
+        (".+" if p.endswith(":path}") else "[^/]+") if p.startswith("{") else re.escape(p)
+        for p in parts
+    )
+
+
+def test_every_route_is_in_the_matrix(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A new route fails here until MATRIX says who may call it (or ELSEWHERE, where)."""
+    called = [(method, path.split("?", 1)[0]) for method, path, _ in MATRIX]
+    missing = [
+        f"{method} {template}"
+        for method, template in sorted(app_routes(tmp_path_factory.mktemp("routes")))
+        if (method, template) not in ELSEWHERE
+        and not any(m == method and re.fullmatch(_pattern(template), p) for m, p in called)
+    ]
+    assert not missing, f"routes no access test calls: {missing}"
