@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
+import subprocess
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -67,6 +69,9 @@ REFUSED = [
     ("file:///etc/passwd", "invalid_webhook_url"),
     ("ftp://files.example.com/x", "invalid_webhook_url"),
     ("http://host.invalid/hook", "webhook_target_unresolvable"),
+    ("http://hooks.example.com\r\nX-Injected: 1/", "invalid_webhook_url"),
+    ("http://hooks.example.com\\@127.0.0.1/", "invalid_webhook_url"),
+    ("http://127.0.0.1#@hooks.example.com/", "webhook_target_refused"),
 ]
 
 
@@ -193,6 +198,63 @@ def test_transport_connects_to_the_address_it_checked(warehouse: Warehouse) -> N
             pytest.raises(TargetRefused),
         ):
             client.post(f"http://receiver.test:{port}/h")
+    finally:
+        http.shutdown()
+        http.server_close()
+
+
+def test_https_delivery_pinned_to_the_address_still_verifies_the_host(
+    warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """Connecting to the checked address must not weaken TLS: the server name sent and the
+    certificate checked are the host's, not the address's."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=receiver.test", "-addext", "subjectAltName=DNS:receiver.test",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    names: list[str | None] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+
+    def record_name(_sock: ssl.SSLObject, name: str | None, _ctx: ssl.SSLContext) -> None:
+        names.append(name)
+
+    server_tls.sni_callback = record_name  # type: ignore[assignment]
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    http.socket = server_tls.wrap_socket(http.socket, server_side=True)
+    Thread(target=http.serve_forever, args=(0.02,), daemon=True).start()
+    port = http.server_address[1]
+    base = TargetPolicy.parse("127.0.0.1")
+    policy = TargetPolicy(base.hosts, base.networks, resolver=lambda host, _: ["127.0.0.1"])
+    trust = ssl.create_default_context(cafile=str(cert))
+    try:
+        transport = WebhookTransport(policy, httpx.HTTPTransport(verify=trust))
+        with httpx.Client(transport=transport) as client:
+            assert client.post(f"https://receiver.test:{port}/h", content=b"{}").status_code == 200
+            assert names == ["receiver.test"]
+            # The same server under another name: the certificate does not match, refused.
+            other = TargetPolicy(base.hosts, base.networks, resolver=lambda host, _: ["127.0.0.1"])
+            with (
+                httpx.Client(
+                    transport=WebhookTransport(other, httpx.HTTPTransport(verify=trust))
+                ) as wrong,
+                pytest.raises(httpx.ConnectError, match=r"certificate|hostname"),
+            ):
+                wrong.post(f"https://elsewhere.test:{port}/h", content=b"{}")
     finally:
         http.shutdown()
         http.server_close()

@@ -68,6 +68,12 @@ class TargetRefused(ValueError):
 
 def check_syntax(url: str) -> SplitResult:
     """The parts of `url` if its form is acceptable (before any DNS), else TargetRefused."""
+    # urlsplit drops tabs and newlines that an HTTP client would not: refuse them outright.
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 or c == "\\" for c in url):
+        raise TargetRefused(
+            "invalid_webhook_url", "a webhook URL must not contain spaces, control characters "
+            "or backslashes"
+        )  # fmt: skip
     try:
         parts = urlsplit(url.strip())
         parts.port  # noqa: B018 - raises on a port that is not a number in range
