@@ -148,8 +148,8 @@ MATRIX = [
 # Routes the matrix does not call, and where they are tested instead.
 ELSEWHERE = {
     ("WEBSOCKET", "/v1/stream"): "test_stream.py (a key on connect, agents their own calls)",
-    ("POST", "/dashboard/login"): "tests/dashboard/test_pages.py (sign-in, CSRF)",
-    ("POST", "/dashboard/logout"): "tests/dashboard/test_pages.py (sign-out, CSRF)",
+    ("POST", "/dashboard/login"): "tests/dashboard/test_csrf.py (sign-in needs the CSRF token)",
+    ("POST", "/dashboard/logout"): "tests/dashboard/test_csrf.py (sign-out needs the CSRF token)",
 }
 BODIES: dict[str, Any] = {
     "/v1/keys": {"json": {"name": "made in access test", "role": "viewer"}},
