@@ -132,6 +132,13 @@ def test_every_command_runs_through_the_server_then_alone_once_it_stops(
         sentiment = api.get(f"/v1/conversations/{chat['conversation_id']}/sentiment")
         assert sentiment.status_code == 200 and sentiment.json()
 
+    # The warehouse named relative to the caller's cwd, or through a link: the same server.
+    (tmp_path / "link.duckdb").symlink_to(server.db)
+    for name in ("shared.duckdb", "link.duckdb"):
+        counted = ok("list", "--limit", "100", "--db", name, cwd=tmp_path)
+        assert f"{name} is {through}" in counted.stderr
+        assert f"{len(ids)} conversation(s)" in counted.stdout
+
     shown = ok("show", chat["conversation_id"], "--db", db)
     assert chat["conversation_id"] in shown.stdout
     assert "no metrics yet" not in shown.stdout

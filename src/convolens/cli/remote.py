@@ -186,7 +186,7 @@ def find_server(db: Path) -> ServerInfo | None:
     """The server that published itself beside `db`, if its process is alive. A file left
     by a killed server (its pid gone) is ignored; one whose pid was reused fails the token
     check later, and the command then opens the file itself."""
-    path = discovery_path(db)
+    path = discovery_path(db.resolve())  # the same file whatever path names the warehouse
     try:
         stat = path.stat()
         # Only a file of our own that nobody else could have written: in a shared folder

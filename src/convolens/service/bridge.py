@@ -93,7 +93,7 @@ def write_discovery(db: Path, host: str, port: int, token: str) -> Path | None:
     info = ServerInfo(
         url=url, pid=os.getpid(), token=token, version=__version__, db=str(db.resolve())
     )
-    path = discovery_path(db)
+    path = discovery_path(db.resolve())  # the same file whatever path names the warehouse
     partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
         partial.unlink(missing_ok=True)
