@@ -24,6 +24,7 @@ from convolens.ingest.base import (
     RawRecord,
     Reject,
     SourceFile,
+    strip_paths,
 )
 from convolens.ingest.registry import register_adapter
 from convolens.ingest.sidecar import read_sidecar
@@ -69,6 +70,8 @@ def _shared_pipeline(options: Any) -> Any:
 class AudioAdapter(Adapter):
     name = "audio"
     suffixes = MEDIA_SUFFIXES
+    # The decoder reads the file itself; recordings may be far bigger than text exports.
+    reads_whole_file = False
     description = "Audio or video recordings: transcribed (faster-whisper), speakers separated."
 
     _pipeline = None
@@ -112,7 +115,7 @@ class AudioAdapter(Adapter):
             transcript = self.pipeline.transcribe(source.path, sidecar, on_progress=progress)
         except (AudioDecodeError, NoSpeechError) as exc:
             # The library's message names the file; Reject.describe() does that already.
-            reason = str(exc).removeprefix(f"{source.path.name}: ")
+            reason = strip_paths(str(exc).removeprefix(f"{source.path.name}: "))
             yield Reject(path, "", reason, self.name)
             return
         conversation = to_conversation(

@@ -40,6 +40,7 @@ __all__ = [
     "load_json",
     "parse_timestamp",
     "safe_reason",
+    "strip_paths",
 ]
 
 MIB = 1024 * 1024
@@ -306,7 +307,7 @@ class JsonError(ValueError):
         self.msg, self.lineno, self.colno = message, line, column
 
     def where(self) -> str:
-        return f"line {self.lineno} column {self.colno}" if self.lineno else "an unknown place"
+        return f"line {self.lineno} column {self.colno}" if self.lineno else "position unknown"
 
 
 def load_json(text: str | bytes) -> Any:
@@ -325,11 +326,16 @@ def load_json(text: str | bytes) -> Any:
 _ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s/'\"]+/)+([^\s/'\"]+)")
 
 
+def strip_paths(text: str) -> str:
+    """`text` with every absolute path cut to its file name: reasons reach API callers,
+    who have no business knowing the server's folders."""
+    return _ABSOLUTE_PATH.sub(r"\1", text)
+
+
 def safe_reason(exc: BaseException, limit: int = 300) -> str:
     """An unexpected exception as a one-line reject reason: its type and message, with
     absolute paths cut to their file name (no server paths) and no traceback."""
-    message = " ".join(str(exc).split())
-    message = _ABSOLUTE_PATH.sub(r"\1", message)
+    message = strip_paths(" ".join(str(exc).split()))
     if len(message) > limit:
         message = message[: limit - 3] + "..."
     name = type(exc).__name__

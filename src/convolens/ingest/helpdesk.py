@@ -158,7 +158,10 @@ def _role(user: dict[str, Any] | None, key: str, requester: str, assignee: str) 
 
 
 def _key(value: Any) -> str:
-    return "" if value in (None, "") or isinstance(value, bool) else str(value)
+    # Ids are strings or numbers; an object or list where an id belongs is no id.
+    if value in (None, "") or isinstance(value, bool | dict | list):
+        return ""
+    return str(value)
 
 
 class HelpdeskAdapter(Adapter):

@@ -361,7 +361,7 @@ class JsonConversationAdapter(Adapter):
                 yield Reject(
                     path,
                     locator,
-                    f"invalid JSON: {exc.msg} at {exc.where()}; "
+                    f"invalid JSON: {exc.msg} ({exc.where().replace(' column', ', column')}); "
                     f"{number - 1} earlier record(s) kept, the rest of the file skipped",
                     self.name,
                     stream.text_from_here(2000).encode("utf-8", errors="replace"),

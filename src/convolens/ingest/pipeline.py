@@ -202,8 +202,8 @@ def _read_each(
                 on_file(path)
         if adapter.reads_whole_file and size > limit:
             reason = (
-                f"file of {size / MIB:.1f} MiB is over the {limit / MIB:g} MiB limit for "
-                f"{adapter.name} files (read whole); split it, or raise max_file_mb"
+                f"file of {size / MIB:.3g} MiB is over the {adapter.options.max_file_mb:g} MiB "
+                f"limit for {adapter.name} files (read whole); split it, or raise max_file_mb"
             )
             unreadable.append(Reject(str(path), "", reason, adapter.name))
             continue
