@@ -5,6 +5,8 @@ parameter gets a 500, and every error, including a failed job's, is JSON
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,8 +33,16 @@ FUZZ = settings(
 
 @pytest.fixture(scope="module")
 def api_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """No workers: fuzzed submissions are accepted or refused, not run (fast, isolated)."""
+    """No workers: fuzzed submissions are accepted or refused, not run (fast, isolated).
+    The example chats are ingested first (unlabelled), so date and paging parameters
+    meet real rows."""
     folder = tmp_path_factory.mktemp("hostile")
+    ingest = subprocess.run(
+        [str(Path(sys.executable).with_name("convolens")), "ingest", str(EXAMPLES / "chats"),
+         "--db", str(folder / "hostile.duckdb")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert ingest.returncode == 0, ingest.stderr[-2000:]
     server = Server(folder / "hostile.duckdb", folder / "server.log", CONVOLENS_WORKERS="0")
     server.env["CONVOLENS_PRELOAD"] = "0"
     server.start()
@@ -218,6 +228,34 @@ def test_numeric_parameters_are_bounded(
     assert response.status_code == 422, (path, param, value, response.text)
 
 
+EXTREME_TIMES = [
+    "0001-01-01T00:00:00-14:00",
+    "9999-12-31T23:59:59+14:00",
+    "9999-12-31",
+    "0001-01-01",
+    HUGE,
+    "-" + HUGE,
+    "1e308",
+]
+TIMED = [
+    ("/v1/conversations", "since"),
+    ("/v1/conversations", "until"),
+    ("/v1/aggregates", "since"),
+    ("/v1/aggregates", "until"),
+    ("/v1/analytics/trends", "since"),
+    ("/v1/analytics/agents", "until"),
+    ("/v1/analytics/issues", "since"),
+    ("/v1/analytics/spikes", "as_of"),
+]
+
+
+@pytest.mark.parametrize(("path", "param"), TIMED, ids=lambda v: str(v))
+@pytest.mark.parametrize("value", EXTREME_TIMES)
+def test_extreme_dates_are_clean(api_only: Server, path: str, param: str, value: str) -> None:
+    with api_only.client() as client:
+        assert_clean_error(client.get(path, params={param: value}))
+
+
 @pytest.mark.parametrize("value", ["0", "-1", HUGE, "NaN"])
 def test_an_annotation_id_too_large_is_refused(api_only: Server, value: str) -> None:
     with api_only.client() as client:
@@ -225,10 +263,15 @@ def test_an_annotation_id_too_large_is_refused(api_only: Server, value: str) -> 
     assert_clean_error(response)
 
 
-@pytest.mark.parametrize("value", [HUGE, "-1", "0", "1e9"])
-def test_dashboard_page_number_is_bounded(api_only: Server, value: str) -> None:
+@pytest.mark.parametrize(
+    "params",
+    [{"page": HUGE}, {"page": "-1"}, {"page": "0"}, {"page": "1e9"}, {"page": "40000"},
+     {"since": "9999-12-31", "until": "9999-12-31"}, {"since": "0001-01-01"},
+     {"until": "0001-01-01"}, {"since": HUGE}],
+)  # fmt: skip
+def test_dashboard_list_parameters_are_bounded(api_only: Server, params: dict) -> None:
     with httpx.Client(base_url=api_only.url, cookies={COOKIE: ADMIN_KEY}) as client:
-        response = client.get("/dashboard/conversations", params={"page": value})
+        response = client.get("/dashboard/conversations", params=params)
     assert response.status_code < 500, response.text[:300]
     assert not leaks(response.text)
 

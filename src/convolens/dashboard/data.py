@@ -25,6 +25,7 @@ from convolens.dashboard.transcript import (
 )
 from convolens.service import results
 from convolens.service.auth import Principal
+from convolens.service.params import EARLIEST, LATEST
 from convolens.store.warehouse import Warehouse
 
 __all__ = [
@@ -77,6 +78,8 @@ def _day(value: str, *, end: bool = False) -> datetime | None:
     try:
         day = date.fromisoformat(value)
     except ValueError:
+        return None
+    if not EARLIEST <= day <= LATEST:  # 9999-12-31 + 1 day would overflow: ignored too
         return None
     at = datetime.combine(day, time.min, tzinfo=UTC)
     return at + timedelta(days=1) if end else at

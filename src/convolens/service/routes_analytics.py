@@ -32,6 +32,7 @@ from convolens.client.models import Accepted
 from convolens.service.auth import Principal, Role, require
 from convolens.service.errors import ApiError, ErrorResponse
 from convolens.service.jobs import Job
+from convolens.service.params import EARLIEST, LATEST, Day
 from convolens.service.state import Caller, Db, get_service
 from convolens.store.reader import ConversationFilter
 from convolens.store.warehouse import Warehouse
@@ -45,8 +46,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"], responses=ERRORS)
 READERS = (Role.admin, Role.analyst, Role.viewer)
 
-Since = Annotated[date | None, Query(description="Conversations started on or after.")]
-Until = Annotated[date | None, Query(description="Conversations started on or before.")]
+Since = Annotated[Day | None, Query(description="Conversations started on or after.")]
+Until = Annotated[Day | None, Query(description="Conversations started on or before.")]
 Channel = Annotated[str | None, Query(description="Only this channel.")]
 QueueName = Annotated[str | None, Query(description="Only this queue.")]
 
@@ -111,7 +112,7 @@ def get_spikes(
     grain: Literal["day", "week"] = "week",
     baseline: Annotated[int, Query(ge=1, le=52)] = 4,
     min_count: Annotated[int, Query(ge=1, le=1_000_000_000)] = 5,
-    as_of: Annotated[date | None, Query(description="A day in the period to examine.")] = None,
+    as_of: Annotated[Day | None, Query(description="A day in the period to examine.")] = None,
     all_values: Annotated[bool, Query(description="Every value, not only spikes.")] = False,
 ) -> spikes.SpikeReport | None:
     """What rose or fell in the latest period (or `as_of`'s) against the previous
@@ -143,6 +144,8 @@ def get_before_after(
     try:
         # An annotation id is an INTEGER in the warehouse: a longer number names none.
         when = int(at) if at.isdigit() and len(at) <= 9 else date.fromisoformat(at)
+        if isinstance(when, date) and not EARLIEST <= when <= LATEST:
+            raise ValueError(at)
     except ValueError:
         message = f"at must be an ISO date or an annotation id, not {at!r}"
         raise ApiError(422, "invalid_date", message) from None

@@ -28,6 +28,7 @@ from convolens.service import results
 from convolens.service.auth import Principal, Role, require
 from convolens.service.errors import ApiError, ErrorResponse, public_reason
 from convolens.service.jobs import Job, JobQueue
+from convolens.service.params import Moment
 from convolens.service.state import Caller, Db, Service, get_service
 from convolens.service.webhook_targets import job_webhook_url
 from convolens.store.erase import erase_conversation
@@ -235,8 +236,8 @@ def list_conversations(
     caller: Caller,
     channel: str | None = None,
     agent: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
     intent: str | None = None,
     topic: str | None = None,
     sentiment: Annotated[str | None, Query(pattern="^(negative|neutral|positive)$")] = None,
@@ -366,8 +367,8 @@ def delete_conversation(conversation_id: str, request: Request, db: Db, caller: 
 def aggregates(
     db: Db,
     caller: Caller,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Moment | None = None,
+    until: Moment | None = None,
     channel: str | None = None,
 ) -> Aggregates:
     """Counts across conversations (every role; agents see their own conversations')."""
