@@ -299,6 +299,9 @@ class ApiKey(_Model):
     agent: str | None = None
     created_at: str
     revoked: bool = False
+    source: Literal["api", "generated", "environment"] = "api"
+    # A key from CONVOLENS_ADMIN_KEY while the server runs without that variable.
+    disabled: bool = False
 
 
 class ApiKeyCreated(ApiKey):
