@@ -261,9 +261,53 @@ def test_viewer_sees_aggregates_but_no_conversation_text(
     _shot(page, screenshots, "10-viewer-forbidden")
     page.goto("/dashboard/topics")
     _charts_rendered(page, "volume", "clusters")
-    # Clusters show their phrases, not the customers' words.
+    # Clusters by their id, not by the customers' words nor phrases taken from them.
     expect(page.locator("#clusters")).not_to_contain_text("charged twice for our annual renewal")
+    expect(page.locator("#clusters tbody tr").first).to_contain_text("cluster k-")
     expect(page.locator("#clusters a")).to_have_count(0)
+
+
+def _words_from_conversations(admin: httpx.Client) -> set[str]:
+    """Text the corpus's analytics took from its conversations: cluster labels and central
+    statements, and the topics (top keyphrases) of two words or more (a single word such
+    as "email" is also a channel's name)."""
+    clusters = admin.get("/v1/analytics/clusters").json()
+    topics = admin.get("/v1/analytics/trends", params={"dimension": "topic", "top": 500}).json()
+    found = {c["label"] for c in clusters} | {c["representative"][:40] for c in clusters}
+    found |= {p["value"] for p in topics["points"] if " " in p["value"]}
+    return found
+
+
+def test_viewer_pages_hold_no_words_from_conversations(
+    server: Any, http: httpx.Client, keys: dict[str, str]
+) -> None:
+    """Every page a viewer may open, with every trend dimension, read for the cluster
+    labels, statements and keyphrase topics of the sample corpus; the same pages as an
+    analyst hold them (so the check can see them)."""
+    with server.client() as admin:
+        words = _words_from_conversations(admin)
+    assert len(words) > 20
+    pages = ["/dashboard/", "/dashboard/agents", "/dashboard/accounts"] + [
+        f"/dashboard/topics?dimension={d}"
+        for d in ("intent", "topic", "tracker", "signal", "channel", "queue", "agent", "cluster")
+    ]
+
+    def read(role: str) -> dict[str, str]:
+        bodies = {}
+        for path in pages:
+            response = http.get(path, cookies={"convolens_dashboard_key": keys[role]})
+            assert response.status_code == 200, (role, path)
+            bodies[path] = response.text
+        return bodies
+
+    def found(body: str) -> set[str]:
+        return {w for w in words if w in body or str(Markup.escape(w)) in body}
+
+    viewer, analyst = read("viewer"), read("analyst")
+    assert {path: found(body) for path, body in viewer.items() if found(body)} == {}
+    assert found(analyst["/dashboard/topics?dimension=topic"])
+    assert found(analyst["/dashboard/topics?dimension=cluster"])
+    assert "topic 1" in viewer["/dashboard/topics?dimension=topic"]
 
 
 def test_agent_sees_only_their_conversations_and_revocation_signs_out(
