@@ -36,8 +36,20 @@ def status(server: Server, key: str) -> int:
         return client.get("/v1/keys").status_code
 
 
-def generated_keys(log: Path) -> list[str]:
-    return re.findall(r"created an admin API key: (clk_\S+)", log.read_text())
+def generated_keys(server: Server) -> list[str]:
+    """The keys the server generated: announced in its log, handed over in a file beside
+    the warehouse (the log is no terminal), never written to the log itself."""
+    log = server.log.read_text()
+    announced = re.findall(r"created an admin API key \((\w+)\); it is in (\S+) ", log)
+    keys = []
+    for key_id, path in announced:
+        handed = Path(path)
+        assert handed == server.db.with_name(server.db.name + ".admin-key")
+        assert handed.stat().st_mode & 0o777 == 0o600
+        key = handed.read_text().strip()
+        assert key.startswith(f"clk_{key_id}_") and key.split("_", 2)[2] not in log
+        keys.append(key)
+    return keys
 
 
 @pytest.mark.parametrize("key", WEAK_KEYS)
@@ -86,7 +98,7 @@ def test_revoked_environment_key_stays_revoked_across_restarts(tmp_path: Path) -
         with server.client(second["key"]) as ops:
             keys = {k["key_id"]: k for k in ops.get("/v1/keys").json()}
         assert keys["testadmin"]["revoked"] is True
-        assert generated_keys(server.log) == []  # an admin key still works: none generated
+        assert generated_keys(server) == []  # an admin key still works: none generated
         assert "CONVOLENS_ADMIN_KEY 'testadmin' was revoked" in server.log.read_text()
     finally:
         server.stop()
@@ -103,7 +115,7 @@ def test_environment_key_works_only_while_the_variable_is_set(tmp_path: Path) ->
         del server.env["CONVOLENS_ADMIN_KEY"]  # as `convolens serve` without the variable
         server.start()
         assert status(server, DEMO_KEY) == 401
-        [generated] = generated_keys(server.log)  # no usable admin left: one is made, once
+        [generated] = generated_keys(server)  # no usable admin left: one is made, once
         assert status(server, generated) == 200
         with server.client(generated) as admin:
             keys = {k["key_id"]: k for k in admin.get("/v1/keys").json()}
@@ -111,7 +123,7 @@ def test_environment_key_works_only_while_the_variable_is_set(tmp_path: Path) ->
 
         server.stop()
         server.start()  # still without it: nothing new generated, the demo key still off
-        assert len(generated_keys(server.log)) == 1
+        assert len(generated_keys(server)) == 1
         assert status(server, DEMO_KEY) == 401
 
         # Another key in the variable now that an admin key exists: ignored (bootstrap only).
@@ -137,7 +149,7 @@ def test_first_start_without_variable_generates_a_strong_key(tmp_path: Path) -> 
     del server.env["CONVOLENS_ADMIN_KEY"]
     server.start()
     try:
-        [key] = generated_keys(server.log)
+        [key] = generated_keys(server)
         check_key_strength(key)
         assert status(server, key) == 200
         with httpx.Client(base_url=server.url) as anonymous:

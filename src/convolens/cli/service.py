@@ -45,7 +45,7 @@ def serve(
     ] = True,
 ) -> None:
     """Serve the API (/v1, OpenAPI at /docs). On a warehouse with no API key yet it
-    creates an admin key and prints it once."""
+    creates an admin key and shows it once (on a terminal; else in <db>.admin-key)."""
     try:
         import uvicorn
 

@@ -7,12 +7,14 @@ left running), and loads the models in the background.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from convolens import __version__
+from convolens.service.auth import hand_over_generated_key
 from convolens.service.definitions import overrides
 from convolens.service.errors import install_error_handlers
 from convolens.service.settings import ServiceSettings
@@ -31,8 +33,11 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         service.start()
         if service.admin_key:
-            # Shown once: only its hash is stored.
-            print(f"convolens: created an admin API key: {service.admin_key}", flush=True)
+            # Shown once (only its hash is stored), and never into a log file.
+            line = hand_over_generated_key(
+                service.admin_key, settings.db, terminal=sys.stdout.isatty()
+            )
+            print(line, flush=True)
         try:
             yield
         finally:

@@ -28,12 +28,14 @@ import uuid
 from collections import Counter
 from enum import StrEnum
 from itertools import pairwise
+from pathlib import Path
 from typing import Literal
 
 from fastapi import Request, WebSocket
 from pydantic import BaseModel
 
 from convolens.service.errors import ApiError
+from convolens.store.private import private_file
 from convolens.store.warehouse import Warehouse, now_utc
 
 __all__ = [
@@ -46,6 +48,7 @@ __all__ = [
     "bootstrap_admin",
     "check_key_strength",
     "create_key",
+    "hand_over_generated_key",
     "hash_key",
     "list_keys",
     "revoke_key",
@@ -236,6 +239,24 @@ def bootstrap_admin(warehouse: Warehouse, given: str | None) -> str | None:
         warehouse, ApiKeyCreate(name="bootstrap admin", role=Role.admin), source="generated"
     )
     return created.key
+
+
+def hand_over_generated_key(key: str, db: Path, *, terminal: bool) -> str:
+    """The line `convolens serve` prints for a key `bootstrap_admin` generated. On a terminal
+    it is the key itself; otherwise stdout is a log (a service manager's, a container's)
+    that keeps every line, so the key goes to `<db>.admin-key`, owner-only, and the line
+    says where."""
+    key_id = key[len(PREFIX) :].split("_", 1)[0]
+    if terminal:
+        return f"convolens: created an admin API key (shown once): {key}"
+    path = db.with_name(db.name + ".admin-key")
+    path.unlink(missing_ok=True)
+    with private_file(path) as out:
+        out.write(key.encode("utf-8") + b"\n")
+    return (
+        f"convolens: created an admin API key ({key_id}); it is in {path} (readable by this "
+        "user only): take it from there, then delete the file"
+    )
 
 
 def list_keys(warehouse: Warehouse) -> list[ApiKeyInfo]:

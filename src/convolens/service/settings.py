@@ -55,7 +55,7 @@ class ServiceSettings(BaseModel):
     webhook_allow_hosts: str = Field(
         default_factory=lambda: _env("WEBHOOK_ALLOW_HOSTS", ""), validate_default=True
     )
-    # Created on first start when no key exists, printed once (make demo shows it).
+    # A bootstrap only: the first admin key, usable while set (auth.bootstrap_admin).
     bootstrap_admin_key: str | None = Field(
         default_factory=lambda: os.environ.get("CONVOLENS_ADMIN_KEY")
     )

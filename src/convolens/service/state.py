@@ -114,7 +114,7 @@ class Service:
 
     def _bootstrap_admin(self) -> str | None:
         """CONVOLENS_ADMIN_KEY is a bootstrap only (see `auth.bootstrap_admin`); returns a
-        newly generated admin key (for `convolens serve` to print once), else None."""
+        newly generated admin key (for `convolens serve` to show once), else None."""
         return bootstrap_admin(self.warehouse, self.settings.bootstrap_admin_key)
 
     def _job_finished(self, job: Job) -> None:
