@@ -41,6 +41,8 @@ class Planted:
     job_id: str  # the ingest job of a planted chat
     cluster_id: str  # the planted chats' cluster
     annotation_id: int  # a release annotation watching the planted topic
+    # The topics page before any clustering (it shows the keyphrase topic tree then).
+    tree_pages: dict[str, str]
     bodies: dict[str, dict[str, tuple[int, str]]] = field(default_factory=dict)
 
 
@@ -80,6 +82,12 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Planted]:
             for source_id, a in accepted.items():
                 job = wait_job(admin, a["job_id"])
                 assert job["status"] == "completed", (source_id, job["error"])
+            tree_pages = {
+                role: httpx.get(
+                    f"{server.url}/dashboard/topics", cookies={COOKIE: str(keys[role])}, timeout=120
+                ).text
+                for role in ("admin", "viewer")
+            }
             refresh = admin.post("/v1/analytics/clusters/refresh").json()
             assert wait_job(admin, refresh["job_id"])["status"] == "completed"
             clusters = admin.get("/v1/analytics/clusters").json()
@@ -91,6 +99,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Planted]:
             job_id=accepted["planted-0"]["job_id"],
             cluster_id=planted_cluster,
             annotation_id=note.id,
+            tree_pages=tree_pages,
         )
     finally:
         server.stop()
@@ -294,6 +303,15 @@ def test_text_readers_see_the_planted_words_where_they_leaked(
     ]
     missing = [u for u in expected if not PLANTED.search(bodies[u][1])]
     assert not missing, {u: bodies[u][0] for u in missing}
+
+
+def test_topic_tree_names_themes_not_phrases(planted: Planted) -> None:
+    """Before any clustering the topics page shows the keyphrase topic tree: to a viewer as
+    numbered themes, without its phrases."""
+    admin, viewer = planted.tree_pages["admin"], planted.tree_pages["viewer"]
+    assert 'id="topics"' in admin and PLANTED.search(admin)
+    assert 'id="topics"' in viewer and "theme 1" in viewer
+    assert not PLANTED.search(viewer)
 
 
 def test_agent_reads_its_own_conversation_only(planted: Planted, urls: list[str]) -> None:
