@@ -86,7 +86,9 @@ def test_srt_name_prefixes_and_continuation() -> None:
         ("maria-lopez", "Maria Lopez"),
         ("speaker-02", "SPEAKER_02"),
     ]
-    assert all(p.role is Role.unknown for p in conv.participants)  # no sidecar
+    # No sidecar: "Agent Smith" is the agent by label, Maria the other side; the splinter
+    # SPEAKER_02 says nothing of its role (tests/ingest/test_roles.py has the rules).
+    assert [p.role for p in conv.participants] == [Role.agent, Role.customer, Role.unknown]
     turns = [(u.participant_id, u.text) for u in conv.utterances]
     assert turns == [
         ("agent-smith", "Good morning, you're through to Northwind billing."),

@@ -6,7 +6,8 @@ prefix at the start of the cue text (stripped from the text), the previous cue's
 (captioners only name a speaker when the turn changes), or "Unknown". Consecutive cues of
 one speaker stay separate utterances so that their timings survive.
 
-What a transcript cannot say (source id, start time, roles, business links) comes from an
+Roles come from the sidecar, the speakers' labels ("Agent", "Caller") and what they say
+(`roles.py`). What a transcript cannot say (source id, start time, business links) comes from an
 optional sidecar `<stem>.meta.json` next to it, e.g. `call-0042.vtt` + `call-0042.meta.json`:
 
     {"id": "0042", "source": "dialpad", "channel": "call", "language": "en",
@@ -44,8 +45,9 @@ from convolens.ingest.base import (
     describe_validation_error,
 )
 from convolens.ingest.registry import register_adapter
+from convolens.ingest.roles import transcript_roles
 from convolens.ingest.sidecar import Sidecar, read_sidecar
-from convolens.model import Conversation, Role
+from convolens.model import Conversation
 
 __all__ = ["SubtitleAdapter"]
 
@@ -169,13 +171,21 @@ class SubtitleAdapter(Adapter):
             yield reject("no cues with text")
             return
 
+        said: dict[str, list[str]] = {name: [] for name in speakers}
+        by_id = {pid: name for name, pid in speakers.items()}
+        for utterance in utterances:
+            said[by_id[utterance["participant_id"]]].append(utterance["text"])
+        channel = sidecar.channel or self.options.default_channel or "call"
+        roles = transcript_roles(
+            said, sidecar=sidecar, channel=channel, agent_domains=self.options.agent_domains
+        )
         participants = [
-            {"participant_id": pid, "name": name, "role": _role_of(name, sidecar)}
+            {"participant_id": pid, "name": name, "role": roles[name]}
             for name, pid in speakers.items()
         ]
         source_id = None if sidecar.id in (None, "") else str(sidecar.id)
         payload = {
-            "channel": sidecar.channel or self.options.default_channel or "call",
+            "channel": channel,
             "source": {
                 "system": sidecar.source or self.options.source_system or "transcript",
                 "source_id": source_id,
@@ -208,14 +218,6 @@ class SubtitleAdapter(Adapter):
             # Kept so that a replay from the raw layer sees the same metadata.
             raw.append(RawRecord(*sidecar_raw))
         yield Parsed(conversation, raw, self.name, warnings)
-
-
-def _role_of(name: str, sidecar: Sidecar) -> Role:
-    folded = {key.casefold(): role for key, role in sidecar.roles.items()}
-    role = sidecar.roles.get(name) or folded.get(name.casefold())
-    if role is None and sidecar.agent and sidecar.agent.casefold() == name.casefold():
-        role = Role.agent
-    return role or Role.unknown
 
 
 def _header_language(document: Any) -> str | None:
