@@ -12,6 +12,7 @@ import logging
 import re
 from typing import Any
 
+import duckdb
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -121,6 +122,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             _body("invalid_request", f"{first['where']}: {first['problem']}", problems),
             status_code=422,
+        )
+
+    @app.exception_handler(duckdb.TransactionException)
+    async def _busy(_: Request, exc: duckdb.TransactionException) -> JSONResponse:
+        # Two writers met on one table (e.g. a delete rewriting it): nothing was written,
+        # and the same request a moment later succeeds.
+        log.warning("write conflict answered 503: %s", exc)
+        return JSONResponse(
+            _body("busy", "the warehouse was busy with another write: retry in a moment"),
+            status_code=503,
+            headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(Exception)

@@ -205,14 +205,33 @@ class JobQueue:
         db = self.warehouse.cursor()
         try:
             while not self._stop.is_set():
-                job = self._claim(db)
-                if job is None:
-                    self._wake.wait(self.poll_s)
-                    self._wake.clear()
-                    continue
-                self._run(db, job)
+                job: Job | None = None
+                try:
+                    job = self._claim(db)
+                    if job is None:
+                        self._wake.wait(self.poll_s)
+                        self._wake.clear()
+                        continue
+                    self._run(db, job)
+                except Exception:
+                    # A write conflict (a delete rewriting the jobs table, say) must not end
+                    # the worker: the job goes back to the queue and the loop goes on.
+                    log.exception("worker pass failed%s", f" on {job.job_id}" if job else "")
+                    if job is not None:
+                        self._requeue(db, job)
+                    self._stop.wait(self.poll_s)
         finally:
             db.close()
+
+    def _requeue(self, db: Warehouse, job: Job) -> None:
+        try:
+            db.con.execute(
+                "UPDATE jobs SET status = 'scheduled', worker = NULL, stage = 'retrying', "
+                "run_after = ? WHERE job_id = ? AND status = 'running'",
+                [now_utc() + timedelta(seconds=self.retry_base_s), job.job_id],
+            )
+        except Exception:  # still failing: the next start recovers it (see `recover`)
+            log.exception("could not put %s back in the queue", job.job_id)
 
     def _run(self, db: Warehouse, job: Job) -> None:
         handler = self.handlers.get(job.kind)

@@ -225,6 +225,33 @@ def erase_conversation(wh: Warehouse, conversation_id: str, *, spool: Path | Non
     for table, (condition, params) in where.items():
         n = wh.query(f"SELECT count(*) AS n FROM {table} WHERE {condition}", params)
         erased.rows[table] = int(n[0]["n"])
+    for attempt in range(_ATTEMPTS):
+        try:
+            _delete_and_rewrite(wh, cid, where)
+            break
+        except duckdb.TransactionException:
+            # A worker wrote to a table being rewritten (the job queue, the outbox): the
+            # transaction rolled back whole; plan again from the current layout.
+            try:
+                wh.con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass  # already rolled back
+            if attempt == _ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    for path in paths:
+        if path.exists():
+            path.unlink()
+            erased.files.append(path.name)
+    _checkpoint(wh)
+    scrub_free_space(wh)
+    return erased
+
+
+_ATTEMPTS = 8
+
+
+def _delete_and_rewrite(wh: Warehouse, cid: str, where: dict[str, tuple[str, list[Any]]]) -> None:
     plan = _rewrites(wh, where)
     with wh.transaction():
         _forget_representatives(wh, cid)
@@ -236,13 +263,6 @@ def erase_conversation(wh: Warehouse, conversation_id: str, *, spool: Path | Non
             else:
                 for lo, hi in ranges:
                     _rewrite_range(wh, table, lo, hi)
-    for path in paths:
-        if path.exists():
-            path.unlink()
-            erased.files.append(path.name)
-    _checkpoint(wh)
-    scrub_free_space(wh)
-    return erased
 
 
 def _has_table(wh: Warehouse, name: str) -> bool:
