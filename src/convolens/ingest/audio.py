@@ -24,6 +24,7 @@ from convolens.ingest.base import (
     RawRecord,
     Reject,
     SourceFile,
+    safe_reason,
     strip_paths,
 )
 from convolens.ingest.registry import register_adapter
@@ -117,6 +118,9 @@ class AudioAdapter(Adapter):
             # The library's message names the file; Reject.describe() does that already.
             reason = strip_paths(str(exc).removeprefix(f"{source.path.name}: "))
             yield Reject(path, "", reason, self.name)
+            return
+        except Exception as exc:  # a decoder tripped by hostile bytes: this file's reject
+            yield Reject(path, "", safe_reason(exc), self.name)
             return
         conversation = to_conversation(
             transcript, source_id=f"sha256:{digest[:32]}", sidecar=sidecar
