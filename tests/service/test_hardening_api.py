@@ -384,3 +384,26 @@ def test_hostile_bodies_that_are_accepted_end_cleanly(admin: httpx.Client) -> No
         else:
             assert job["status"] == "completed", job
     assert jobs, "every odd body was refused: this test then checks nothing"
+
+
+@pytest.mark.parametrize(
+    ("data", "content", "code"),
+    [
+        ({"format": "nope"}, b'{"id": "x"}', "invalid_format"),
+        ({"metadata": "{not json"}, b'{"id": "x"}', "invalid_metadata"),
+        ({"metadata": "[1, 2]"}, b'{"id": "x"}', "invalid_metadata"),
+        ({"webhook_url": "ftp://example.com/x"}, b'{"id": "x"}', "invalid_webhook_url"),
+        ({}, b"", "empty_upload"),
+    ],
+)
+def test_a_refused_upload_keeps_nothing(
+    api_only: Server, data: dict, content: bytes, code: str
+) -> None:
+    """Refused before its job exists, an upload leaves no file in the spool."""
+    spool = api_only.db.with_name(api_only.db.stem + ".uploads")
+    before = sorted(p for p in spool.rglob("*") if p.is_file())
+    with api_only.client() as client:
+        response = client.post("/v1/uploads", files={"file": ("x.json", content)}, data=data)
+    assert_clean_error(response)
+    assert response.status_code == 422 and response.json()["error"]["code"] == code
+    assert sorted(p for p in spool.rglob("*") if p.is_file()) == before

@@ -23,6 +23,7 @@ from convolens.client.models import (
 )
 from convolens.ingest.audio import MEDIA_SUFFIXES
 from convolens.ingest.json_conversations import RecordError, conversation_from_record
+from convolens.ingest.registry import adapter_names
 from convolens.model import conversation_id_for
 from convolens.service import results
 from convolens.service.auth import Principal, Role, require
@@ -133,6 +134,10 @@ def upload(
     service = get_service(request)
     require(caller, Role.admin, Role.analyst, Role.agent)
     # Everything that can refuse the request is checked before a byte is spooled.
+    format = format or None  # an empty form field: detect the format
+    if format is not None and format not in adapter_names():
+        known = ", ".join(adapter_names())
+        raise ApiError(422, "invalid_format", f"unknown format {format!r}; formats: {known}")
     hook = job_webhook_url(webhook_url, caller, service.webhook_policy)
     sidecar = _sidecar(metadata)
     limit = service.settings.max_upload_bytes
