@@ -407,3 +407,40 @@ def test_a_refused_upload_keeps_nothing(
     assert_clean_error(response)
     assert response.status_code == 422 and response.json()["error"]["code"] == code
     assert sorted(p for p in spool.rglob("*") if p.is_file()) == before
+
+
+def _json_operations(server: Server) -> list[tuple[str, str]]:
+    """Every operation of the spec that takes a JSON body, path parameters filled in."""
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    found = []
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            if method in ("post", "put", "patch") and "application/json" in content:
+                filled = path.replace("{kind}", "taxonomy").replace("{delivery_id}", "d-x")
+                found.append((method.upper(), filled.replace("{hook_id}", "h-x")))
+    return found
+
+
+_keyed = st.dictionaries(
+    st.sampled_from(
+        ["name", "role", "agent", "url", "events", "rule", "secret", "payload_format",
+         "content", "activate", "id", "messages", "format", "config", "component"]
+    ),
+    _json,
+    max_size=6,
+)  # fmt: skip
+
+
+def test_every_json_body_route_never_500s(api_only: Server) -> None:
+    operations = _json_operations(api_only)
+    assert ("POST", "/v1/conversations") in operations and len(operations) >= 3, operations
+
+    @given(operation=st.sampled_from(operations), body=st.one_of(_keyed, _json))
+    @FUZZ
+    def check(operation: tuple[str, str], body: Any) -> None:
+        method, path = operation
+        with api_only.client() as client:
+            assert_clean_error(client.request(method, path, json=body))
+
+    check()
