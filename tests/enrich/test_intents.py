@@ -148,11 +148,8 @@ def test_nested_hierarchy_ancestors() -> None:
             "intent 'ebike_battery': examples: List should have at least 3 items",
         ),
         (
-            lambda d: d["intents"][2]["examples"].append(
-                "The bike won't unlock  when I scan the code"
-            ),
-            "intent 'ride_charge': examples: \"The bike won't unlock when I scan the code\" is "
-            "also an example of 'unlock_problem'",
+            lambda d: d["intents"].append({**d["intents"][2], "name": "ride charge?"}),
+            "'ride charge?' normalised is 'ride_charge', which 'ride_charge' already is",
         ),
         (
             lambda d: d["intents"][0].update(name="out_of_scope", parent=None),
@@ -168,6 +165,64 @@ def test_validation_errors_name_intent_and_field(change: Any, message: str) -> N
     with pytest.raises(ValueError) as info:
         load_taxonomy(data)
     assert message in str(info.value)
+
+
+def test_published_data_sets_load_as_they_are(tmp_path: Path) -> None:
+    data = bikes()
+    data["intents"][0]["examples"] += [
+        "the bike won't unlock when I scan the code",
+        "THE BIKE won't unlock  when I scan the code",
+    ]
+    data["intents"][2]["examples"].append("The bike won't unlock when I scan the code")
+    data["intents"][1].update(name="ebike battery?")
+    data["out_of_scope"] += ["tell me a joke", "why was my ride so expensive"]
+    taxonomy = load_taxonomy(data)
+    assert taxonomy.intent("unlock_problem").examples == BIKES["intents"][0]["examples"]
+    assert taxonomy.intent("ride_charge").examples == BIKES["intents"][2]["examples"]
+    assert taxonomy.out_of_scope == BIKES["out_of_scope"]
+    # The renamed intent keeps its place and its children's parent links follow it.
+    assert taxonomy.intent_names == ["unlock_problem", "ebike_battery", "ride_charge"]
+    assert taxonomy.original_names == {"ebike_battery": "ebike battery?"}
+    assert taxonomy.load_warnings == [
+        "name 'ebike battery?' normalised to 'ebike_battery'",
+        "intent 'unlock_problem': 2 repeated example(s) dropped",
+        "intent 'ride_charge': 1 example(s) also under 'unlock_problem' dropped "
+        "(kept under the first intent)",
+        "out_of_scope: 2 repeated example(s) or intent examples dropped",
+    ]
+    # Cleaned content is what is hashed: the same lineage as the clean file.
+    assert taxonomy.taxonomy_version == load_taxonomy(BIKES).taxonomy_version
+    path = tmp_path / "bikes.yaml"
+    path.write_text(yaml.safe_dump(data))
+    report = validate_taxonomy(path)
+    assert report.ok and report.renamed == {"ebike_battery": "ebike battery?"}
+    assert report.warnings[:4] == taxonomy.load_warnings
+
+
+def test_banking77_csv_is_a_taxonomy_as_published() -> None:
+    path = (
+        Path(__file__).resolve().parents[3]
+        / "shared"
+        / "data"
+        / "intents"
+        / "banking77"
+        / "train.csv"
+    )
+    if not path.exists():
+        pytest.skip("shared Banking77 data not present")
+    taxonomy = load_taxonomy(path)
+    assert len(taxonomy.intents) == 77 and taxonomy.name == "train"
+    # Banking77's train.csv repeats a few queries and spells one intent with a "?".
+    assert taxonomy.original_names == {"reverted_card_payment": "reverted_card_payment?"}
+    assert sum(len(i.examples) for i in taxonomy.intents) == 9999  # of 10,003 rows
+    assert len(taxonomy.load_warnings) == 5
+
+
+def test_csv_without_the_columns_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "intents.csv"
+    path.write_text("utterance_text,intent_id\nhello,1\n")
+    with pytest.raises(ValueError, match=r"intents\.csv: expected a text column"):
+        load_taxonomy(path)
 
 
 def test_validate_reports_errors_without_raising(tmp_path: Path) -> None:

@@ -26,15 +26,18 @@ mixed with labels from the new one under the same version string.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
+import logging
+import re
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 __all__ = [
     "DEFAULT_TAXONOMY",
@@ -45,8 +48,11 @@ __all__ = [
     "Taxonomy",
     "TaxonomyReport",
     "load_taxonomy",
+    "normalise_name",
     "validate_taxonomy",
 ]
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TAXONOMY = Path(__file__).parent / "data" / "default_taxonomy.yaml"
 # Fewer than three examples leave nothing to cross-validate and a class the classifier
@@ -56,6 +62,9 @@ RECOMMENDED_EXAMPLES = 8
 # The label given to utterances that match no intent; reserved so no intent can take it.
 OUT_OF_SCOPE = "out_of_scope"
 _NAME = r"^[A-Za-z0-9_.\-]+$"
+# CSV exports of published data sets (Banking77's train.csv): which columns hold what.
+_CSV_TEXT = ("text", "example", "utterance", "query", "sentence")
+_CSV_LABEL = ("category", "intent", "label", "name")
 
 
 class GroupDefinition(BaseModel):
@@ -102,6 +111,20 @@ class Taxonomy(BaseModel):
     groups: list[GroupDefinition] = Field(default_factory=list)
     intents: list[IntentDefinition] = Field(min_length=2)
     out_of_scope: list[str] = Field(default_factory=list)
+    # What the loader changed to accept the file as written (not part of the content hash:
+    # they describe the source, the cleaned content is what is hashed).
+    _load_warnings: list[str] = PrivateAttr(default_factory=list)
+    _original_names: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def load_warnings(self) -> list[str]:
+        """Repeated examples dropped and names normalised while loading."""
+        return list(self._load_warnings)
+
+    @property
+    def original_names(self) -> dict[str, str]:
+        """Normalised intent/group name -> the name as the source wrote it."""
+        return dict(self._original_names)
 
     @field_validator("version", mode="before")
     @classmethod
@@ -209,20 +232,35 @@ class Taxonomy(BaseModel):
 
 
 def load_taxonomy(source: str | Path | Mapping[str, Any] | Taxonomy) -> Taxonomy:
-    """A validated taxonomy from a YAML path or a dict; errors name the intent and field."""
+    """A validated taxonomy from a YAML path, a CSV data set (`text,category` columns, as
+    Banking77 publishes it) or a dict; errors name the intent and field.
+
+    Published data sets are accepted as they are: repeated examples are dropped (an
+    example repeated under another intent keeps its first intent; an off-topic example
+    that is also an intent example is dropped), and names outside [A-Za-z0-9_.-]
+    ("reverted_card_payment?") are normalised. Each change is logged as a warning and kept
+    in `load_warnings`; `original_names` maps each normalised name back to the source's.
+    """
     if isinstance(source, Taxonomy):
         return source
     if isinstance(source, str | Path):
         path = Path(source)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: invalid YAML: {exc}") from None
         where = str(path)
+        if path.suffix.lower() in (".csv", ".tsv"):
+            data: Any = _read_csv(path)
+        else:
+            try:
+                data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            except yaml.YAMLError as exc:
+                raise ValueError(f"{path}: invalid YAML: {exc}") from None
     else:
         data, where = dict(source), "taxonomy"
     if not isinstance(data, dict):
         raise ValueError(f"{where}: expected a mapping with name, version and intents")
+    try:
+        data, changes, original = _accept_as_written(data)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
     try:
         taxonomy = Taxonomy.model_validate(data)
     except ValidationError as exc:
@@ -231,7 +269,131 @@ def load_taxonomy(source: str | Path | Mapping[str, Any] | Taxonomy) -> Taxonomy
         taxonomy.check()
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
+    for change in changes:
+        log.warning("%s: %s", where, change)
+    taxonomy._load_warnings = changes
+    taxonomy._original_names = original
     return taxonomy
+
+
+def normalise_name(name: str) -> str:
+    """An intent/group name the taxonomy accepts: other characters become "_", trimmed
+    ("reverted_card_payment?" -> "reverted_card_payment", "Card Payment" -> "Card_Payment")."""
+    return re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9_.\-]", "_", name.strip())).strip("_")
+
+
+def _accept_as_written(
+    data: dict[str, Any],
+) -> tuple[dict[str, Any], list[str], dict[str, str]]:
+    """The document with names normalised and repeated examples dropped, what changed,
+    and normalised -> original names. Anything not shaped as expected is left for the
+    validation to report."""
+    data = dict(data)
+    changes: list[str] = []
+    renamed: dict[str, str] = {}
+    nodes = [
+        item
+        for key in ("groups", "intents")
+        if isinstance(data.get(key), list)
+        for item in data[key]
+        if isinstance(item, dict)
+    ]
+    taken = {n["name"] for n in nodes if isinstance(n.get("name"), str)}
+    for node in nodes:
+        name = node.get("name")
+        if not isinstance(name, str) or re.match(_NAME, name) or not normalise_name(name):
+            continue
+        new = normalise_name(name)
+        if new in taken or new in renamed:
+            other = renamed.get(new, new)
+            raise ValueError(f"{name!r} normalised is {new!r}, which {other!r} already is")
+        renamed[new] = name
+        taken.add(new)
+        changes.append(f"name {name!r} normalised to {new!r}")
+    back = {original: new for new, original in renamed.items()}
+    for key in ("groups", "intents"):
+        if isinstance(data.get(key), list):
+            data[key] = [
+                {
+                    **item,
+                    "name": back.get(str(item["name"]), item["name"]),
+                    **({"parent": back[item["parent"]]} if item.get("parent") in back else {}),
+                }
+                if isinstance(item, dict) and isinstance(item.get("name"), str)
+                else item
+                for item in data[key]
+            ]
+    owner: dict[str, str] = {}
+    for position, intent in enumerate(data.get("intents") or []):
+        if not isinstance(intent, dict) or not isinstance(intent.get("examples"), list):
+            continue
+        label = intent.get("name") or f"#{position + 1}"
+        kept, dropped, elsewhere = [], 0, Counter[str]()
+        for example in intent["examples"]:
+            folded = " ".join(example.split()).lower() if isinstance(example, str) else None
+            if folded and folded in owner:
+                if owner[folded] == label:
+                    dropped += 1
+                else:
+                    elsewhere[owner[folded]] += 1
+                continue
+            if folded:
+                owner[folded] = label
+            kept.append(example)
+        if dropped:
+            changes.append(f"intent {label!r}: {dropped} repeated example(s) dropped")
+        for first, count in sorted(elsewhere.items()):
+            changes.append(
+                f"intent {label!r}: {count} example(s) also under {first!r} dropped "
+                "(kept under the first intent)"
+            )
+        data["intents"][position] = {**intent, "examples": kept}
+    if isinstance(data.get("out_of_scope"), list):
+        seen: set[str] = set()
+        kept_oos = []
+        for example in data["out_of_scope"]:
+            folded = " ".join(example.split()).lower() if isinstance(example, str) else None
+            if folded is not None and (folded in seen or folded in owner):
+                continue
+            if folded is not None:
+                seen.add(folded)
+            kept_oos.append(example)
+        if len(kept_oos) < len(data["out_of_scope"]):
+            changes.append(
+                f"out_of_scope: {len(data['out_of_scope']) - len(kept_oos)} repeated example(s) "
+                "or intent examples dropped"
+            )
+        data["out_of_scope"] = kept_oos
+    return data, changes, renamed
+
+
+def _read_csv(path: Path) -> dict[str, Any]:
+    """A `text,category` data set as a taxonomy named after the file, intents in the order
+    they first appear."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text") from None
+    dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
+    reader = csv.DictReader(text.splitlines(), dialect=dialect)
+    columns = {c.strip().lower(): c for c in reader.fieldnames or []}
+    text_col = next((columns[c] for c in _CSV_TEXT if c in columns), None)
+    label_col = next((columns[c] for c in _CSV_LABEL if c in columns), None)
+    if text_col is None or label_col is None:
+        raise ValueError(
+            f"{path}: expected a text column ({', '.join(_CSV_TEXT)}) and an intent column "
+            f"({', '.join(_CSV_LABEL)}); found {', '.join(columns) or 'no header'}"
+        )
+    examples: dict[str, list[str]] = {}
+    for row in reader:
+        label, example = (row.get(label_col) or "").strip(), (row.get(text_col) or "").strip()
+        if label and example:
+            examples.setdefault(label, []).append(example)
+    return {
+        "name": path.stem,
+        "version": "1",
+        "intents": [{"name": k, "examples": v} for k, v in examples.items()],
+    }
 
 
 def _describe(exc: ValidationError, data: dict[str, Any]) -> str:
@@ -268,6 +430,8 @@ class TaxonomyReport(BaseModel):
     out_of_scope_examples: int = 0
     # intent -> [path from the root, number of examples]
     tree: dict[str, tuple[list[str], int]] = Field(default_factory=dict)
+    # normalised name -> the name as the file wrote it ("reverted_card_payment?")
+    renamed: dict[str, str] = Field(default_factory=dict)
 
 
 def validate_taxonomy(source: str | Path) -> TaxonomyReport:
@@ -276,7 +440,7 @@ def validate_taxonomy(source: str | Path) -> TaxonomyReport:
         taxonomy = load_taxonomy(source)
     except (OSError, ValueError) as exc:
         return TaxonomyReport(path=str(source), ok=False, errors=[str(exc)])
-    warnings = [
+    warnings = taxonomy.load_warnings + [
         f"intent {i.name!r} has {len(i.examples)} examples; {RECOMMENDED_EXAMPLES}+ varied "
         "ones classify far better"
         for i in taxonomy.intents
@@ -285,7 +449,7 @@ def validate_taxonomy(source: str | Path) -> TaxonomyReport:
     if not taxonomy.out_of_scope and taxonomy.threshold is None:
         warnings.append(
             "no out_of_scope examples and no threshold: the rejection threshold falls back to "
-            "rejecting the least confident 5% of the examples' own cross-validated predictions"
+            "rejecting the least confident 2% of the examples' own cross-validated predictions"
         )
     return TaxonomyReport(
         path=str(source),
@@ -299,4 +463,5 @@ def validate_taxonomy(source: str | Path) -> TaxonomyReport:
         examples=sum(len(i.examples) for i in taxonomy.intents),
         out_of_scope_examples=len(taxonomy.out_of_scope),
         tree={i.name: (taxonomy.path(i.name), len(i.examples)) for i in taxonomy.intents},
+        renamed=taxonomy.original_names,
     )
