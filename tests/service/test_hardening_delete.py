@@ -1,7 +1,8 @@
 """Delete means every copy (issue #11 item 5).
 
 A unique word is planted in a conversation three ways: a JSON submit, a second version
-uploaded as a file (spooled), and the text of a tracker.hit webhook delivery. After
+uploaded as a file (spooled, and named with the word, which the ingest run records), and
+the text of a tracker.hit webhook delivery. After
 DELETE, no file in the server's data folder (the DuckDB file included, read as bytes
 while the server runs and again after it stops) and no table of the warehouse holds it,
 and the conversation's jobs and deliveries are gone."""
@@ -110,7 +111,7 @@ def test_delete_leaves_no_copy_anywhere(erasing: Server, data: Path, receiver: R
         assert done["status"] == "completed", done["error"]
         second = _conversation("erase-me", f"Please cancel my subscription now, {PLANTED} again.")
         upload = admin.post(
-            "/v1/uploads", files={"file": ("erase-me.json", json.dumps(second).encode())}
+            "/v1/uploads", files={"file": (f"erase-me-{PLANTED}.json", json.dumps(second).encode())}
         )
         assert upload.status_code == 202, upload.text
         job = wait_job(admin, upload.json()["job_id"])

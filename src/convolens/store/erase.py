@@ -210,7 +210,8 @@ def erase_conversation(wh: Warehouse, conversation_id: str, *, spool: Path | Non
     every table keyed by conversation_id, the job rows and webhook deliveries that name
     it, the rejects of its uploads, its spooled files (only those under `spool`), and the
     freed bytes in the DuckDB file. A cluster whose representative statement came from
-    it loses that statement."""
+    it loses that statement; an ingest run that read its spooled file keeps "(deleted)"
+    for the file's name."""
     cid = conversation_id
     erased = Erased()
     paths = _spooled_paths(wh, cid, spool)
@@ -228,7 +229,7 @@ def erase_conversation(wh: Warehouse, conversation_id: str, *, spool: Path | Non
         erased.rows[table] = int(n[0]["n"])
     for attempt in range(_ATTEMPTS):
         try:
-            _delete_and_rewrite(wh, cid, where)
+            _delete_and_rewrite(wh, cid, where, [str(p) for p in paths])
             break
         except duckdb.TransactionException:
             # A worker wrote to a table being rewritten (the job queue, the outbox): the
@@ -250,10 +251,37 @@ def erase_conversation(wh: Warehouse, conversation_id: str, *, spool: Path | Non
 _ATTEMPTS = 8
 
 
-def _delete_and_rewrite(wh: Warehouse, cid: str, where: dict[str, tuple[str, list[Any]]]) -> None:
-    plan = _rewrites(wh, where)
+def _delete_and_rewrite(
+    wh: Warehouse, cid: str, where: dict[str, tuple[str, list[Any]]], paths: list[str]
+) -> None:
+    """One transaction: edit the rows that only mention the conversation (a cluster's
+    representative statement, an ingest run's file names), delete the rows that are
+    it, and rewrite every row group that held either."""
+    edits: dict[str, tuple[str, list[Any], str, list[Any]]] = {}  # table -> update
+    clusters = _representative_rowids(wh, cid)
+    if clusters:
+        condition = "list_contains(?, rowid)"
+        edits["clusters"] = ("representative = ''", [], condition, [clusters])
+    if paths:
+        # Spooled names carry the uploaded file's name: the run keeps "(deleted)".
+        mentions = " OR ".join(["contains(CAST(args AS VARCHAR), ?)"] * len(paths))
+        replaced = "CAST(args AS VARCHAR)"
+        for _ in paths:
+            replaced = f"replace({replaced}, ?, '(deleted)')"
+        edits["runs"] = (f"args = {replaced}", list(paths), f"({mentions})", list(paths))
+    touched = dict(where)
+    for table, (_, _, condition, params) in edits.items():
+        if table in touched:  # both edited and deleted from: plan for either
+            old, old_params = touched[table]
+            touched[table] = (f"({old}) OR ({condition})", [*old_params, *params])
+        else:
+            touched[table] = (condition, params)
+    plan = _rewrites(wh, touched)
     with wh.transaction():
-        _forget_representatives(wh, cid)
+        for table, (assignment, set_params, condition, params) in edits.items():
+            wh.con.execute(
+                f"UPDATE {table} SET {assignment} WHERE {condition}", [*set_params, *params]
+            )
         for table, (condition, params) in where.items():
             wh.con.execute(f"DELETE FROM {table} WHERE {condition}", params)
         for table, ranges in plan.items():
@@ -274,15 +302,16 @@ def _has_table(wh: Warehouse, name: str) -> bool:
     )
 
 
-def _forget_representatives(wh: Warehouse, cid: str) -> None:
-    """A cluster's representative is one member's statement: if it was this
-    conversation's, it goes (the cluster keeps its label and phrases)."""
+def _representative_rowids(wh: Warehouse, cid: str) -> list[int]:
+    """Clusters whose representative (one member's statement) came from this
+    conversation: it goes, the cluster keeps its label and phrases."""
     if not (_has_table(wh, "clusters") and _has_table(wh, "cluster_members")):
-        return
+        return []
     # Statements are stored cleaned of redaction placeholders: compare them cleaned.
-    wh.con.execute(
-        "UPDATE clusters SET representative = '' WHERE representative <> '' AND EXISTS ("
+    rows = wh.query(
+        "SELECT rowid AS r FROM clusters WHERE representative <> '' AND EXISTS ("
         "SELECT 1 FROM utterances u WHERE u.conversation_id = ? AND contains("
         "trim(regexp_replace(u.text, '<[A-Z_]+>', ' ', 'g')), left(clusters.representative, 60)))",
         [cid],
     )
+    return [int(r["r"]) for r in rows]
