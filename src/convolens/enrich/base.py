@@ -9,7 +9,9 @@ runner adds the lineage (component, version, model, taxonomy version, run id).
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -72,10 +74,54 @@ class Component(ABC):
     rewrites_text: ClassVar[bool] = False
     model_id: str | None = None
     taxonomy_version: str | None = None
+    # Conversation types (`conversation_type.CONVERSATION_TYPES`) this component labels;
+    # None: every type. `needs_customer`: only where a customer takes part (support-only
+    # labels such as resolution have no meaning in an internal meeting). A document it
+    # does not apply to gets no labels, whoever calls the component (runner, stream, user).
+    applies_to: ClassVar[frozenset[str] | None] = None
+    needs_customer: ClassVar[bool] = False
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.config = dict(config or {})
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        call = cls.__dict__.get("__call__")
+        if call is not None and not getattr(call, "_filters_types", False):
+            setattr(cls, "__call__", _only_applicable(call))  # noqa: B010 - mypy: no method assign
+
+    def applies(self, doc: Doc) -> bool:
+        """Whether this component labels `doc`, given its conversation type."""
+        if self.applies_to is None and not self.needs_customer:
+            return True
+        from convolens.enrich.conversation_type import conversation_type_of
+
+        kind = conversation_type_of(doc)
+        if self.applies_to is not None and kind.get("type") not in self.applies_to:
+            return False
+        return not (self.needs_customer and not kind.get("customer"))
+
     @abstractmethod
     def __call__(self, batch: list[Doc]) -> list[list[Annotation]]:
         """Labels for each document of the batch, in order."""
+
+
+_Call = Callable[[Component, list[Doc]], list[list[Annotation]]]
+
+
+def _only_applicable(call: _Call) -> _Call:
+    """`call` run on the documents the component applies to; the others get no labels."""
+
+    @functools.wraps(call)
+    def filtered(self: Component, batch: list[Doc]) -> list[list[Annotation]]:
+        keep = [i for i, doc in enumerate(batch) if self.applies(doc)]
+        if len(keep) == len(batch):
+            return call(self, batch)
+        results = call(self, [batch[i] for i in keep]) if keep else []
+        out: list[list[Annotation]] = [[] for _ in batch]
+        for i, found in zip(keep, results, strict=True):
+            out[i] = found
+        return out
+
+    filtered._filters_types = True  # type: ignore[attr-defined]
+    return filtered

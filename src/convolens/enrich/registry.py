@@ -13,6 +13,8 @@ __all__ = ["DEFAULT_COMPONENTS", "component_names", "get_component", "register_c
 _BUILTIN: dict[str, str] = {
     # PII first: every later component, export and summary sees the redacted text.
     "pii": "convolens.enrich.pii:PiiComponent",
+    # Early: later components apply by conversation type (support, sales, meeting, ...).
+    "conversation_type": "convolens.enrich.conversation_type:ConversationTypeComponent",
     "sentiment": "convolens.enrich.sentiment:SentimentComponent",
     "intents": "convolens.enrich.intents:IntentComponent",
     "entities": "convolens.enrich.entities:EntityComponent",

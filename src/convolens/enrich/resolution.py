@@ -432,8 +432,12 @@ class ResolutionComponent(Component):
 
     name = "resolution"
     version = "1"
-    requires: ClassVar[tuple[str, ...]] = ("tracker.match",)
+    requires: ClassVar[tuple[str, ...]] = ("tracker.match", "conversation.type")
     assigns: ClassVar[tuple[str, ...]] = (STATUS_LABEL, ESCALATION_LABEL)
+    # Solved / escalated are about serving a customer: not for sales calls, meetings or
+    # interviews, nor where no customer takes part.
+    applies_to: ClassVar[frozenset[str] | None] = frozenset({"support", "other"})
+    needs_customer: ClassVar[bool] = True
     description = "Solved / escalated / abandoned / unresolved / pending, and escalation events."
 
     def __init__(

@@ -47,6 +47,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from convolens.enrich.base import Annotation, Component, Doc, Evidence
+from convolens.enrich.conversation_type import conversation_type_of
 from convolens.model import Role
 
 __all__ = ["DEFAULT_RULES", "SIGNALS", "SignalComponent", "SignalConfig", "SignalRule", "Weights"]
@@ -73,6 +74,9 @@ class SignalRule(BaseModel):
     escalations: list[str] = Field(default_factory=list, description="Escalation kinds.")
     amplifiers: list[str] = Field(default_factory=list)
     alone: bool = Field(default=False, description="Amplifiers alone may raise it (capped).")
+    types: list[str] | None = Field(
+        default=None, description="Conversation types it applies to; None: all with a customer."
+    )
 
 
 class Weights(BaseModel):
@@ -102,6 +106,8 @@ DEFAULT_RULES: dict[str, SignalRule] = {
         escalations=["complaint_threat", "repeat_contact", "supervisor"],
         amplifiers=list(AMPLIFIERS),
         alone=True,
+        # A prospect cannot churn, nor a candidate; an account review meeting can show it.
+        types=["support", "meeting", "other"],
     ),
     "bug_report": SignalRule(
         trackers=["bug_report"],
@@ -160,9 +166,12 @@ class SignalComponent(Component):
         "tracker.match",
         "sentiment.conversation",
         "resolution.status",
+        "conversation.type",
     )
     assigns: ClassVar[tuple[str, ...]] = (LABEL,)
     description = "Churn risk, bugs, feature requests, expansion, competitors, pricing objections."
+    # Every signal is the voice of a customer: none in an internal meeting or a hearing.
+    needs_customer: ClassVar[bool] = True
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         super().__init__(config)
@@ -185,7 +194,10 @@ class SignalComponent(Component):
         customer_uids = _customer_uids(doc)
         order = {uid: i for i, uid in enumerate(doc.utterance_ids)}
         out = []
+        kind = conversation_type_of(doc).get("type")
         for name, rule in self.rules.items():
+            if rule.types is not None and kind not in rule.types:
+                continue
             primary = self._trackers(doc, rule) + self._intent_findings(doc, name, customer_uids)
             primary = _strongest(primary, self.settings.max_findings)
             primary += self._escalations(doc, rule)
