@@ -235,21 +235,29 @@ class Conversation(_Model):
 
     def _text_fields_problem(self) -> str | None:
         # Everything else that ends up as text in the warehouse: UTF-8 only, bounded meta.
-        meta_problem = _value_problem(self.meta)
+        # Attributes are read directly: model_dump here would cost more than validation.
+        meta_problem = _value_problem(self.meta) if self.meta else None
         if meta_problem:
             return f"meta: {meta_problem}"
         for index, p in enumerate(self.participants):
-            problem = _fields_problem(p.model_dump(include={"participant_id", "name", "email"}))
-            problem = problem or _value_problem(p.external_ids)
+            fields = {"participant_id": p.participant_id, "name": p.name, "email": p.email}
+            problem = _fields_problem(fields)
+            problem = problem or (_value_problem(p.external_ids) if p.external_ids else None)
             if problem:
                 return f"participant {index} {problem}"
+        source, links = self.source, self.links
         fields = {
             "subject": self.subject,
             "language": self.language,
             "conversation_id": self.conversation_id,
-            **{f"source.{k}": v for k, v in self.source.model_dump(exclude={"tags"}).items()},
-            **{f"links.{k}": v for k, v in self.links.model_dump().items()},
-            **{f"source.tags.{i}": tag for i, tag in enumerate(self.source.tags)},
+            "source.system": source.system,
+            "source.source_id": source.source_id,
+            "source.platform": source.platform,
+            "source.queue": source.queue,
+            "source.agent": source.agent,
+            "source.campaign": source.campaign,
+            **{f"links.{k}": getattr(links, k) for k in type(links).model_fields},
+            **{f"source.tags.{i}": tag for i, tag in enumerate(source.tags)},
         }
         return _fields_problem(fields)
 
