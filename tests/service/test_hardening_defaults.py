@@ -129,3 +129,16 @@ def test_serve_refuses_an_unknown_model_at_start(
     message = " ".join(done.stderr.split())
     assert "unknown Whisper model" in message and "'base', 'tiny.en'" in message, message
     assert not (tmp_path / "x.duckdb").exists()  # refused before anything was made
+
+
+@pytest.mark.parametrize("limit", ["99999999999999999999", "-5"])
+def test_cli_list_limit_is_bounded(tmp_path: Path, limit: str) -> None:
+    done = subprocess.run(
+        [CONVOLENS, "list", "--db", str(tmp_path / "none.duckdb"), "--limit", limit],
+        env=_plain_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "--limit" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr + done.stdout

@@ -392,7 +392,9 @@ def list_(
     since: Annotated[str | None, typer.Option(help="Started at or after (ISO date).")] = None,
     until: Annotated[str | None, typer.Option(help="Started before (ISO date).")] = None,
     search: Annotated[str | None, typer.Option(help="Text in the subject or any message.")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 50,
+    limit: Annotated[
+        int, typer.Option(min=0, max=1_000_000_000, help="At most this many rows.")
+    ] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON lines.")] = False,
 ) -> None:
     """List conversations, newest first, with filters."""

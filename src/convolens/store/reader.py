@@ -17,6 +17,10 @@ from convolens.store.warehouse import Warehouse, WarehouseError
 __all__ = ["ConversationFilter", "list_conversations", "load_conversation", "load_conversations"]
 
 
+# Far past any warehouse, and within DuckDB's LIMIT (a BIGINT).
+MAX_LIMIT = 1_000_000_000
+
+
 def _loads(value: str | None) -> Any:
     return json.loads(value) if value else None
 
@@ -204,6 +208,8 @@ def list_conversations(
     warehouse: Warehouse, filters: ConversationFilter | None = None, limit: int | None = 50
 ) -> list[dict[str, Any]]:
     """Current conversations with their headline metrics, newest first."""
+    if limit is not None and not 0 <= limit <= MAX_LIMIT:
+        raise WarehouseError(f"limit must be between 0 and {MAX_LIMIT:,}, not {limit}")
     where, params = (filters or ConversationFilter()).where()
     sql = f"""
         SELECT c.conversation_id, c.version, c.channel, c.started_at, c.source_system,
