@@ -278,9 +278,7 @@ def _words_from_conversations(admin: httpx.Client) -> set[str]:
     return found
 
 
-def test_viewer_pages_hold_no_words_from_conversations(
-    server: Any, http: httpx.Client, keys: dict[str, str]
-) -> None:
+def test_viewer_pages_hold_no_words_from_conversations(server: Any, keys: dict[str, str]) -> None:
     """Every page a viewer may open, with every trend dimension, read for the cluster
     labels, statements and keyphrase topics of the sample corpus; the same pages as an
     analyst hold them (so the check can see them)."""
@@ -294,10 +292,12 @@ def test_viewer_pages_hold_no_words_from_conversations(
 
     def read(role: str) -> dict[str, str]:
         bodies = {}
-        for path in pages:
-            response = http.get(path, cookies={"convolens_dashboard_key": keys[role]})
-            assert response.status_code == 200, (role, path)
-            bodies[path] = response.text
+        signed_in = {"convolens_dashboard_key": keys[role]}
+        with httpx.Client(base_url=server.url, cookies=signed_in, timeout=60) as client:
+            for path in pages:
+                response = client.get(path)
+                assert response.status_code == 200, (role, path)
+                bodies[path] = response.text
         return bodies
 
     def found(body: str) -> set[str]:
