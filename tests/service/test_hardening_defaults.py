@@ -18,6 +18,7 @@ from live_server import ADMIN_KEY, ROOT, wait_job
 from convolens.service.local import LocalServer
 from convolens.service.settings import ServiceSettings
 from convolens.speech.models import check_whisper_model
+from convolens.store.warehouse import Warehouse
 
 AUDIO = ROOT / "tests" / "data" / "audio" / "telephony_8k.wav"
 CONVOLENS = str(Path(sys.executable).with_name("convolens"))
@@ -142,3 +143,28 @@ def test_cli_list_limit_is_bounded(tmp_path: Path, limit: str) -> None:
     )
     assert done.returncode == 2 and "--limit" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_files_from_an_older_server_are_made_owner_only(tmp_path: Path) -> None:
+    """A warehouse, spool and secret left readable by an older version are owner-only
+    once the server has started on them."""
+    db = tmp_path / "old.duckdb"
+    Warehouse(db).close()
+    spool = tmp_path / "old.uploads" / "20260101"
+    spool.mkdir(parents=True)
+    (spool / "abc-chat.json").write_text('{"id": "x"}')
+    secret = tmp_path / "old.duckdb.webhook-secret"
+    secret.write_text("0" * 64)
+    for path, mode in ((db, 0o644), (spool.parent, 0o755), (spool, 0o755), (secret, 0o644),
+                       (spool / "abc-chat.json", 0o644)):  # fmt: skip
+        path.chmod(mode)
+    server = LocalServer(db, tmp_path / "server.log")
+    server.env = {**_plain_env(), "CONVOLENS_ADMIN_KEY": ADMIN_KEY, "CONVOLENS_WORKERS": "0"}
+    server.env["CONVOLENS_PRELOAD"] = "0"
+    server.start()
+    try:
+        assert _mode(db) == 0o600 and _mode(secret) == 0o600
+        assert _mode(spool.parent) == 0o700 and _mode(spool) == 0o700
+        assert _mode(spool / "abc-chat.json") == 0o600
+    finally:
+        server.stop()

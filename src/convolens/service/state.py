@@ -19,7 +19,13 @@ from convolens.service.settings import ServiceSettings
 from convolens.service.webhook_dispatch import WebhookDispatcher
 from convolens.service.webhook_targets import TargetPolicy
 from convolens.service.webhooks import DeliverySettings, enqueue
-from convolens.store.private import make_private, private_dir, private_file, restrict_umask
+from convolens.store.private import (
+    make_private,
+    make_private_tree,
+    private_dir,
+    private_file,
+    restrict_umask,
+)
 from convolens.store.warehouse import Warehouse
 
 __all__ = ["Caller", "Db", "Service", "get_service", "insight_events"]
@@ -39,8 +45,8 @@ class Service:
         self.warehouse = Warehouse(settings.db)
         for made in (settings.db, settings.db.with_name(settings.db.name + ".wal")):
             make_private(made)
-        private_dir(self.settings.spool_dir())
-        make_private(self.settings.spool_dir())
+        # A spool from before files were made owner-only is made so too.
+        make_private_tree(private_dir(self.settings.spool_dir()))
         self.pipeline = ServicePipeline(settings)
         self.queue = JobQueue(
             self.warehouse,

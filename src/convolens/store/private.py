@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["make_private", "private_dir", "private_file", "restrict_umask"]
+__all__ = ["make_private", "make_private_tree", "private_dir", "private_file", "restrict_umask"]
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -47,3 +47,13 @@ def make_private(path: Path) -> None:
     """Owner-only for a file or folder made elsewhere (DuckDB makes the warehouse file)."""
     if path.exists():
         path.chmod(DIR_MODE if path.is_dir() else FILE_MODE)
+
+
+def make_private_tree(root: Path) -> None:
+    """`root` and everything under it owner-only (links are left alone)."""
+    make_private(root)
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(folder) / name
+            if not path.is_symlink():
+                make_private(path)
