@@ -180,7 +180,7 @@ def test_new_taxonomy_writes_beside_the_old_and_diff_shows_moved_intents(
         "analyze", "--db", str(db), "--config", str(tmp_path / "convolens.toml"),
         "--component", "intents",
     )  # fmt: skip
-    assert "intents v1" in out
+    assert "intents v2" in out
     with Warehouse(db, read_only=True) as warehouse:
         versions = warehouse.query(
             "SELECT taxonomy_version, count(DISTINCT run_id) AS runs FROM enrichments "

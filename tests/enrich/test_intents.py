@@ -13,8 +13,13 @@ import yaml
 
 from convolens.enrich.base import Annotation
 from convolens.enrich.embeddings import SentenceEmbedder
-from convolens.enrich.intent_model import IntentModel, IntentModelMismatchError
-from convolens.enrich.intent_training import train_intent_model
+from convolens.enrich.intent_model import (
+    MAX_FALSE_REJECTION,
+    TARGET_REJECTION,
+    IntentModel,
+    IntentModelMismatchError,
+)
+from convolens.enrich.intent_training import choose_threshold, train_intent_model
 from convolens.enrich.intents import (
     IntentComponent,
     cached_model_path,
@@ -297,7 +302,7 @@ def test_custom_taxonomy_component_caches_its_model(
     second = IntentComponent({"taxonomy": str(path)}, embedder=embedder)
     assert cached.stat().st_mtime_ns == stamp  # loaded, not retrained and rewritten
     assert second.taxonomy_version == first.taxonomy_version
-    assert second.model_id == "all-MiniLM-L6-v2+lr"
+    assert second.model_id == "all-MiniLM-L6-v2+svm-knn"
 
     doc = make_doc(
         "bike",
@@ -335,6 +340,46 @@ def test_train_report_shows_cross_validated_accuracy(
     assert report.threshold_source == "out_of_scope examples"
     assert 0.0 <= report.threshold < 1.0
     assert IntentModel.load(tmp_path / "m.npz").taxonomy_version == report.taxonomy_version
+
+
+def test_threshold_rules() -> None:
+    rng = np.random.default_rng(0)
+    in_scope = rng.uniform(0.2, 1.0, 1000)
+    correct = in_scope > 0.3
+    # No off-topic examples: the 2% least confident in-scope examples are rejected.
+    alone = choose_threshold(in_scope, correct)
+    assert np.mean(in_scope < alone) == pytest.approx(TARGET_REJECTION, abs=0.002)
+    # Off-topic examples that score low pull the threshold up, never past the cap.
+    off_topic = rng.uniform(0.0, 0.5, 200)
+    with_oos = choose_threshold(in_scope, correct, off_topic)
+    assert with_oos > alone
+    assert np.mean(in_scope < with_oos) <= MAX_FALSE_REJECTION + 0.001
+
+
+def test_taxonomy_without_out_of_scope_rejects_few_in_scope_queries(
+    embedder: SentenceEmbedder,
+) -> None:
+    """Banking77 as published, 12 examples per intent, no out_of_scope list: the threshold
+    comes from the examples' own cross-validation and keeps nearly all new in-scope text."""
+    path = Path(__file__).resolve().parents[3] / "shared" / "data" / "intents" / "banking77"
+    if not (path / "train.csv").exists():
+        pytest.skip("shared Banking77 data not present")
+    full = load_taxonomy(path / "train.csv")
+    small = full.model_copy(
+        update={
+            "intents": [i.model_copy(update={"examples": i.examples[:12]}) for i in full.intents]
+        }
+    )
+    model = train_intent_model(small, embedder)
+    assert model.metadata["threshold_source"] == "target rejection"
+    assert model.metadata["cv"]["false_rejection"] <= 0.03
+    held = [(e, i.name) for i in full.intents for e in i.examples[12:17]]
+    probs, confidence = model.scores([t for t, _ in held])
+    labels, _ = model.decide(probs, confidence=confidence)
+    rejected = np.mean([label == OUT_OF_SCOPE for label in labels])
+    right = np.mean([label == name for label, (_, name) in zip(labels, held, strict=True)])
+    assert rejected <= 0.05, rejected  # 1.8% when written
+    assert right >= 0.8, right  # 85.7%
 
 
 # ---------------------------------------------------------------- component, default taxonomy

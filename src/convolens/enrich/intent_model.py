@@ -1,24 +1,28 @@
-"""The intent classifier a taxonomy trains: embeddings and n-grams into one logistic regression.
+"""The intent classifier a taxonomy trains: a linear SVM on embeddings and n-grams, blended
+with nearest neighbours among the examples.
 
-Features are the shared all-MiniLM-L6-v2 sentence embedding (scaled by EMBEDDING_WEIGHT so
-it is not drowned by the sparse part) beside TF-IDF word 1-2-grams and character 2-5-grams
-(within word boundaries). The embedding carries paraphrase; the n-grams carry the exact
-product words ("invoice", "CSV", "2FA") that a general-purpose embedding blurs. On the
-public dev sets this beats embeddings + logistic regression by 1-4 points of accuracy
-(eval/intents.py prints both side by side).
+Features of the linear part are the shared all-MiniLM-L6-v2 sentence embedding (scaled by
+EMBEDDING_WEIGHT so it is not drowned by the sparse part) beside TF-IDF word 1-2-grams and
+character 2-5-grams (within word boundaries). The embedding carries paraphrase; the n-grams
+carry the exact product words ("invoice", "CSV", "2FA") that a general-purpose embedding
+blurs. The second part is a k-nearest-neighbour score: per class, the mean cosine of the
+KNN_K most similar training examples. It catches paraphrases the linear model spreads
+thin. Each part is standardised across the classes of a row before they are added, so
+neither scale dominates. On a Banking77 tuning split (inside the training part, see
+eval/intents.py) the blend is 93.0% top-1 against 91.9% for the SVM alone, 91.6% for the
+neighbours alone and 91.3% for the former logistic regression.
 
-Training (`intent_training.py`) also computes out-of-fold logits (k-fold cross-validation), and
-uses them to:
+Training (`intent_training.py`) also computes out-of-fold scores (k-fold cross-validation),
+and uses them to:
 - calibrate a softmax temperature (minimum negative log-likelihood), so probabilities
   read as probabilities;
 - choose the out-of-scope threshold on the maximum intent probability (`choose_threshold`);
 - report per-intent cross-validated accuracy, so teams see which intents are weak.
 
-A taxonomy's `out_of_scope` examples become one more class, OUT_OF_SCOPE: on CLINC150 an
-explicit background class rejects about half the off-topic queries by itself, and the
-threshold catches more. The model is saved as `.npz` arrays plus JSON (no pickle): the
-vocabularies and idf weights, the coefficients, and the taxonomy version it was trained
-for, which `IntentModel.load` checks.
+A taxonomy's `out_of_scope` examples become one more class, OUT_OF_SCOPE, in both parts.
+The model is saved as `.npz` arrays plus JSON (no pickle): the vocabularies and idf
+weights, the coefficients, the examples' unit embeddings (float16) and labels, and the
+taxonomy version it was trained for, which `IntentModel.load` checks.
 """
 
 from __future__ import annotations
@@ -40,21 +44,36 @@ from convolens.enrich.taxonomy import OUT_OF_SCOPE
 __all__ = [
     "MAX_FALSE_REJECTION",
     "MODEL_FORMAT",
+    "TARGET_REJECTION",
     "IntentModel",
     "IntentModelMismatchError",
+    "blend",
+    "in_scope_score",
+    "knn_scores",
     "make_vectorizers",
     "ngram_text",
     "softmax",
     "stack_features",
+    "unit_rows",
     "vocabulary_terms",
 ]
 
 # Bumped when features or artefact layout change: cached models of another format retrain.
-MODEL_FORMAT = "minilm-tfidf-lr-1"
-# Tuned on Banking77/HWU64 dev splits (eval/intents.py): the embedding x3 beside unit-norm
-# TF-IDF blocks, C=20 (little regularisation: the classes are many and the examples few).
+MODEL_FORMAT = "minilm-tfidf-svm-knn-2"
+# The embedding x3 beside unit-norm TF-IDF blocks (tuned for the former logistic
+# regression on Banking77/HWU64, kept: x1.5 and x5 did no better for the SVM); the SVM's
+# C and the neighbours' k and weight were tuned on a split inside Banking77's training
+# part (eval/intents.py), never on the dev split it reports.
 EMBEDDING_WEIGHT = 3.0
-C = 20.0
+C = 0.5
+KNN_K = 3
+KNN_WEIGHT = 1.0
+# The in-scope score: best intent's linear score + this x its neighbour score. Unlike the
+# blend (standardised per row, so every row has a clear winner) it keeps how close a text
+# is to any intent at all. On a CLINC150 hold-out of train + oos_train it keeps 90% of
+# off-topic queries out at 3% in-scope rejected, where the blend's top probability
+# manages 70%.
+KNN_SCORE_WEIGHT = 2.0
 WORD_NGRAMS = (1, 2)
 CHAR_NGRAMS = (2, 5)
 CHAR_MIN_DF = 2
@@ -65,9 +84,14 @@ FOLDS = 5
 # Above this many examples one 20% hold-out replaces k folds: Banking77-sized training sets
 # would otherwise spend minutes on calibration alone.
 HOLDOUT_ABOVE = 3000
-# The automatic threshold may reject at most this share of in-scope examples the
-# cross-validated model got right: off-topic recall is not bought with the real intents.
-MAX_FALSE_REJECTION = 0.05
+# Without off-topic examples the threshold rejects this share of the in-scope examples'
+# own cross-validated predictions (the least confident ones, mostly wrong anyway).
+TARGET_REJECTION = 0.02
+# With off-topic examples the threshold may reject at most this share of in-scope held-out
+# examples: off-topic recall is not bought with the real intents. (Chosen on a CLINC150
+# hold-out of train: held-out rows are a little easier than new text, so 3% there came to
+# 3-4.5% on new in-scope queries.)
+MAX_FALSE_REJECTION = 0.03
 _TAG = re.compile(r"<[A-Z][A-Z_]*>")
 
 
@@ -109,6 +133,53 @@ def stack_features(
     return sparse.hstack([sparse.csr_matrix(dense), word_part, char_part]).tocsr()
 
 
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    out: np.ndarray = vectors / np.maximum(norms, 1e-12)
+    return out
+
+
+def knn_scores(
+    queries: np.ndarray, memory: np.ndarray, labels: np.ndarray, n_classes: int, k: int = KNN_K
+) -> np.ndarray:
+    """(len(queries), n_classes): per class, the mean cosine of its k most similar examples
+    (unit vectors in, so a dot product is the cosine); -1 for a class with no examples."""
+    out = np.full((len(queries), n_classes), -1.0)
+    if not len(queries) or not len(memory):
+        return out
+    similarity = unit_rows(queries) @ np.asarray(memory, dtype=np.float32).T
+    for c in range(n_classes):
+        columns = similarity[:, labels == c]
+        if columns.shape[1] == 0:
+            continue
+        take = min(k, columns.shape[1])
+        top = -np.partition(-columns, take - 1, axis=1)[:, :take]
+        out[:, c] = top.mean(axis=1)
+    return out
+
+
+def _standardise(scores: np.ndarray) -> np.ndarray:
+    spread = scores.std(axis=1, keepdims=True)
+    out: np.ndarray = (scores - scores.mean(axis=1, keepdims=True)) / np.maximum(spread, 1e-6)
+    return out
+
+
+def blend(linear: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
+    """The model's logits: both parts standardised across a row's classes, then added."""
+    return _standardise(linear) + KNN_WEIGHT * _standardise(neighbours)
+
+
+def in_scope_score(linear: np.ndarray, neighbours: np.ndarray, n_intents: int) -> np.ndarray:
+    """How much a row looks like any intent at all (the intents are the first columns)."""
+    if not len(linear):
+        return np.zeros(0)
+    out: np.ndarray = linear[:, :n_intents].max(axis=1) + KNN_SCORE_WEIGHT * neighbours[
+        :, :n_intents
+    ].max(axis=1)
+    return out
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     z = logits - logits.max(axis=1, keepdims=True)
     e = np.exp(z)
@@ -130,18 +201,26 @@ class IntentModel:
         word_idf: np.ndarray,
         char_vocab: list[str],
         char_idf: np.ndarray,
+        memory: np.ndarray,
+        memory_labels: np.ndarray,
         temperature: float,
         threshold: float,
         metadata: dict[str, Any],
         embedder: SentenceEmbedder | None = None,
     ) -> None:
         self.classes = list(classes)
+        # The examples' unit embeddings and class indices, for the neighbour scores.
+        self.memory = np.asarray(memory, dtype=np.float16)
+        self.memory_labels = np.asarray(memory_labels, dtype=np.int32)
         self.coef = np.asarray(coef, dtype=np.float32)
         self.intercept = np.asarray(intercept, dtype=np.float32)
         self.temperature = float(temperature)
         self.threshold = float(threshold)
         self.metadata = metadata
         self.taxonomy_version: str = metadata.get("taxonomy_version", "")
+        # (slope, offset) of the logistic map from `in_scope_score` to a confidence.
+        scale = metadata.get("confidence_scale") or [1.0, 0.0]
+        self.confidence_scale = (float(scale[0]), float(scale[1]))
         self.embedding_model: str = metadata.get("embedding_model", "")
         self.intents = [c for c in self.classes if c != OUT_OF_SCOPE]
         self._background = self.classes.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in classes else None
@@ -152,6 +231,8 @@ class IntentModel:
         width = int(metadata.get("embedding_dim", 0)) + len(word_vocab) + len(char_vocab)
         if self.coef.shape != (len(self.classes), width) or len(self.intercept) != len(classes):
             raise ValueError(f"coefficients {self.coef.shape} do not fit {len(classes)} classes")
+        if len(self.memory) != len(self.memory_labels):
+            raise ValueError("example embeddings and their labels differ in number")
 
     @property
     def embedder(self) -> SentenceEmbedder:
@@ -165,36 +246,63 @@ class IntentModel:
             embeddings = self.embedder.embed(list(texts))
         return stack_features(self._word, self._char, texts, embeddings)
 
-    def logits(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
+    def parts(
+        self, texts: Sequence[str], embeddings: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The linear scores and the neighbour scores, (len(texts), len(classes)) each."""
         if not len(texts):
-            return np.zeros((0, len(self.classes)), dtype=np.float64)
-        scores = self.features(texts, embeddings) @ self.coef.T.astype(np.float64)
-        return np.asarray(scores) + self.intercept
+            empty = np.zeros((0, len(self.classes)), dtype=np.float64)
+            return empty, empty
+        if embeddings is None:
+            embeddings = self.embedder.embed(list(texts))
+        linear = self.features(texts, embeddings) @ self.coef.T.astype(np.float64)
+        linear = np.asarray(linear) + self.intercept
+        neighbours = knn_scores(embeddings, self.memory, self.memory_labels, len(self.classes))
+        return linear, neighbours
+
+    def logits(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
+        return blend(*self.parts(texts, embeddings))
+
+    def scores(
+        self, texts: Sequence[str], embeddings: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated probabilities over `classes` (rows sum to 1) and each row's in-scope
+        confidence: the calibrated chance that its best intent is right."""
+        linear, neighbours = self.parts(texts, embeddings)
+        probs = softmax(blend(linear, neighbours) / self.temperature)
+        slope, offset = self.confidence_scale
+        raw = in_scope_score(linear, neighbours, len(self.intents))
+        return probs, 1.0 / (1.0 + np.exp(-(slope * raw + offset)))
 
     def predict_proba(
         self, texts: Sequence[str], embeddings: np.ndarray | None = None
     ) -> np.ndarray:
         """(len(texts), len(classes)) calibrated probabilities; rows sum to 1."""
-        return softmax(self.logits(texts, embeddings) / self.temperature)
+        return self.scores(texts, embeddings)[0]
 
     def decide(
-        self, probs: np.ndarray, threshold: float | None = None
+        self,
+        probs: np.ndarray,
+        threshold: float | None = None,
+        confidence: np.ndarray | None = None,
     ) -> tuple[list[str], np.ndarray]:
         """The label of each row (an intent, or OUT_OF_SCOPE) and its best intent's probability.
 
-        Out of scope when the background class wins or no intent reaches the threshold.
+        Out of scope when the background class wins or the row's in-scope confidence (from
+        `scores`; the best intent's probability when not given) is below the threshold.
         """
         threshold = self.threshold if threshold is None else threshold
         intent_probs = self.intent_probs(probs)
         best = intent_probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
         best_prob = intent_probs.max(axis=1) if len(probs) else np.zeros(0)
+        sure = best_prob if confidence is None else confidence
         background = (
             probs.argmax(axis=1) == self._background
             if self._background is not None
             else np.zeros(len(probs), dtype=bool)
         )
         labels = [
-            OUT_OF_SCOPE if background[i] or best_prob[i] < threshold else self.intents[best[i]]
+            OUT_OF_SCOPE if background[i] or sure[i] < threshold else self.intents[best[i]]
             for i in range(len(probs))
         ]
         return labels, best_prob
@@ -213,8 +321,8 @@ class IntentModel:
         threshold: float | None = None,
     ) -> tuple[list[str], np.ndarray]:
         """Labels (intent names or OUT_OF_SCOPE) and the (n, len(classes)) probabilities."""
-        probs = self.predict_proba(texts, embeddings)
-        labels, _ = self.decide(probs, threshold)
+        probs, confidence = self.scores(texts, embeddings)
+        labels, _ = self.decide(probs, threshold, confidence)
         return labels, probs
 
     def save(self, path: str | Path) -> Path:
@@ -231,6 +339,8 @@ class IntentModel:
             word_idf=np.asarray(self._word.idf_, dtype=np.float32),
             char_vocab=np.asarray(json.dumps(vocabulary_terms(self._char), ensure_ascii=False)),
             char_idf=np.asarray(self._char.idf_, dtype=np.float32),
+            memory=self.memory,
+            memory_labels=self.memory_labels,
             temperature=np.asarray(self.temperature),
             threshold=np.asarray(self.threshold),
             metadata=np.asarray(json.dumps(self.metadata, ensure_ascii=False)),
@@ -276,6 +386,8 @@ class IntentModel:
             word_idf=arrays["word_idf"],
             char_vocab=json.loads(str(arrays["char_vocab"])),
             char_idf=arrays["char_idf"],
+            memory=arrays["memory"],
+            memory_labels=arrays["memory_labels"],
             temperature=float(arrays["temperature"]),
             threshold=float(arrays["threshold"]),
             metadata=metadata,

@@ -1,6 +1,6 @@
 """Training the intent classifier: fit, cross-validated calibration, out-of-scope threshold.
 
-`fit_intent_model` trains on labelled texts and their embeddings; out-of-fold logits
+`fit_intent_model` trains on labelled texts and their embeddings; out-of-fold scores
 (k-fold cross-validation, or one 20% hold-out on large sets) calibrate the softmax
 temperature, choose the out-of-scope threshold and give the per-intent accuracy that
 `convolens taxonomy train` reports. The model itself (features, inference, artefact) is in
@@ -23,15 +23,23 @@ from convolens.enrich.intent_model import (
     EMBEDDING_WEIGHT,
     FOLDS,
     HOLDOUT_ABOVE,
+    KNN_K,
+    KNN_SCORE_WEIGHT,
+    KNN_WEIGHT,
     MAX_FALSE_REJECTION,
     MODEL_FORMAT,
     OOS_CLASS_WEIGHT,
+    TARGET_REJECTION,
     WORD_NGRAMS,
     C,
     IntentModel,
+    blend,
+    in_scope_score,
+    knn_scores,
     make_vectorizers,
     softmax,
     stack_features,
+    unit_rows,
     vocabulary_terms,
 )
 from convolens.enrich.taxonomy import OUT_OF_SCOPE, Taxonomy
@@ -39,19 +47,20 @@ from convolens.enrich.taxonomy import OUT_OF_SCOPE, Taxonomy
 __all__ = ["choose_threshold", "fit_intent_model", "train_intent_model"]
 
 
-def _fit_lr(
+def _fit_linear(
     texts: list[str],
     labels: np.ndarray,
     embeddings: np.ndarray,
     seed: int,
     background: int | None = None,
 ) -> tuple[Any, Any, Any]:
-    """Vectorizers and logistic regression fitted on one training set."""
-    from sklearn.linear_model import LogisticRegression
+    """Vectorizers and the linear SVM fitted on one training set."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.svm import LinearSVC
 
     word, char = make_vectorizers()
     features = stack_features(word, char, texts, embeddings, fit=True)
-    lr = LogisticRegression(C=C, max_iter=3000, random_state=seed)
+    svm = LinearSVC(C=C, max_iter=5000, random_state=seed)
     weights = np.ones(len(labels))
     if background is not None:
         is_oos = labels == background
@@ -59,15 +68,39 @@ def _fit_lr(
             mean_intent = np.bincount(labels[~is_oos]).astype(float)
             mean_count = mean_intent[mean_intent > 0].mean()
             weights[is_oos] = OOS_CLASS_WEIGHT * mean_count / is_oos.sum()
-    lr.fit(features, labels, sample_weight=weights)
-    return word, char, lr
+    with warnings.catch_warnings():
+        # Not converging to the last decimal within max_iter changes no decision.
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        svm.fit(features, labels, sample_weight=weights)
+    return word, char, svm
 
 
-def _logits(word: Any, char: Any, lr: Any, texts: list[str], embeddings: np.ndarray) -> np.ndarray:
-    scores: np.ndarray = lr.decision_function(stack_features(word, char, texts, embeddings))
-    if scores.ndim == 1:  # scikit-learn returns one column for two classes
-        scores = np.stack([-scores, scores], axis=1) / 2
-    return scores
+def _linear_parts(svm: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients and intercepts with one row per class (two for a binary problem)."""
+    coef, intercept = np.asarray(svm.coef_), np.asarray(svm.intercept_)
+    if coef.shape[0] == 1:  # scikit-learn keeps one row for two classes
+        coef = np.vstack([-coef[0], coef[0]]) / 2
+        intercept = np.array([-intercept[0], intercept[0]]) / 2
+    return coef, intercept
+
+
+def _scores(
+    word: Any,
+    char: Any,
+    svm: Any,
+    texts: list[str],
+    embeddings: np.ndarray,
+    memory: tuple[np.ndarray, np.ndarray],
+    n_classes: int,
+) -> np.ndarray:
+    """Linear and neighbour scores side by side over all n_classes (classes absent from
+    this fit score very low)."""
+    coef, intercept = _linear_parts(svm)
+    linear = np.full((len(texts), n_classes), -10.0)
+    features = stack_features(word, char, texts, embeddings)
+    linear[:, svm.classes_] = np.asarray(features @ coef.T) + intercept
+    neighbours = knn_scores(embeddings, memory[0], memory[1], n_classes)
+    return np.hstack([linear, neighbours])
 
 
 def _out_of_fold(
@@ -79,7 +112,8 @@ def _out_of_fold(
     background: int | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Logits of examples scored by models that did not see them; rows never held out are
-    dropped (the hold-out mode). Returns (row indices, logits over all classes)."""
+    dropped (the hold-out mode). Returns (row indices, linear scores then neighbour scores
+    over all classes, side by side)."""
     from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
     counts = np.bincount(y, minlength=n_classes)
@@ -93,12 +127,12 @@ def _out_of_fold(
         # A class with fewer examples than folds (a short out_of_scope list) only warns.
         warnings.filterwarnings("ignore", message="The least populated class")
         for train, held in splitter.split(texts, y):
-            word, char, lr = _fit_lr(
+            word, char, svm = _fit_linear(
                 [texts[i] for i in train], y[train], embeddings[train], seed, background
             )
-            block = np.full((len(held), n_classes), -1e9)
-            block[:, lr.classes_] = _logits(
-                word, char, lr, [texts[i] for i in held], embeddings[held]
+            memory = (unit_rows(embeddings[train]), y[train])
+            block = _scores(
+                word, char, svm, [texts[i] for i in held], embeddings[held], memory, n_classes
             )
             rows.append(held)
             blocks.append(block)
@@ -119,6 +153,18 @@ def _temperature(logits: np.ndarray, y: np.ndarray) -> float:
     return float(result.x)
 
 
+def _confidence_scale(raw: np.ndarray, right: np.ndarray) -> tuple[float, float]:
+    """(slope, offset) of the logistic map from the in-scope score to the chance that the
+    best intent is right, fitted on held-out rows (Platt scaling); (1, 0) when every row
+    was right or every row wrong, which leaves nothing to fit."""
+    from sklearn.linear_model import LogisticRegression
+
+    if right.all() or not right.any():
+        return 1.0, 0.0
+    fitted = LogisticRegression(C=100.0).fit(raw.reshape(-1, 1), right)
+    return float(fitted.coef_[0, 0]), float(fitted.intercept_[0])
+
+
 def choose_threshold(
     in_scope: np.ndarray, correct: np.ndarray, out_of_scope: np.ndarray | None = None
 ) -> float:
@@ -128,18 +174,19 @@ def choose_threshold(
     predicted intent was right, `out_of_scope`: best-intent probability of off-topic
     examples (those the background class already rejects count as rejected: pass 0).
 
-    The threshold may reject at most MAX_FALSE_REJECTION of the correct in-scope
-    predictions. Within that cap it maximises (share of in-scope examples kept and right) +
-    (share of off-topic examples rejected), a balanced score that does not depend on how
-    many off-topic examples were written. With no off-topic examples it is the cap itself:
-    the 5% quantile of the correct predictions' probabilities.
+    With no off-topic examples it rejects TARGET_REJECTION of the in-scope examples (the
+    least confident ones). With them, it may reject at most MAX_FALSE_REJECTION of the
+    in-scope examples; within that cap it maximises (share of in-scope examples kept and
+    right) + (share of off-topic examples rejected), a balanced score that does not depend
+    on how many off-topic examples were written. The model that is shipped is trained on
+    all examples and is surer of itself than the held-out models, so on new in-scope text
+    it rejects about this share or less.
     """
-    kept_right = np.sort(in_scope[correct])
-    if not len(kept_right):
+    if not len(in_scope):
         return 0.0
-    cap = float(np.quantile(kept_right, MAX_FALSE_REJECTION))
     if out_of_scope is None or not len(out_of_scope):
-        return round(cap, 6)
+        return round(float(np.quantile(in_scope, TARGET_REJECTION)), 6)
+    cap = float(np.quantile(in_scope, MAX_FALSE_REJECTION))
     candidates = np.unique(np.concatenate([[0.0], in_scope, out_of_scope, [cap]]))
     candidates = candidates[candidates <= cap]
     best, best_score = 0.0, -1.0
@@ -180,28 +227,30 @@ def fit_intent_model(
         parts.append(np.asarray(oos_embeddings, dtype=np.float32))
     vectors = np.vstack(parts)
 
-    temperature, cv, source = 1.0, None, "taxonomy"
+    temperature, cv, source, scale = 1.0, None, "taxonomy", (1.0, 0.0)
     chosen = threshold
     if calibrate:
         rows, oof = _out_of_fold(all_texts, y, vectors, len(classes), seed, background)
-        temperature = _temperature(oof, y[rows])
-        probs = softmax(oof / temperature)
+        linear, neighbours = oof[:, : len(classes)], oof[:, len(classes) :]
+        logits = blend(linear, neighbours)
+        temperature = _temperature(logits, y[rows])
+        probs = softmax(logits / temperature)
         predicted = probs.argmax(axis=1)
-        intent_cols = [index[c] for c in intents]
-        best = probs[:, intent_cols].max(axis=1)
         is_oos = y[rows] == index.get(OUT_OF_SCOPE, -1)
-        # Off-topic examples the background class wins are rejected whatever the threshold.
-        oos_best = np.where(predicted[is_oos] == index.get(OUT_OF_SCOPE, -1), 0.0, best[is_oos])
-        correct = predicted[~is_oos] == y[rows][~is_oos]
+        right = (predicted == y[rows]) & ~is_oos
+        raw = in_scope_score(linear, neighbours, len(intents))
+        scale = _confidence_scale(raw, right)
+        # Rows the background class wins are rejected whatever the threshold: confidence 0.
+        won = predicted == index.get(OUT_OF_SCOPE, -1)
+        confidence = np.where(won, 0.0, 1.0 / (1.0 + np.exp(-(scale[0] * raw + scale[1]))))
+        correct = right[~is_oos]
         if chosen is None:
-            chosen = choose_threshold(best[~is_oos], correct, oos_best if is_oos.any() else None)
-            source = "out_of_scope examples" if is_oos.any() else "false-rejection cap"
-        cv = _cv_report(classes, y[rows], predicted, best, is_oos, oos_best, chosen)
-    word, char, lr = _fit_lr(all_texts, y, vectors, seed, background)
-    coef, intercept = lr.coef_, lr.intercept_
-    if len(classes) == 2:  # binary LR has one row; expand to a two-class softmax
-        coef = np.vstack([-coef[0], coef[0]]) / 2
-        intercept = np.array([-intercept[0], intercept[0]]) / 2
+            off_topic = confidence[is_oos] if is_oos.any() else None
+            chosen = choose_threshold(confidence[~is_oos], correct, off_topic)
+            source = "out_of_scope examples" if is_oos.any() else "target rejection"
+        cv = _cv_report(classes, y[rows], predicted, confidence, is_oos, confidence[is_oos], chosen)
+    word, char, svm = _fit_linear(all_texts, y, vectors, seed, background)
+    coef, intercept = _linear_parts(svm)
     metadata = {
         "format": MODEL_FORMAT,
         "taxonomy_version": taxonomy_version,
@@ -211,6 +260,10 @@ def fit_intent_model(
         "out_of_scope_examples": len(oos_texts),
         "threshold_source": source if chosen is not None else "none",
         "C": C,
+        "knn_k": KNN_K,
+        "knn_weight": KNN_WEIGHT,
+        "knn_score_weight": KNN_SCORE_WEIGHT,
+        "confidence_scale": [round(scale[0], 6), round(scale[1], 6)],
         "embedding_weight": EMBEDDING_WEIGHT,
         "word_ngrams": list(WORD_NGRAMS),
         "char_ngrams": list(CHAR_NGRAMS),
@@ -226,6 +279,8 @@ def fit_intent_model(
         word_idf=word.idf_,
         char_vocab=vocabulary_terms(char),
         char_idf=char.idf_,
+        memory=unit_rows(vectors),
+        memory_labels=y,
         temperature=temperature,
         threshold=float(chosen or 0.0),
         metadata=metadata,
@@ -259,12 +314,13 @@ def _cv_report(
         }
     inside = ~is_oos
     correct = predicted[inside] == y[inside]
+    # In-scope examples rejected: below the threshold, or won by the background class.
+    background = classes.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in classes else -1
+    rejected = (best[inside] < threshold) | (predicted[inside] == background)
     return {
         "held_out": int(inside.sum()),
         "accuracy": round(float(np.mean(correct)), 4),
-        "false_rejection": round(float(np.mean(best[inside][correct] < threshold)), 4)
-        if correct.any()
-        else 0.0,
+        "false_rejection": round(float(np.mean(rejected)), 4) if inside.any() else 0.0,
         "out_of_scope_recall": round(float(np.mean(oos_best < threshold)), 4)
         if is_oos.any()
         else None,

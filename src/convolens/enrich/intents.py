@@ -11,8 +11,9 @@ Labels:
   and internal notes are skipped). Backchannels made only of acknowledgement words ("ok",
   "thanks!", "yes please", "hi") get no label: they carry no request, and labelling them
   out_of_scope would swamp the share of real off-topic requests. Every other turn gets an
-  intent or `out_of_scope`; confidence is the intent's probability (for out_of_scope, 1 -
-  the best intent's probability).
+  intent or `out_of_scope` (the background class won, or the turn's in-scope confidence is
+  below the threshold: see intent_model.py); confidence is the intent's probability (for
+  out_of_scope, 1 - the best intent's probability).
 - `intent.primary` for the conversation: each in-scope customer turn votes for its intent
   with its probability times 1 + 1/(k+1), k being the turn's position among the customer's
   labelled turns (2x for the first, 1.5x for the second, ...): the opening usually states the
@@ -93,7 +94,7 @@ class IntentComponent(Component):
     """Labels customer turns with intents of a taxonomy, and each conversation's main intent."""
 
     name = "intents"
-    version = "1"
+    version = "2"
     assigns: ClassVar[tuple[str, ...]] = (UTTERANCE, PRIMARY)
     description = "Customer intents from a versioned taxonomy, per utterance and per conversation."
 
@@ -109,7 +110,7 @@ class IntentComponent(Component):
             or shared_embedder(self.config.get("embedding_model"))
         )
         self.model = self._model()
-        self.model_id = f"{self.embedder.model_id}+lr"
+        self.model_id = f"{self.embedder.model_id}+svm-knn"
         threshold = self.config.get("threshold")
         self.threshold = float(threshold) if threshold is not None else self.model.threshold
         self._paths = {i: self.taxonomy.path(i) for i in self.model.intents}
@@ -145,8 +146,8 @@ class IntentComponent(Component):
         ]
         vectors = [vectors[rows] for vectors, rows in zip(embeddings, chosen, strict=True) if rows]
         stacked = np.vstack(vectors) if vectors else np.zeros((0, self.embedder.dimension))
-        probs = self.model.predict_proba(texts, stacked)
-        labels, best = self.model.decide(probs, self.threshold)
+        probs, confidence = self.model.scores(texts, stacked)
+        labels, best = self.model.decide(probs, self.threshold, confidence)
         out: list[list[Annotation]] = []
         offset = 0
         for doc, rows in zip(batch, chosen, strict=True):
