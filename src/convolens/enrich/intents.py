@@ -13,7 +13,8 @@ Labels:
   out_of_scope would swamp the share of real off-topic requests. Every other turn gets an
   intent or `out_of_scope` (the background class won, or the turn's in-scope confidence is
   below the threshold: see intent_model.py); confidence is the intent's probability (for
-  out_of_scope, 1 - the best intent's probability).
+  out_of_scope, 1 - the in-scope confidence, or the background class's probability if
+  higher).
 - `intent.primary` for the conversation: each in-scope customer turn votes for its intent
   with its probability times 1 + 1/(k+1), k being the turn's position among the customer's
   labelled turns (2x for the first, 1.5x for the second, ...): the opening usually states the
@@ -148,11 +149,15 @@ class IntentComponent(Component):
         stacked = np.vstack(vectors) if vectors else np.zeros((0, self.embedder.dimension))
         probs, confidence = self.model.scores(texts, stacked)
         labels, best = self.model.decide(probs, self.threshold, confidence)
+        # An out_of_scope label is as sure as the turn is unlike every intent.
+        rejection = 1.0 - confidence
         out: list[list[Annotation]] = []
         offset = 0
         for doc, rows in zip(batch, chosen, strict=True):
             span = slice(offset, offset + len(rows))
-            out.append(self._label(doc, rows, probs[span], labels[span], best[span]))
+            out.append(
+                self._label(doc, rows, probs[span], labels[span], best[span], rejection[span])
+            )
             offset += len(rows)
         return out
 
@@ -174,6 +179,7 @@ class IntentComponent(Component):
         probs: np.ndarray,
         labels: list[str],
         best: np.ndarray,
+        rejection: np.ndarray,
     ) -> list[Annotation]:
         intents = self.model.intents
         intent_cols = [self.model.classes.index(i) for i in intents]
@@ -181,7 +187,8 @@ class IntentComponent(Component):
         votes: dict[str, float] = {}
         voters: dict[str, list[int]] = {}
         strongest: dict[str, float] = {}
-        for k, (i, p, label, top_prob) in enumerate(zip(rows, probs, labels, best, strict=True)):
+        turns = zip(rows, probs, labels, best, rejection, strict=True)
+        for k, (i, p, label, top_prob, unlike) in enumerate(turns):
             order = np.argsort(-p[intent_cols])[:TOP_K]
             top = [[intents[j], round(float(p[intent_cols[j]]), 4)] for j in order]
             in_scope = label != OUT_OF_SCOPE
@@ -192,7 +199,11 @@ class IntentComponent(Component):
                 "out_of_scope": not in_scope,
                 "top": top,
             }
-            confidence = float(top_prob) if in_scope else 1.0 - float(top_prob)
+            if in_scope:
+                confidence = float(top_prob)
+            else:  # the background class's win, or how unlike every intent the turn is
+                background = float(p[-1]) if self.model.classes[-1] == OUT_OF_SCOPE else 0.0
+                confidence = max(float(unlike), background)
             out.append(
                 Annotation(
                     UTTERANCE, value, round(confidence, 4), doc.utterance_ids[i], [doc.whole(i)]
