@@ -25,6 +25,8 @@ _BUILTIN: dict[str, str] = {
     "signals": "convolens.enrich.signals:SignalComponent",
     # Last: it quotes action items and decisions found by the components before it.
     "summary": "convolens.enrich.summary:SummaryComponent",
+    # Auto-QA: reads sentiment and resolution labels; scores against versioned scorecards.
+    "scorecard": "convolens.scorecards.component:ScorecardComponent",
 }
 DEFAULT_COMPONENTS: tuple[str, ...] = tuple(_BUILTIN)
 _REGISTERED: dict[str, type[Component]] = {}

@@ -363,6 +363,37 @@ UPDATE api_keys SET source = 'generated' WHERE name = 'bootstrap admin' AND crea
     )
 )
 
+MIGRATIONS.append(
+    Migration(
+        6,
+        "quality scorecards: stored scorecard versions and human QA scores",
+        """
+-- Scorecards managed over the API/CLI: each edit is a new version; one active per name.
+CREATE TABLE scorecard_versions (
+    name VARCHAR NOT NULL,
+    version INTEGER NOT NULL,
+    scorecard_version VARCHAR NOT NULL,
+    content VARCHAR NOT NULL,
+    active BOOLEAN NOT NULL,
+    created_by VARCHAR,
+    created_at TIMESTAMPTZ NOT NULL
+);
+-- A QA reviewer's verdict on one criterion of one conversation version; the newest row
+-- per (conversation, scorecard, criterion) counts and overrides the automatic outcome.
+CREATE TABLE qa_scores (
+    conversation_id VARCHAR NOT NULL,
+    version INTEGER NOT NULL,
+    scorecard VARCHAR NOT NULL,
+    criterion VARCHAR NOT NULL,
+    outcome VARCHAR NOT NULL,
+    note VARCHAR,
+    reviewer VARCHAR,
+    created_at TIMESTAMPTZ NOT NULL
+);
+""",
+    )
+)
+
 # Export/inspection layers: name -> (relation for current data, relation for all versions).
 LAYERS: dict[str, tuple[str, str]] = {
     "raw": ("raw_interactions", "raw_interactions"),
