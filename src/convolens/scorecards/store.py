@@ -46,6 +46,7 @@ class CriterionScore(BaseModel):
     weight: float
     auto_fail: bool
     evidence: list[dict[str, Any]] = Field(default_factory=list)
+    quotes: list[str] = Field(default_factory=list, description="The evidence's words.")
 
 
 class ConversationScore(BaseModel):
@@ -147,10 +148,24 @@ def scores_table(
 
 
 def conversation_scores(
-    warehouse: Warehouse, conversation_id: str, *, scorecard: str | None = None
+    warehouse: Warehouse,
+    conversation_id: str,
+    *,
+    scorecard: str | None = None,
+    quotes: bool = False,
 ) -> list[ConversationScore]:
-    """Every current scorecard score of one conversation, human outcomes applied."""
+    """Every current scorecard score of one conversation, human outcomes applied; with
+    `quotes`, each criterion's evidence words too (for roles that may read text)."""
     heads = scores_table(warehouse, scorecard=scorecard, conversation_ids=[conversation_id])
+    texts: dict[str, str] = {}
+    if quotes and heads:
+        texts = {
+            r["utterance_id"]: r["text"]
+            for r in warehouse.query(
+                "SELECT utterance_id, text FROM utterances_current WHERE conversation_id = ?",
+                [conversation_id],
+            )
+        }
     out = []
     for head in heads:
         rows = warehouse.query(
@@ -184,6 +199,11 @@ def conversation_scores(
                     evidence=json.loads(r["evidence"] or "[]"),
                 )
             )
+            criteria[-1].quotes = [
+                texts[e["utterance_id"]][e["start"] : e["end"]]
+                for e in criteria[-1].evidence
+                if e["utterance_id"] in texts and e["end"] > e["start"]
+            ]
         auto = json.loads(total["value"])
         score, sections, auto_failed = auto["score"], auto["sections"], auto["auto_failed"]
         if human:
