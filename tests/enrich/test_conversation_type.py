@@ -4,6 +4,7 @@ overrides from a TOML config; support-only components skip meetings and sales ca
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -48,8 +49,11 @@ def example_docs(*relative: str) -> dict[str, Doc]:
 
 
 def qmsum_doc(name: str) -> Doc:
-    """A QMSum meeting as a transcript ingests it: a meeting, speakers without roles."""
+    """A QMSum meeting as a transcript ingests it: a meeting, speakers without roles; the
+    transcription markup ({vocalsound}, {disfmarker}) left out, as ASR output has none."""
     turns = json.loads((QMSUM / "val" / f"{name}.json").read_text())["meeting_transcripts"]
+    for turn in turns:
+        turn["content"] = " ".join(re.sub(r"\{\w+\}|\s+(?=[,.?!])", "", turn["content"]).split())
     speakers = list(dict.fromkeys(t["speaker"] for t in turns))
     conversation = Conversation.model_validate(
         {

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import numpy as np
 import pytest
+from test_conversation_type import QMSUM, example_docs, qmsum_doc
 
-from convolens.enrich.base import Annotation, Evidence
+from convolens.enrich.base import Annotation, Doc, Evidence
+from convolens.enrich.conversation_type import ConversationTypeComponent
+from convolens.enrich.dialogue_acts import DialogueActComponent
 from convolens.enrich.embeddings import SentenceEmbedder
 from convolens.enrich.summary import (
     LlmError,
@@ -20,6 +26,7 @@ from convolens.enrich.summary import (
     lexrank,
     scrub_contact_details,
 )
+from convolens.enrich.summary.segmentation import boundaries_to_labels, pk, texttiling, window_diff
 
 CHAT = [
     ("a", "Hi there, thanks for contacting Northwind support!"),
@@ -78,7 +85,15 @@ def test_picks_problem_and_resolution_not_greetings(component, make_doc) -> None
     assert ids == sorted(ids, key=lambda u: int(u.split(":")[1]))
     roles = {s["utterance_id"]: s["role"] for s in summary.value["sentences"]}
     assert roles["sum:2"] == "customer" and roles["sum:6"] == "agent"
-    assert summary.value["text"] == " ".join(s["text"] for s in summary.value["sentences"])
+    # The line on top is the overview, in the third person, from the support fields.
+    overview = summary.value["text"]
+    assert overview == summary.value["overview"] and summary.value["type"] == "support"
+    assert overview.startswith("The customer's card payment failed"), overview
+    assert "the agent has cancelled the duplicate authorisations" in overview
+    assert not {"Hi", "Hello", "Thanks", "Great"} & set(overview.replace(",", " ").split())
+    fields = summary.value["fields"]
+    assert [i["utterance_id"] for i in fields["reason"]] == ["sum:2"]
+    assert [i["utterance_id"] for i in fields["actions_taken"]] == ["sum:6"]
     # Evidence: the whole chosen turns, then the action item's own span.
     texts = dict(zip(doc.utterance_ids, (u.text for u in doc.conversation.utterances), strict=True))
     for sentence, ev in zip(summary.value["sentences"], summary.evidence, strict=False):
@@ -87,10 +102,13 @@ def test_picks_problem_and_resolution_not_greetings(component, make_doc) -> None
     [item] = summary.value["action_items"]
     assert item == {
         "kind": "commitment",
-        "text": "ship the order today",
+        "text": "It will ship today",
         "owner": "agent",
         "due": None,
         "utterance_id": "sum:6",
+        "start": start,
+        "end": start + len("it will ship today"),
+        "speaker": "the agent",
     }
     assert promise in summary.evidence
     assert summary.value["decisions"] == []
@@ -126,6 +144,10 @@ def test_decisions_and_long_turns(embedder: SentenceEmbedder, make_doc) -> None:
     assert [s["utterance_id"] for s in summary.value["sentences"]] == ["mail:0", "mail:1"]
     decisions = summary.value["decisions"]
     assert [d["utterance_id"] for d in decisions] == ["mail:0", "mail:1"]
+    assert (
+        decisions[1]["text"]
+        == "Agreed, let's go with the background export; I will send the quote."
+    )
     assert decisions[0]["text"].startswith("After comparing costs we decided")
     assert long_mail[decisions[0]["start"] : decisions[0]["end"]] == decisions[0]["text"]
     # The internal note's "we agreed" is not the customer's conversation.
@@ -304,3 +326,119 @@ def test_settings_are_validated(embedder: SentenceEmbedder) -> None:
         SummaryComponent({"abstractive": True}, embedder=embedder)
     with pytest.raises(ValueError, match="max_sentence"):
         SummaryComponent({"max_sentence": 2}, embedder=embedder)
+
+
+# --- Summaries by conversation type, on real transcripts -------------------------------
+
+FILLER_START = re.compile(
+    r"^\W*(?:uh|um|er|hmm|mm|yeah|okay|ok|so|well|hi|hello|hey|thanks|thank you|"
+    r"good (?:morning|afternoon|question)|perfect|great|sure)\b",
+    re.IGNORECASE,
+)
+
+
+def typed_summary(docs: list[Doc], embedder: SentenceEmbedder) -> list[dict[str, Any]]:
+    """Conversation type and dialogue acts (rules), then the summary, as `analyze` runs them."""
+    for component in (ConversationTypeComponent(), DialogueActComponent({"model": "rules"})):
+        for doc, found in zip(docs, component(docs), strict=True):
+            doc.annotations += found
+    out = []
+    for labels in SummaryComponent(embedder=embedder)(docs):
+        [label] = [a for a in labels if a.label == "summary.extractive"]
+        out.append({"value": label.value, "evidence": label.evidence})
+    return out
+
+
+def check_items(doc: Doc, summary: dict[str, Any]) -> None:
+    """Every field item quotes the transcript where it says, that span is in the label's
+    evidence, and no item nor the overview opens with filler or a greeting."""
+    texts = dict(zip(doc.utterance_ids, (u.text for u in doc.conversation.utterances), strict=True))
+    spans = {(e.utterance_id, e.start_char, e.end_char) for e in summary["evidence"]}
+    assert not FILLER_START.match(summary["value"]["text"]), summary["value"]["text"]
+    for name, items in summary["value"]["fields"].items():
+        for item in items:
+            quoted = texts[item["utterance_id"]][item["start"] : item["end"]]
+            assert quoted.strip(), (name, item)
+            assert (item["utterance_id"], item["start"], item["end"]) in spans, (name, item)
+            assert not FILLER_START.match(item["text"]), (name, item["text"])
+
+
+def test_sales_call_needs_competitor_next_steps(embedder: SentenceEmbedder) -> None:
+    docs = example_docs("calls/call-20260915-0007.vtt")
+    doc = docs["call-20260915-0007"]
+    (summary,) = typed_summary([doc], embedder)
+    value = summary["value"]
+    assert value["type"] == "sales"
+    fields = value["fields"]
+    assert set(fields) == {"needs", "objections", "competitors", "next_steps", "commitments"}
+    assert [c["name"] for c in fields["competitors"]] == ["Contoso"]
+    assert "one place" in fields["needs"][0]["text"]
+    assert any("technical session" in s["text"] for s in fields["next_steps"])
+    assert any("SOC 2" in s["text"] or "quoted us" in s["text"] for s in fields["objections"])
+    assert all(c["owner"] for c in fields["commitments"])
+    overview = value["text"]
+    assert "Contoso" in overview and overview.startswith("Tom wants one place")
+    assert "Uh" not in overview and "good question" not in overview.lower()
+    check_items(doc, summary)
+
+
+@pytest.mark.skipif(not QMSUM.exists(), reason="shared QMSum data not present")
+def test_qmsum_meeting_topics_decisions_actions(embedder: SentenceEmbedder) -> None:
+    doc = qmsum_doc("ES2009d")
+    (summary,) = typed_summary([doc], embedder)
+    value = summary["value"]
+    assert value["type"] == "meeting"
+    fields = value["fields"]
+    assert set(fields) == {"topics", "decisions", "action_items", "open_questions"}
+    topics = fields["topics"]
+    assert 2 <= len(topics) <= 12
+    # Topics tile the meeting in order, each with its turn range and a central sentence.
+    assert all(a["last_turn"] < b["first_turn"] for a, b in itertools.pairwise(topics))
+    assert fields["decisions"] or fields["action_items"]
+    assert all(i["owner"] for i in fields["action_items"])
+    assert value["text"].startswith("The meeting covered")
+    check_items(doc, summary)
+
+
+def test_support_chat_reason_outcome_next_steps(embedder: SentenceEmbedder) -> None:
+    docs = example_docs("chats/support_chats.jsonl")
+    doc = docs["chat-20260903-0001"]  # a duplicate renewal charge, refunded
+    (summary,) = typed_summary([doc], embedder)
+    value = summary["value"]
+    assert value["type"] == "support"
+    fields = value["fields"]
+    assert "charged twice" in fields["reason"][0]["text"]
+    assert any("refund" in i["text"] for i in fields["actions_taken"])
+    assert fields["outcome"] and fields["next_steps"]
+    assert all(i.get("owner") for i in fields["next_steps"])
+    overview = value["text"]
+    assert overview.startswith("Maria was charged twice"), overview
+    assert "Sam has issued a full refund" in overview
+    check_items(doc, summary)
+
+
+def test_no_field_opens_with_filler_across_the_sample_corpus(embedder: SentenceEmbedder) -> None:
+    docs = example_docs(
+        "calls/meeting-20260916-0003.srt", "chats/sales_chats.json", "csv/chat_export.csv"
+    )
+    chosen = list(docs.values())
+    for doc, summary in zip(chosen, typed_summary(chosen, embedder), strict=True):
+        check_items(doc, summary)
+        if summary["value"]["type"] in ("meeting", "sales"):
+            assert not {"reason", "outcome"} & set(summary["value"]["fields"])
+
+
+def test_segmentation_measures() -> None:
+    reference = boundaries_to_labels([5, 10], 15)
+    assert reference == [0] * 5 + [1] * 5 + [2] * 5
+    assert pk(reference, reference) == 0.0 and window_diff(reference, reference) == 0.0
+    # k = 2 (half the mean segment): 4 of the 13 pairs straddle a missed boundary.
+    assert pk(reference, [0] * 15) == pytest.approx(4 / 13)
+    assert window_diff(reference, boundaries_to_labels([6, 10], 15)) < window_diff(
+        reference, [0] * 15
+    )
+    # Three blocks of different directions: the two boundaries are found.
+    rng = np.random.default_rng(0)
+    blocks = [np.eye(8)[k] + 0.05 * rng.standard_normal((30, 8)) for k in range(3)]
+    vectors = np.vstack(blocks)
+    assert texttiling(vectors, window=5, depth=0.5, min_turns=10, most=5) == [30, 60]
