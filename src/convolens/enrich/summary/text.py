@@ -1,0 +1,171 @@
+"""Turning what someone said into what a summary says: filler and greetings cut, first and
+second person turned into the third ("I was charged twice" -> "the customer was charged
+twice"), and the speaker named the way a reader knows them.
+
+Rules over spaCy's parse (the shared pipeline, `nlp.parsed`): personal pronouns become
+the speaker or the addressee, and a present-tense verb whose subject became a third person
+takes its third-person form ("I have" -> "the customer has", "you need" -> "the agent
+needs"). A sentence that is only filler ("Uh, good question. Hang on, let me check") or a
+pleasantry is dropped; a lead-in ("So, honestly, ...") is cut from the ones kept.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from convolens.model import Conversation, Role
+
+__all__ = [
+    "FILLER_SENTENCE",
+    "LEAD_IN",
+    "is_filler",
+    "speaker_names",
+    "strip_lead_in",
+    "third_person",
+    "third_singular",
+]
+
+# A whole sentence that carries nothing: backchannels, stalling, pleasantries, greetings.
+FILLER_SENTENCE = re.compile(
+    r"^\W*(?:(?:uh|um|er|erm|hmm+|mm+-?hmm|mhm|ah|oh|ooh|yeah|yep|yes|no|nope|okay|ok|"
+    r"right|alright|all\s+right|sure|great|perfect|cool|nice|good|fine|wow|gosh|well|so|"
+    r"hi|hello|hey|thanks?|thank\s+you(?:\s+(?:so|very)\s+much)?|you'?re\s+welcome|"
+    r"bye|goodbye|cheers|sorry|excuse\s+me|of\s+course|exactly|absolutely|indeed|"
+    r"got\s+it|i\s+see|fair\s+enough|sounds\s+good|that'?s\s+(?:fine|great|right|good|fair)|"
+    r"good\s+(?:question|point|morning|afternoon|evening)|no\s+(?:problem|worries)|"
+    r"hang\s+on|one\s+(?:sec(?:ond)?|moment)|just\s+a\s+(?:sec(?:ond)?|moment)|"
+    r"let\s+me\s+(?:check|see|look|think)|appreciate\s+(?:it|that)|talk\s+soon|"
+    r"have\s+a\s+(?:nice|great|good)\s+\w+|nice\s+to\s+meet\s+you|good\s+to\s+meet\s+you|"
+    r"how\s+are\s+you(?:\s+doing)?(?:\s+today)?|i'?m\s+(?:fine|good|well)|"
+    r"(?-i:[A-Z][a-z]+))[\s,.!?;:-]*)+$"
+    # Stalling that runs on: "Hang on, let me check which export they use".
+    r"|^\W*(?:uh,?\s*|um,?\s*)?(?:hang\s+on|one\s+sec|give\s+me\s+a\s+(?:sec|moment)|"
+    r"give\s+me\s+a\s+minute|let\s+me\s+(?:check|see|look|double[-\s]check|think))\b",
+    re.IGNORECASE,
+)
+# What opens a sentence without saying anything: cut, the rest kept.
+LEAD_IN = re.compile(
+    r"^(?:\W*(?:uh+|um+|er+|erm|hmm+|mm+|ah|oh|yeah|yep|yes|okay|ok|right|alright|so|well|"
+    r"and|but|honestly|actually|basically|anyway|now|look|listen|sure|great|perfect|"
+    r"cool|you\s+know|i\s+mean|like|hi|hello|hey|thanks|thank\s+you|honey|darling|dear|"
+    r"sweetheart|sir|madam|ma'?am|mom|mum|dad|buddy|guys|folks|man|boss|doctor|"
+    r"excuse\s+me|sorry|please|oh\s+my\s+god|gosh|wow)\b[\s,.!-]*)+",
+    re.IGNORECASE,
+)
+_FUNCTION_WORDS = {"Manager", "Interface", "Expert", "Designer", "Marketing", "Industrial",
+                   "User", "Project", "Professor", "Lead", "Engineer", "Chair", "Member",
+                   "Speaker", "Host", "Guest", "Team", "Support", "Agent", "Customer"}  # fmt: skip
+_CONTRACTED = {"'m": "am", "'re": "are", "'ve": "have", "'ll": "will", "'d": "would"}
+_IRREGULAR = {"have": "has", "do": "does", "am": "is", "are": "is", "were": "was"}
+
+
+def is_filler(text: str) -> bool:
+    """Whether the sentence says nothing a summary could use."""
+    return bool(FILLER_SENTENCE.match(text)) or len(re.findall(r"[A-Za-z]+", text)) < 2
+
+
+_VOCATIVE_END = re.compile(
+    r",\s*(?:sir|madam|ma'?am|honey|darling|dear|mom|mum|dad|buddy|guys|man|"
+    r"(?-i:[A-Z][a-z]+(?:\s+(?-i:[A-Z][a-z]+))?))\s*(?=[.!?]*$)",
+    re.IGNORECASE,
+)
+
+
+def strip_lead_in(text: str) -> str:
+    """`text` without its opening filler words nor a closing term of address."""
+    rest = LEAD_IN.sub("", text, count=1).strip()
+    rest = _VOCATIVE_END.sub("", rest)
+    if not rest or len(rest) < len(text) // 3:
+        return text.strip()
+    return rest[0].upper() + rest[1:]
+
+
+def speaker_names(conversation: Conversation) -> dict[str, str]:
+    """How a summary names each participant: their name, else their role ("the customer"),
+    else their id (DialogSum's "#Person1#")."""
+    out: dict[str, str] = {}
+    roles = [p.role for p in conversation.participants]
+    for p in conversation.participants:
+        if p.name and not p.name.startswith(("<", "Speaker ")):
+            # "Dana Ruiz" -> "Dana"; a function ("Project Manager") stays whole.
+            words = p.name.split()
+            personal = len(words) == 2 and not set(words) & _FUNCTION_WORDS
+            out[p.participant_id] = words[0] if personal else p.name
+        elif p.role in (Role.customer, Role.agent) and roles.count(p.role) == 1:
+            out[p.participant_id] = f"the {p.role.value}"
+        elif p.role == Role.bot:
+            out[p.participant_id] = "the bot"
+        else:
+            out[p.participant_id] = p.participant_id
+    return out
+
+
+def third_singular(verb: str) -> str:
+    lower = verb.lower()
+    if lower in _IRREGULAR:
+        return _IRREGULAR[lower]
+    if re.search(r"(?:s|sh|ch|x|z|o)$", lower):
+        return verb + "es"
+    if re.search(r"[^aeiou]y$", lower):
+        return verb[:-1] + "ies"
+    return verb + "s"
+
+
+def third_person(
+    sent: Any, speaker: str, addressee: str | None, *, we_is_speaker: bool = False
+) -> str:
+    """The spaCy span `sent` with I/you/we turned into named third persons.
+
+    `we_is_speaker`: "we" is the speaker's side (a customer's company, a vendor), not the
+    people in the room: "We were charged twice" -> "the customer was charged twice".
+    """
+    listener = addressee or "them"
+    listener_of = f"{addressee}'s" if addressee else "their"
+    speaker_of = "their" if speaker.startswith("the ") and we_is_speaker else f"{speaker}'s"
+    out: list[str] = []
+    named: set[str] = set()  # who has been named: "the customer's card ... their order"
+    singular = {"i", "we"} if we_is_speaker else {"i"}
+    # Verbs whose subject becomes a third person, found first: "Do you ..." inverts.
+    converted_subjects = {
+        t.head.i
+        for t in sent
+        if (t.lower_ in singular and t.dep_ in ("nsubj", "nsubjpass"))
+        or (t.lower_ == "you" and addressee and t.dep_ in ("nsubj", "nsubjpass"))
+    }
+    for token in sent:
+        lower = _CONTRACTED.get(token.lower_, token.lower_)
+        text = lower if token.lower_ in _CONTRACTED else token.text
+        if token.lower_ in _CONTRACTED and out and not out[-1].endswith(" "):
+            out[-1] += " "
+        if lower in ("i", "me", "myself") or (we_is_speaker and lower in ("we", "us")):
+            text = speaker
+            named.add(speaker)
+        elif lower in ("my", "mine") or (we_is_speaker and lower in ("our", "ours")):
+            text = speaker_of if speaker in named else f"{speaker}'s"
+            named.add(speaker)
+        elif lower in ("you", "yourself", "yourselves"):
+            text = listener
+        elif lower in ("your", "yours"):
+            text = listener_of
+        elif lower == "we":
+            text = "they"
+        elif lower in ("our", "ours"):
+            text = "their"
+        elif lower == "us" and token.dep_ != "compound":
+            text = "them"
+        elif token.i in converted_subjects or (
+            token.dep_ in ("aux", "auxpass") and token.head.i in converted_subjects
+        ):
+            # Only the first verb of the group agrees with the subject: "has been", "is going".
+            head = token if token.i in converted_subjects else token.head
+            auxes = [c for c in head.children if c.dep_ in ("aux", "auxpass") and c.i < head.i]
+            if token.i == (auxes[0] if auxes else head).i and (
+                token.tag_ == "VBP" or lower in _IRREGULAR
+            ):
+                text = third_singular(text)
+        out.append(text + token.whitespace_)
+    result = "".join(out).strip()
+    # "the customer 's" from "I 's"-like tokenisation, and a speaker name at the start.
+    result = re.sub(r"\s+'s\b", "'s", result)
+    return result[0].upper() + result[1:] if result else result
