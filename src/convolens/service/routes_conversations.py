@@ -362,6 +362,18 @@ def delete_conversation(conversation_id: str, request: Request, db: Db, caller: 
     require(caller, Role.admin)
     cid = results.find_conversation(db, caller, conversation_id)["conversation_id"]
     service = get_service(request)
+    # A running job would write the conversation again after the delete.
+    running = db.query(
+        "SELECT 1 FROM jobs WHERE status = 'running' AND (conversation_id = ? OR "
+        "contains(coalesce(CAST(request AS VARCHAR), ''), ?)) LIMIT 1",
+        [cid, cid],
+    )
+    if running:
+        raise ApiError(
+            409,
+            "job_running",
+            "a job is processing this conversation: delete it once the job has ended",
+        )
     # Not while a labelling run may be writing rows for it.
     with service.pipeline.label_lock:
         erased = erase_conversation(db, cid, spool=service.settings.spool_dir())
