@@ -223,6 +223,24 @@ def test_banking77_csv_is_a_taxonomy_as_published() -> None:
     assert len(taxonomy.load_warnings) == 5
 
 
+def test_cli_validates_a_csv_data_set_and_shows_what_it_changed(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from convolens.cli import app
+
+    rows = ["text,category"]
+    rows += [f"card {n} never arrived,card_arrival" for n in range(4)]
+    rows += ["card 0 never arrived,card_arrival"]  # published twice
+    rows += [f"payment {n} was reverted,reverted_card_payment?" for n in range(4)]
+    path = tmp_path / "bank.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(app, ["taxonomy", "validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "'reverted_card_payment?' normalised to 'reverted_card_payment'" in result.output
+    assert "intent 'card_arrival': 1 repeated example(s) dropped" in result.output
+    assert "2 intents in 0 groups, 8 examples" in result.output
+
+
 def test_csv_without_the_columns_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "intents.csv"
     path.write_text("utterance_text,intent_id\nhello,1\n")

@@ -138,7 +138,7 @@ app.add_typer(taxonomy_app, name="taxonomy")
 
 @taxonomy_app.command("validate")
 def taxonomy_validate(
-    path: Annotated[Path, typer.Argument(help="Taxonomy YAML.")],
+    path: Annotated[Path, typer.Argument(help="Taxonomy YAML, or a text,category CSV.")],
 ) -> None:
     """Check a taxonomy: structure, parents, examples; prints the tree."""
     from convolens.enrich.taxonomy import validate_taxonomy
@@ -164,7 +164,7 @@ def taxonomy_validate(
 
 @taxonomy_app.command("train")
 def taxonomy_train(
-    path: Annotated[Path, typer.Argument(help="Taxonomy YAML.")],
+    path: Annotated[Path, typer.Argument(help="Taxonomy YAML, or a text,category CSV.")],
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the trained model (.npz).")
     ] = None,
@@ -196,6 +196,8 @@ def taxonomy_train(
         f"threshold {report.threshold:.3f} ({report.threshold_source}); "
         f"trained in {report.train_seconds:.1f} s"
     )
+    for message in report.warnings:
+        err.print(f"[yellow]warning:[/] {message}")
     if report.weak:
         err.print(f"[yellow]weak intents (add varied examples):[/] {', '.join(report.weak)}")
     if output is not None:

@@ -273,6 +273,10 @@ class IntentTrainReport(BaseModel):
     # Intents whose cross-validated accuracy is below WEAK_ACCURACY: add varied examples,
     # or merge them with the intent they are confused with.
     weak: list[str] = Field(default_factory=list)
+    # What the loader changed to take the file as written, and names it normalised
+    # (normalised -> as written).
+    warnings: list[str] = Field(default_factory=list)
+    renamed: dict[str, str] = Field(default_factory=dict)
 
 
 WEAK_ACCURACY = 0.6
@@ -327,4 +331,6 @@ def train_taxonomy(
             ),
             key=lambda name: per_intent[name]["accuracy"],
         ),
+        warnings=loaded.load_warnings,
+        renamed=loaded.original_names,
     )
