@@ -7,6 +7,10 @@
     [components.intents]
     taxonomy = "support_taxonomy.yaml"
 
+    [components.pii]
+    operators = { EMAIL_ADDRESS = "hash" }   # per-type operator (docs/privacy.md)
+    allow_list = ["Northwind"]               # never redacted
+
     [components.summary]
     enabled = false              # leave a component out of every run
 
@@ -38,7 +42,16 @@ class ComponentSettings:
         return bool(self.tables.get(name, {}).get("enabled", True))
 
     def config(self, name: str) -> dict[str, Any]:
-        return {k: v for k, v in self.tables.get(name, {}).items() if k != "enabled"}
+        table = {k: v for k, v in self.tables.get(name, {}).items() if k != "enabled"}
+        if name == "pii":
+            # Redaction keeps the team's entities and tracker phrases: the same files the
+            # entities and trackers components read, unless [components.pii] names others.
+            for key, source in (("entities_file", "entities"), ("trackers", "trackers")):
+                other = self.tables.get(source, {})
+                path = other.get(key) or other.get("definitions")
+                if key not in table and isinstance(path, str):
+                    table[key] = path
+        return table
 
 
 def load_component_settings(path: Path | None) -> ComponentSettings:

@@ -1,0 +1,106 @@
+"""The `pii` enrichment component: the first one, so every later one sees redacted text.
+
+It rewrites the utterance texts (and the subject) of the documents it labels
+(`rewrites_text = True`); the runner stores the redacted text in the normalised layer, so
+exports, `show`, summaries and every later component see it, and the verbatim source stays
+only in the raw layer. Its labels (`pii.entity`, `pii.summary`) never hold the original
+value: only the type, the score and the span of the replacement in the redacted text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from typing import Any, ClassVar
+
+from convolens.enrich.base import Annotation, Component, Doc, Evidence
+from convolens.enrich.pii.detect import participant_terms
+from convolens.enrich.pii.policy import PiiConfig
+from convolens.enrich.pii.redact import Redactor, redact_words
+from convolens.model import Role
+
+__all__ = ["PiiComponent"]
+
+# Participants whose names are product names, not people.
+_NOT_PEOPLE = {Role.bot} if hasattr(Role, "bot") else set()
+
+
+class PiiComponent(Component):
+    """Finds PII (trained NER + rules) and replaces it in every utterance and the subject."""
+
+    name: ClassVar[str] = "pii"
+    version: ClassVar[str] = "2"
+    assigns: ClassVar[tuple[str, ...]] = ("pii.entity", "pii.summary")
+    description: ClassVar[str] = (
+        "PII redaction (trained NER + rules): names, emails, phones, cards, IBANs, SSNs, "
+        "account numbers, addresses, dates of birth; spoken and split digits too"
+    )
+    rewrites_text: ClassVar[bool] = True
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        super().__init__(config)
+        self.settings = PiiConfig.model_validate(self.config)
+        self.redactor = Redactor(self.settings)
+        self.model_id = self.redactor.model_id
+        # The configuration decides what a label means: it is this component's taxonomy.
+        self.taxonomy_version = hashlib.sha256(
+            self.settings.model_dump_json(exclude={"hash_salt"}).encode()
+        ).hexdigest()[:12]
+
+    def __call__(self, batch: list[Doc]) -> list[list[Annotation]]:
+        return [self._one(doc) for doc in batch]
+
+    def _one(self, doc: Doc) -> list[Annotation]:
+        conversation = doc.conversation
+        people = [p for p in conversation.participants if p.role not in _NOT_PEOPLE]
+        names = participant_terms([p.name for p in people], [p.email for p in people])
+        utterances = conversation.utterances
+        texts = [u.text for u in utterances]
+        parses = None
+        if self.settings.detector == "presidio":
+            from convolens.enrich.nlp import parsed
+
+            parses = parsed([doc], self.redactor._presidio.nlp)[0]
+        redacted = self.redactor.redact(texts, parses, participants=names)
+        annotations: list[Annotation] = []
+        counts: Counter[str] = Counter()
+        for index, utterance in enumerate(utterances):
+            new_text, redactions = redacted[index]
+            if not redactions:
+                continue
+            if utterance.words:
+                replaced = redact_words(
+                    utterance.text, [w.text for w in utterance.words], redactions
+                )
+                for word, text in zip(utterance.words, replaced, strict=True):
+                    word.text = text
+            utterance.text = new_text
+            for item in redactions:
+                counts[item.entity_type] += 1
+                annotations.append(
+                    Annotation(
+                        label="pii.entity",
+                        value={
+                            "type": item.entity_type,
+                            "operator": self.settings.operator_for(item.entity_type),
+                            "replacement": item.replacement,
+                        },
+                        confidence=round(item.score, 4),
+                        utterance_id=doc.utterance_ids[index],
+                        evidence=[Evidence(doc.utterance_ids[index], item.start, item.end)],
+                    )
+                )
+        subject = conversation.subject
+        if subject:
+            new_subject, found = self.redactor.redact([subject], participants=names)[0]
+            if found:
+                conversation.subject = new_subject
+                counts.update(item.entity_type for item in found)
+        if counts:
+            annotations.append(
+                Annotation(
+                    label="pii.summary",
+                    value={"redacted": sum(counts.values()), "by_type": dict(counts)},
+                )
+            )
+        return annotations
