@@ -76,3 +76,22 @@ def test_file_errors_name_the_file_not_its_folder(tmp_path: Path) -> None:
     assert str(tmp_path) not in str(caught.value)
     with pytest.raises(ScorecardError, match=r"^missing\.yaml: cannot read"):
         load_scorecard(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # A "billion laughs": tiny as text, 59,000 nodes as data.
+        ("a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+         "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+         "e: [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n", "over 20,000 YAML nodes"),
+        ("{[a]: 1}", "keys must be plain names"),
+        ("[" * 5000, "nested too deeply"),
+        ("/etc/passwd", "a scorecard is a mapping"),  # content, never a path
+    ],
+)  # fmt: skip
+def test_hostile_content_is_refused_cleanly(text: str, expected: str) -> None:
+    from convolens.scorecards.definition import parse_scorecard
+
+    with pytest.raises(ScorecardError, match=expected):
+        parse_scorecard(text)

@@ -71,6 +71,7 @@ def score(
     from convolens.enrich.runner import enrich
     from convolens.scorecards.component import ScorecardComponent
     from convolens.scorecards.definition import ScorecardError
+    from convolens.scorecards.store import remember_scorecard
 
     with _open(db) as warehouse:
         try:
@@ -79,6 +80,8 @@ def score(
             )
         except ScorecardError as exc:
             raise _fail(str(exc)) from None
+        for card in component.scorecards:
+            remember_scorecard(warehouse, card, "cli")
         report = enrich(warehouse, [component], recompute=recompute)
     versions = ", ".join(c.scorecard_version for c in component.scorecards)
     totals = report.labels.get("scorecard", 0)

@@ -28,15 +28,16 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from convolens.enrich.base import Annotation
 from convolens.enrich.resolution import ESCALATION_KINDS, find_cues
 from convolens.enrich.signals import DEFAULT_RULES, SignalConfig
 from convolens.model import Role
 from convolens.realtime.events import AlertEvent, AlertEvidence
+from convolens.scorecards.live import MissedStep
 
-__all__ = ["CHURN_CUES", "CHURN_TRACKERS", "AlertConfig", "AlertRules"]
+__all__ = ["CHURN_CUES", "CHURN_TRACKERS", "AlertConfig", "AlertRules", "script_alerts"]
 
 CHURN_TRACKERS = (*DEFAULT_RULES["churn_risk"].trackers, "competitor_mention")
 CHURN_CUES = tuple(DEFAULT_RULES["churn_risk"].escalations)
@@ -69,6 +70,20 @@ class AlertConfig(BaseModel):
     # Customer sentiment that raises churn risk: the mean of the last `mean_window` scores.
     churn_negative_mean: float = Field(default=-0.3, ge=-1, le=0)
     churn: SignalConfig = Field(default_factory=SignalConfig)
+    # Script adherence (scorecards/live.py): the shipped scorecard whose required steps a
+    # live conversation on `script_channels` is held to; None turns it off.
+    script_scorecard: str | None = "support"
+    script_channels: list[str] = Field(default_factory=lambda: ["call"])
+
+    @field_validator("script_scorecard")
+    @classmethod
+    def _known_scorecard(cls, value: str | None) -> str | None:
+        from convolens.scorecards.definition import load_scorecards
+
+        names = [card.name for card in load_scorecards()]
+        if value is not None and value not in names:
+            raise ValueError(f"unknown scorecard {value!r}; choose from {', '.join(names)}")
+        return value
 
 
 class AlertRules:
@@ -238,3 +253,25 @@ class AlertRules:
                 details={"score": round(score, 4), "reasons": reasons},
             )
         ]
+
+
+def script_alerts(missed: list[MissedStep], t: float) -> list[AlertEvent]:
+    """Alerts for required script steps a live call missed (scorecards/live.py)."""
+    return [
+        AlertEvent(
+            t=t,
+            rule="script_adherence",
+            severity=m.severity,  # type: ignore[arg-type]
+            message=m.message,
+            evidence=[
+                AlertEvidence(
+                    utterance_id=m.utterance_id,
+                    start_char=m.start_char,
+                    end_char=m.end_char,
+                    text=m.text,
+                )
+            ],
+            details={"scorecard": m.scorecard, "criterion": m.criterion, **m.details},
+        )
+        for m in missed
+    ]

@@ -246,7 +246,7 @@ class AlertEvidence(BaseModel):
 
 class AlertEvent(ServerEvent):
     type: Literal["alert"] = "alert"
-    rule: Literal["negative_sentiment_streak", "churn_risk", "escalation"]
+    rule: Literal["negative_sentiment_streak", "churn_risk", "escalation", "script_adherence"]
     severity: Literal["low", "medium", "high"]
     message: str
     evidence: list[AlertEvidence]

@@ -30,7 +30,7 @@ from convolens.enrich.embeddings import CACHE_KEY, MODEL_KEY, SentenceEmbedder, 
 from convolens.enrich.nlp import PARSED_KEY, PARSED_MODEL_KEY, spacy_model_id
 from convolens.enrich.trackers import TrackerDefinition
 from convolens.model import Channel, Conversation, Participant, Role, SourceInfo, Utterance
-from convolens.realtime.alerts import AlertConfig, AlertRules
+from convolens.realtime.alerts import AlertConfig, AlertRules, script_alerts
 from convolens.realtime.events import (
     ActionItemEvent,
     QuestionEvent,
@@ -40,6 +40,7 @@ from convolens.realtime.events import (
     TopicsEvent,
     TrackerEvent,
 )
+from convolens.scorecards.live import ScriptAdherence
 
 __all__ = ["InsightModels", "LiveInsights"]
 
@@ -106,6 +107,13 @@ class LiveInsights:
         self.enabled = enabled
         self.custom_trackers = models.trackers_for(trackers) if trackers is not None else None
         self.alerts = AlertRules(alerts or AlertConfig())
+        # A scorecard's required steps, followed turn by turn (scorecards/live.py).
+        script = self.alerts.config.script_scorecard
+        self.script = (
+            ScriptAdherence(models.embedder.embed, channel=channel, only=(script,))
+            if script and channel.value in self.alerts.config.script_channels
+            else None
+        )
         self.topics_every = topics_every
         self.topics_window = topics_window
         self._history: list[tuple[str, Utterance]] = []
@@ -185,6 +193,10 @@ class LiveInsights:
                 default_hits,
                 t,
             )
+            if self.script is not None:
+                with m.lock:  # the shared embedder embeds the steps' examples on first use
+                    missed = self.script.update(uid, utterance.text, participant.role, vector[0])
+                events += script_alerts(missed, t)
         return events
 
     def _acts(self, uid: str, utterance: Utterance, about: dict[str, Any]) -> list[ServerEvent]:

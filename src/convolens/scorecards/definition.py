@@ -47,6 +47,8 @@ _ID = r"^[a-z0-9_][a-z0-9_.\-]*$"
 # all-MiniLM-L6-v2 cosines: paraphrases of an example score ~0.55-0.8, unrelated support
 # chatter stays below ~0.35 (the same scale the trackers use).
 DEFAULT_MEANING_THRESHOLD = 0.55
+# A scorecard has a few hundred nodes; this bounds what a hostile file can make us build.
+MAX_NODES = 20_000
 METRICS = (
     "agent_talk_share",
     "customer_talk_share",
@@ -260,6 +262,8 @@ def _with_lines(node: yaml.Node, path: tuple[Any, ...], lines: dict[tuple[Any, .
 def _parse_yaml(text: str, where: str) -> tuple[Any, dict[tuple[Any, ...], int]]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise ScorecardError(f"{where}: nested too deeply to be a scorecard") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""
@@ -267,8 +271,28 @@ def _parse_yaml(text: str, where: str) -> tuple[Any, dict[tuple[Any, ...], int]]
         raise ScorecardError(f"{where}{line}: not valid YAML: {problem}") from None
     if node is None:
         raise ScorecardError(f"{where}: empty file; a scorecard needs name, version, sections")
+    if _size(node) > MAX_NODES:
+        raise ScorecardError(f"{where}: over {MAX_NODES:,} YAML nodes (aliases included)")
     lines: dict[tuple[Any, ...], int] = {}
-    return _with_lines(node, (), lines), lines
+    try:
+        return _with_lines(node, (), lines), lines
+    except (TypeError, ValueError, RecursionError, yaml.YAMLError):
+        # Unhashable keys ({[a]: 1}), nesting past the stack: not a scorecard.
+        raise ScorecardError(f"{where}: not a scorecard (keys must be plain names)") from None
+
+
+def _size(node: yaml.Node) -> int:
+    """Nodes in the tree, counting an alias each time it is used (a billion-laughs file
+    is tiny as text and huge as data); stops counting past MAX_NODES."""
+    count, stack = 0, [node]
+    while stack and count <= MAX_NODES:
+        current = stack.pop()
+        count += 1
+        if isinstance(current, yaml.MappingNode):
+            stack.extend(n for pair in current.value for n in pair)
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend(current.value)
+    return count
 
 
 def _line_of(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int | None:
@@ -338,6 +362,15 @@ def load_scorecard(source: str | Path | dict[str, Any] | Scorecard) -> Scorecard
     else:
         text, where = str(source), "scorecard"
     data, lines = _parse_yaml(text, where)
+    return scorecard_from_data(data, where, lines)
+
+
+def parse_scorecard(content: str | dict[str, Any], where: str = "scorecard") -> Scorecard:
+    """A scorecard from YAML text or a mapping, never from a path (for content that
+    arrives over the network: a string is always the scorecard itself)."""
+    if isinstance(content, dict):
+        return scorecard_from_data(content, where)
+    data, lines = _parse_yaml(content, where)
     return scorecard_from_data(data, where, lines)
 
 

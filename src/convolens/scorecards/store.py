@@ -355,3 +355,27 @@ def import_qa_file(warehouse: Warehouse, path: str | Path) -> int:
             raise WarehouseError(f"{name}: score {number} ({score.source_id}): {exc}") from None
         recorded += len(score.outcomes)
     return recorded
+
+
+def remember_scorecard(warehouse: Warehouse, card: Scorecard, created_by: str | None) -> bool:
+    """Keep the scorecard a run scores with (`scorecard_versions`), so its weights are known
+    when a human review recomputes a total; True when this version was new."""
+    known = warehouse.query(
+        "SELECT 1 FROM scorecard_versions WHERE scorecard_version = ?", [card.scorecard_version]
+    )
+    if known:
+        return False
+    content = json.dumps(card.model_dump(mode="json"), sort_keys=True)
+    with warehouse.transaction():
+        latest = warehouse.query(
+            "SELECT coalesce(max(version), 0) AS v FROM scorecard_versions WHERE name = ?",
+            [card.name],
+        )[0]["v"]
+        warehouse.con.execute(
+            "UPDATE scorecard_versions SET active = false WHERE name = ?", [card.name]
+        )
+        warehouse.con.execute(
+            "INSERT INTO scorecard_versions VALUES (?, ?, ?, ?, true, ?, ?)",
+            [card.name, latest + 1, card.scorecard_version, content, created_by, now_utc()],
+        )
+    return True
