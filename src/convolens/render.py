@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from convolens.ingest.pipeline import IngestReport
+from convolens.ingest.pipeline import DryRun, IngestReport
 from convolens.model import Conversation
 
 
@@ -77,12 +78,66 @@ def print_ingest(console: Console, report: IngestReport) -> None:
         more = f" and {extra} more" if extra > 0 else ""
         console.print(f"[yellow]skipped (not a conversation format): {names}{more}[/]")
     for warning in report.warnings[:10]:
-        console.print(f"[yellow]warning:[/] {warning}")
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
     colour = "red" if report.rejects else "green"
     console.print(f"[{colour}]{report.summary_line()}[/]")
     for reject in report.rejects[3:20]:
-        console.print(f"  [red]•[/] {reject.describe()}")
+        console.print(f"  [red]•[/] {escape(reject.describe())}")
     console.print(f"run id: {report.run_id}")
+
+
+def print_dry_run(console: Console, preview: DryRun) -> int:
+    """The first conversations a mapping produces, one row per message; returns the exit
+    code (1 when every record was rejected, as for a real ingest)."""
+    for parsed in preview.first:
+        conversation = parsed.conversation
+        where = parsed.raw[0] if parsed.raw else None
+        title = (
+            f"{Path(where.source_path).name} {where.locator}: " if where else ""
+        ) + f"{conversation.source.source_id or conversation.conversation_id}"
+        names = {p.participant_id: p for p in conversation.participants}
+        shown = Table(
+            title=title,
+            caption=(
+                f"channel {conversation.channel.value}, started "
+                f"{fmt(conversation.started_at)}, {len(conversation.utterances)} message(s)"
+            ),
+            header_style="bold cyan",
+        )
+        shown.add_column("author", no_wrap=True, max_width=20, overflow="ellipsis")
+        shown.add_column("role", no_wrap=True)
+        shown.add_column("time", no_wrap=True)
+        shown.add_column("text", overflow="fold", ratio=1)
+        for utterance in conversation.utterances[:8]:
+            person = names.get(utterance.participant_id)
+            when = (
+                fmt(utterance.sent_at)
+                if utterance.sent_at
+                else clock(utterance.start)
+                if utterance.start is not None
+                else "–"
+            )
+            text = utterance.text if len(utterance.text) <= 120 else utterance.text[:117] + "..."
+            shown.add_row(
+                (person.name if person and person.name else utterance.participant_id),
+                person.role.value if person else "unknown",
+                when,
+                text,
+            )
+        if len(conversation.utterances) > 8:
+            shown.add_row("…", "", "", f"{len(conversation.utterances) - 8} more")
+        console.print(shown)
+    for warning in preview.warnings[:10]:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+    total = preview.conversations + len(preview.rejects)
+    colour = "red" if preview.rejects else "green"
+    console.print(
+        f"[{colour}]dry run: {preview.conversations:,} conversation(s) from {preview.files:,} "
+        f"file(s); {len(preview.rejects):,} of {total:,} records rejected[/]; nothing written"
+    )
+    for reject in preview.rejects[:10]:
+        console.print(f"  [red]•[/] {escape(reject.describe())}")
+    return 1 if preview.rejects and not preview.conversations else 0
 
 
 def clock(seconds: float | None) -> str:

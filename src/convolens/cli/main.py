@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tomllib
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -34,7 +33,9 @@ from convolens.enrich.registry import (
 )
 from convolens.enrich.runner import enrich
 from convolens.ingest.base import IngestOptions, describe_validation_error, parse_timestamp
-from convolens.ingest.pipeline import ingest_paths
+from convolens.ingest.csv_messages import CANONICAL_COLUMNS
+from convolens.ingest.mapping import FieldMapping, MappingError, load_mapping, mapping_from_pairs
+from convolens.ingest.pipeline import dry_run_preview, ingest_paths
 from convolens.ingest.registry import adapter_names, get_adapter
 from convolens.speech.options import SpeechOptions
 from convolens.store.export import ExportFormat, export_layer
@@ -116,23 +117,15 @@ def main(
 
 
 # -- ingest -------------------------------------------------------------------------------
-def _mapping(pairs: list[str], mapping_file: Path | None) -> dict[str, str]:
-    mapping: dict[str, str] = {}
-    if mapping_file is not None:
-        try:
-            text = mapping_file.read_text(encoding="utf-8")
-            data = tomllib.loads(text) if mapping_file.suffix == ".toml" else json.loads(text)
-        except (OSError, ValueError) as exc:
-            err.print(f"[red]error:[/] {mapping_file}: cannot read mapping: {exc}")
-            raise typer.Exit(2) from None
-        mapping.update({str(k): str(v) for k, v in data.get("columns", data).items()})
-    for pair in pairs:
-        field, sep, column = pair.partition("=")
-        if not sep or not field or not column:
-            err.print(f"[red]error:[/] --map {pair!r}: use FIELD=COLUMN, e.g. --map text=body")
-            raise typer.Exit(2)
-        mapping[field.strip()] = column.strip()
-    return mapping
+def _mapping(pairs: list[str], mapping_file: Path | None) -> FieldMapping:
+    """The mapping file (if any) with the `--map` pairs on top; exit 2 on a bad one."""
+    try:
+        base = load_mapping(mapping_file) if mapping_file is not None else None
+        return mapping_from_pairs(pairs, base, csv_fields=CANONICAL_COLUMNS)
+    except MappingError as exc:
+        where = "--mapping" if mapping_file is not None and not pairs else "--map/--mapping"
+        err.print(f"[red]error:[/] {where}: {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -150,13 +143,24 @@ def ingest(
     map_: Annotated[
         list[str] | None,
         typer.Option(
-            "--map", help="CSV column mapping FIELD=COLUMN (repeatable), e.g. --map text=body."
+            "--map",
+            help="FIELD=PATH (repeatable): a CSV column (--map text=body) or a JSON path "
+            "(--map messages='dialogContent[*]' --map author=sender.name); see docs/ingest.md.",
         ),
     ] = None,
     mapping_file: Annotated[
         Path | None,
-        typer.Option("--mapping-file", help="TOML or JSON file of FIELD = COLUMN pairs."),
+        typer.Option(
+            "--mapping",
+            "--mapping-file",
+            help="Mapping file (TOML): JSON paths, role values, CSV columns; "
+            "examples in examples/mappings/.",
+        ),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Show what the first records become; write nothing."),
+    ] = False,
     channel: Annotated[
         str | None, typer.Option(help="Channel for sources that do not say.")
     ] = None,
@@ -205,13 +209,20 @@ def ingest(
     except ValidationError as exc:
         err.print(f"[red]error:[/] {describe_validation_error(exc)}")
         raise typer.Exit(2) from None
+    mapping = _mapping(map_ or [], mapping_file)
+    fmt = fmt or mapping.format
     options = IngestOptions(
-        csv_mapping=_mapping(map_ or [], mapping_file),
+        csv_mapping=mapping.columns,
+        mapping=mapping.model_dump(exclude_defaults=True),
         default_channel=channel,
         source_system=source,
         agent_domains=agent_domain or [],
         speech=speech,
     )
+    if dry_run:
+        # No warehouse is opened: nothing is written, not even an empty file.
+        code = render.print_dry_run(console, dry_run_preview(paths, fmt=fmt, options=options))
+        raise typer.Exit(code)
     with _open(db) as warehouse, _progress() as progress:
         task = progress.add_task("Ingesting", total=None)
         media: dict[Path, TaskID] = {}

@@ -53,6 +53,10 @@ class IngestOptions(BaseModel):
         default_factory=dict, description="canonical field -> CSV column name"
     )
     csv_delimiter: str | None = None
+    mapping: dict[str, Any] = Field(
+        default_factory=dict,
+        description="A field mapping for JSON/JSONL (ingest.mapping.FieldMapping, as a dict).",
+    )
     default_channel: str | None = None
     source_system: str | None = Field(
         default=None, description="Override the source system recorded for each conversation."
@@ -222,6 +226,9 @@ class Adapter(ABC):
     # Adapters that read a file whole are refused files over `max_file_mb`; those that
     # stream it (or, like audio, hand the path to a decoder) set this.
     reads_whole_file: ClassVar[bool] = True
+    # Suffixes as common as .txt: inside a folder such a file is taken only when `sniff`
+    # accepts it (notes.txt beside the exports is not a transcript to reject).
+    sniff_in_folders: ClassVar[bool] = False
 
     def __init__(self, options: IngestOptions | None = None) -> None:
         self.options = options or IngestOptions()

@@ -62,7 +62,8 @@ class CsvMessagesAdapter(Adapter):
         """canonical field -> actual header name, honouring the user's mapping first."""
         lowered = {name.strip().lower(): name for name in header}
         found: dict[str, str] = {}
-        for field, column in self.options.csv_mapping.items():
+        columns = {**self.options.mapping.get("columns", {}), **self.options.csv_mapping}
+        for field, column in columns.items():
             if field not in CANONICAL_COLUMNS:
                 known = ", ".join(CANONICAL_COLUMNS)
                 raise RecordError(f"mapping names unknown field {field!r}; fields are: {known}")
@@ -84,7 +85,7 @@ class CsvMessagesAdapter(Adapter):
             names = ", ".join(f"'{field}'" for field in missing)
             raise RecordError(
                 f"missing column {names} (columns: {', '.join(header)}); "
-                f"map one with --map {missing[0]}=COLUMN"
+                f"name the column in a mapping: {missing[0]}=COLUMN"
             )
         return found
 
@@ -212,6 +213,7 @@ class CsvMessagesAdapter(Adapter):
                 record,
                 default_system=self.options.source_system or "csv",
                 default_channel=self.options.default_channel or "chat",
+                role_values=self.options.mapping.get("roles") or None,
             )
         except RecordError as exc:
             return Reject(str(source.path), locator, str(exc), self.name)

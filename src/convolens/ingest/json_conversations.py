@@ -12,8 +12,9 @@ import codecs
 import itertools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,8 +32,9 @@ from convolens.ingest.base import (
     load_json,
     parse_timestamp,
 )
+from convolens.ingest.mapping import FieldMapping, MappingError, apply_mapping, normalize_role
 from convolens.ingest.registry import register_adapter
-from convolens.model import Conversation
+from convolens.model import Conversation, Role
 
 __all__ = ["JsonConversationAdapter", "RecordError", "conversation_from_record"]
 
@@ -104,10 +106,34 @@ def _json_type(value: Any) -> str:
     return names.get(type(value), "a number" if isinstance(value, int | float) else "a value")
 
 
+def _role(value: Any, role_values: Mapping[str, str] | None, warnings: list[str] | None) -> str:
+    """A role value as stored: exact names pass, synonyms ("client", "Support") and the
+    user's value map are translated; anything else is unknown with a warning, not an error."""
+    if value in (None, ""):
+        return Role.unknown.value
+    if isinstance(value, str) and value in Role.__members__ and not role_values:
+        return value
+    role = normalize_role(value, role_values)
+    if role is None:
+        role = Role.unknown
+        note = f"role value {str(value)[:40]!r} not recognised; stored as 'unknown'"
+        if warnings is not None and note not in warnings:
+            warnings.append(note)
+    return role.value
+
+
 def conversation_from_record(
-    record: Any, *, default_system: str, default_channel: str
+    record: Any,
+    *,
+    default_system: str,
+    default_channel: str,
+    role_values: Mapping[str, str] | None = None,
+    warnings: list[str] | None = None,
 ) -> Conversation:
-    """Turn one documented JSON object into a validated `Conversation`."""
+    """Turn one documented JSON object into a validated `Conversation`.
+
+    `role_values` maps source role values to roles (a mapping's `[roles]`); notes about
+    values stored as unknown go to `warnings`."""
     if not isinstance(record, dict):
         raise RecordError(f"expected a JSON object, got {type(record).__name__}")
     unknown = set(record) - _TOP_KEYS
@@ -134,7 +160,7 @@ def conversation_from_record(
         participants[pid] = {
             "participant_id": pid,
             "name": item.get("name"),
-            "role": item.get("role") or "unknown",
+            "role": _role(item.get("role"), role_values, warnings),
             "email": item.get("email"),
             "external_ids": {k: str(v) for k, v in (external or {}).items()},
         }
@@ -158,7 +184,7 @@ def conversation_from_record(
             participants[pid] = {
                 "participant_id": pid,
                 "name": message.get("name") or author,
-                "role": message.get("role") or "unknown",
+                "role": _role(message.get("role"), role_values, warnings),
                 "email": message.get("email"),
             }
         try:
@@ -234,17 +260,44 @@ class JsonConversationAdapter(Adapter):
     reads_whole_file = False
     _encoding = "utf-8"
 
-    def _convert(self, source: SourceFile, locator: str, record: Any, raw: str) -> ParseResult:
-        try:
-            conversation = conversation_from_record(
-                record,
-                default_system=self.options.source_system or "json",
-                default_channel=self.options.default_channel or "chat",
-            )
-        except RecordError as exc:
-            return Reject(str(source.path), locator, str(exc), self.name, raw.encode("utf-8"))
-        raw_record = RawRecord(str(source.path), locator, raw.encode("utf-8"), self._encoding)
-        return Parsed(conversation, [raw_record], self.name)
+    @cached_property
+    def _mapping(self) -> FieldMapping | None:
+        if not self.options.mapping:
+            return None
+        mapping = FieldMapping.model_validate(self.options.mapping)
+        return mapping if mapping.maps_json else None
+
+    def _convert(
+        self, source: SourceFile, locator: str, record: Any, raw: str
+    ) -> Iterator[ParseResult]:
+        path, payload = str(source.path), raw.encode("utf-8")
+        mapping = self._mapping
+        records: list[tuple[str, Any, list[str]]] = [(locator, record, [])]
+        if mapping is not None:
+            try:
+                mapped = apply_mapping(record, mapping, file_stem=source.path.stem)
+            except MappingError as exc:
+                yield Reject(path, locator, f"mapping: {exc}", self.name, payload)
+                return
+            records = [
+                (f"{locator}, {m.locator}" if m.locator else locator, m.record, m.warnings)
+                for m in mapped
+            ]
+        for where, item, warnings in records:
+            try:
+                conversation = conversation_from_record(
+                    item,
+                    default_system=self.options.source_system or "json",
+                    default_channel=self.options.default_channel or "chat",
+                    role_values=mapping.roles if mapping else None,
+                    warnings=warnings,
+                )
+            except RecordError as exc:
+                yield Reject(path, where, str(exc), self.name, payload)
+                continue
+            raw_record = RawRecord(path, where, payload, self._encoding)
+            notes = [f"{source.path.name} {where}: {note}" for note in warnings]
+            yield Parsed(conversation, [raw_record], self.name, notes)
 
     def _too_big(self, source: SourceFile, locator: str, size: int, rest: str = "") -> Reject:
         limit = self.options.max_record_mb
@@ -300,7 +353,7 @@ class JsonConversationAdapter(Adapter):
                     line.encode("utf-8"),
                 )
                 continue
-            yield self._convert(source, locator, record, line)
+            yield from self._convert(source, locator, record, line)
         if not records:
             yield Reject(str(source.path), "", "no records: only blank lines", self.name)
 
@@ -321,7 +374,7 @@ class JsonConversationAdapter(Adapter):
                 self.name,
             )
             return
-        yield self._convert(source, "record 1", record, text.strip())
+        yield from self._convert(source, "record 1", record, text.strip())
 
     def _parse_array(
         self, source: SourceFile, chunks: Iterator[str], buffer: str, position: int
@@ -367,7 +420,7 @@ class JsonConversationAdapter(Adapter):
                     stream.text_from_here(2000).encode("utf-8", errors="replace"),
                 )
                 return
-            yield self._convert(source, locator, record, raw)
+            yield from self._convert(source, locator, record, raw)
             if stream.skip_space() and stream.current == ",":
                 stream.advance(1)
 

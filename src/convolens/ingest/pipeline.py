@@ -28,7 +28,15 @@ from convolens.ingest.registry import adapter_names, detect_format, get_adapter
 from convolens.store.warehouse import Warehouse
 from convolens.store.writer import WriteStats, write_conversations, write_rejects
 
-__all__ = ["IngestReport", "discover_files", "ingest_paths", "parse_paths"]
+__all__ = [
+    "Coverage",
+    "DryRun",
+    "IngestReport",
+    "discover_files",
+    "dry_run_preview",
+    "ingest_paths",
+    "parse_paths",
+]
 
 # Sidecar metadata files are read by the adapter of the file they describe.
 _SIDECAR_SUFFIX = ".meta.json"
@@ -75,11 +83,69 @@ class IngestReport:
         }
 
 
+@dataclass
+class Coverage:
+    """Per file: how many conversations had any speaker role and any time. A mapping that
+    leaves role or time unmapped gives all-unknown roles and no dates: that is said."""
+
+    files: dict[str, list[int]] = field(default_factory=dict)  # path -> [n, roles, times, meetings]
+
+    def add(self, parsed: Parsed) -> None:
+        conversation = parsed.conversation
+        path = parsed.raw[0].source_path if parsed.raw else ""
+        counts = self.files.setdefault(path, [0, 0, 0, 0])
+        counts[0] += 1
+        counts[1] += any(p.role.value != "unknown" for p in conversation.participants)
+        counts[2] += conversation.started_at is not None or any(
+            u.sent_at is not None or u.start is not None for u in conversation.utterances
+        )
+        counts[3] += conversation.channel.value == "meeting"
+
+    def warnings(self) -> list[str]:
+        notes = []
+        for path, (total, roles, times, meetings) in self.files.items():
+            name = Path(path).name
+            # Meetings have no agent and no customer: unknown roles are right there.
+            if total and not roles and meetings < total:
+                notes.append(
+                    f"{name}: no speaker roles in any of its {total:,} conversation(s) (all "
+                    "'unknown'); map a role field (role=FIELD) or role values ([roles])"
+                )
+            if total and not times:
+                notes.append(
+                    f"{name}: no timestamps in any of its {total:,} conversation(s); map a "
+                    "time field (sent_at=FIELD or started_at=FIELD) to get dates"
+                )
+        return notes
+
+
 def _known_suffixes() -> set[str]:
     suffixes: set[str] = set()
     for name in adapter_names():
         suffixes.update(get_adapter(name).suffixes)
     return suffixes
+
+
+def _sniffed_adapters() -> dict[str, list[Adapter]]:
+    """suffix -> the adapters that take a file of it in a folder only if it sniffs right."""
+    found: dict[str, list[Adapter]] = defaultdict(list)
+    for name in adapter_names():
+        adapter = get_adapter(name)
+        if adapter.sniff_in_folders:
+            for suffix in adapter.suffixes:
+                found[suffix].append(adapter)
+    return found
+
+
+def _taken(path: Path, sniffed: dict[str, list[Adapter]]) -> bool:
+    adapters = sniffed.get(path.suffix.lower())
+    if not adapters:
+        return True
+    try:
+        source = SourceFile.read(path)
+        return any(adapter.sniff(source) for adapter in adapters)
+    except Exception:  # unreadable: named, so that the reader reports why
+        return True
 
 
 # A folder holding this file is not read when a parent folder is ingested.
@@ -95,6 +161,7 @@ def discover_files(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[
     the conversations: accounts.csv is not a chat export).
     """
     known = _known_suffixes()
+    sniffed = _sniffed_adapters()
     files: list[Path] = []
     skipped: list[Path] = []
     missing: list[Path] = []
@@ -110,7 +177,8 @@ def discover_files(paths: Iterable[Path]) -> tuple[list[Path], list[Path], list[
                     continue
                 if child.name.endswith(_SIDECAR_SUFFIX):
                     continue
-                (files if child.suffix.lower() in known else skipped).append(child)
+                taken = child.suffix.lower() in known and _taken(child, sniffed)
+                (files if taken else skipped).append(child)
         elif path.is_file():
             files.append(path)
         else:
@@ -265,6 +333,7 @@ def ingest_paths(
     # conversation id -> (file, locator, content hash) of its first appearance this batch
     seen: dict[str, tuple[str, str, str]] = {}
     heard_from: set[str] = set()
+    coverage = Coverage()
     results = parse_paths(
         files,
         fmt=fmt,
@@ -289,6 +358,7 @@ def ingest_paths(
                 report.rejects.append(admitted)
                 continue
             result = admitted
+        coverage.add(result)
         duplicate = _check_duplicate(result, seen)
         if isinstance(duplicate, Reject):
             report.rejects.append(duplicate)
@@ -314,10 +384,53 @@ def ingest_paths(
         for path in files
         if str(path) not in heard_from
     )
+    # File-level notes first: the report shows the first few warnings.
+    report.warnings[:0] = coverage.warnings()
     write_rejects(warehouse, report.rejects, run_id)
     report.elapsed_s = time.perf_counter() - started
     warehouse.finish_run(run_id, report.as_stats())
     return report
+
+
+@dataclass
+class DryRun:
+    """What an ingest would read, without writing: the first conversations, every reject."""
+
+    files: int = 0
+    conversations: int = 0
+    first: list[Parsed] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def dry_run_preview(
+    paths: Sequence[Path | str],
+    *,
+    fmt: str | None = None,
+    options: IngestOptions | None = None,
+    show: int = 5,
+) -> DryRun:
+    """Parse `paths` as `ingest_paths` would and keep the first `show` conversations;
+    nothing is written anywhere (recordings are still transcribed to be shown)."""
+    if fmt is not None:
+        get_adapter(fmt)
+    files, _, missing = discover_files(Path(p) for p in paths)
+    preview = DryRun(files=len(files))
+    preview.rejects.extend(Reject(str(p), "", "no such file or folder") for p in missing)
+    coverage = Coverage()
+    for result in parse_paths(files, fmt=fmt, options=options):
+        if isinstance(result, Reject):
+            preview.rejects.append(result)
+        elif isinstance(result, Parsed):
+            preview.conversations += 1
+            coverage.add(result)
+            preview.warnings.extend(result.warnings)
+            if len(preview.first) < show:
+                preview.first.append(result)
+        else:
+            preview.conversations += 1
+    preview.warnings[:0] = coverage.warnings()
+    return preview
 
 
 def _check_duplicate(result: Parsed, seen: dict[str, tuple[str, str, str]]) -> Reject | str | None:

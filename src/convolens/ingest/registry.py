@@ -34,6 +34,7 @@ def _load_builtins() -> None:
         email_thread,
         helpdesk,
         json_conversations,
+        plain_transcript,
         subtitles,
     )
 
