@@ -71,6 +71,13 @@ def test_names_the_previous_detector_left_readable(redactor: Redactor) -> None:
     ]
 
 
+def test_sign_offs_and_brands_after_greetings(redactor: Redactor) -> None:
+    # Real customer-care tweets: an agent's dash sign-off is a name, "Hi Yahoo" is not.
+    assert redacted(
+        redactor, "Update us with the result. -Shie 3/3", "Hi Yahoo.\nMy account has been hacked"
+    ) == ["Update us with the result. -<PERSON> 3/3", "Hi Yahoo.\nMy account has been hacked"]
+
+
 def test_lower_case_asr_names_are_found(redactor: Redactor) -> None:
     assert redacted(redactor, "hi christian thanks for calling", "yeah so i talked to priya") == [
         "hi <PERSON> thanks for calling",
@@ -159,9 +166,11 @@ def test_ssn_dob_ip_and_account_numbers(redactor: Redactor) -> None:
         redactor,
         "My SSN is 123-45-6789, born on March 3, 1985.",
         "The server is 10.20.30.40 and my account number is 12345678.",
+        "The account number is 15273478841.",
     ) == [
         "My SSN is <US_SSN>, born on <DATE_OF_BIRTH>.",
         "The server is <IP_ADDRESS> and my account number is <ACCOUNT_NUMBER>.",
+        "The account number is <ACCOUNT_NUMBER>.",
     ]
 
 

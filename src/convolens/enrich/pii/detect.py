@@ -87,6 +87,8 @@ _INTRO = re.compile(
     rf"[,:]?\s+({_WORD})(?:\s+({_WORD}))?",
     re.IGNORECASE,
 )
+# A sign-off at the end of a message: "-Shie 3/3", "^Kartika".
+_SIGN_OFF = re.compile(r"(?:^|\s|[.!])[\^~\-–]\s?([A-Z][a-z]+)()\s*(?:\d+/\d+)?\s*$")
 # Words a participant's display name can hold that are roles, not names.
 _ROLE_WORDS = frozenset(
     [
@@ -302,7 +304,7 @@ class Detector:
         """Names right after greetings, thanks, sign-offs and self-introductions."""
         found = []
         starts = {word.start: word for word in tagged}
-        for pattern, strict in ((_GREETING, False), (_INTRO, True)):
+        for pattern, strict in ((_GREETING, False), (_INTRO, True), (_SIGN_OFF, False)):
             for m in pattern.finditer(text):
                 first, second = m.group(1), m.group(2)
                 if not self._name_like(first, strict=strict):
@@ -311,7 +313,7 @@ class Detector:
                 word = starts.get(m.start(1))
                 if word is not None and first.lower() not in self.first_names:
                     business = sum(word.prob(self.ner, kind) for kind in ("ORG", "LOC", "MISC"))
-                    if business > word.prob(self.ner, "PER"):
+                    if business >= self.config.business_veto:
                         continue
                 end = m.end(1)
                 if second and second[0].isupper() and self._name_like(second, strict=False):

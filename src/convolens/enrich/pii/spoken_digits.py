@@ -196,12 +196,14 @@ def classify(run: DigitRun, text: str) -> str | None:
         return "US_SSN"
     if "card" in said and 13 <= n <= 19:
         return "CREDIT_CARD"  # a card read out with a digit misheard still is one
+    if "account" in said and n >= 6:
+        return "ACCOUNT_NUMBER"
     if "phone" in said and 7 <= n <= 15:
         return "PHONE_NUMBER"
     international = bool(run.groups) and run.groups[0].startswith("+")
     if n == 10 or (n == 11 and digits[0] == "1") or (international and n <= 15):
         return "PHONE_NUMBER"
-    if n >= 8 or ("account" in said and n >= 6):
+    if n >= 8:
         return "ACCOUNT_NUMBER"
     if n == 7 and run.spoken:
         return "PHONE_NUMBER"  # seven digits read out: a local number
