@@ -124,6 +124,22 @@ MATRIX = [
     ("GET", "/v1/analytics/trends?dimension=nonsense", (422, 422, 403, 422, 401)),
     ("POST", "/v1/analytics/clusters/refresh", (202, 202, 403, 403, 401)),
     ("GET", "/v1/analytics/clusters/k-none/members", (404, 404, 403, 403, 401)),
+    # Scorecards: agents their own conversations' scores and coaching; viewers aggregates
+    # (calibration figures, coaching means) with no evidence; QA reviews for analysts.
+    ("GET", "/v1/scorecards", (200, 200, 200, 200, 401)),
+    ("POST", "/v1/scorecards/validate", (200, 200, 403, 403, 401)),
+    ("POST", "/v1/scorecards/score", (202, 202, 403, 403, 401)),
+    ("GET", "/v1/scorecards/conversations/{own}", (200, 200, 200, 403, 401)),
+    ("GET", "/v1/scorecards/conversations/{other}", (200, 200, 404, 403, 401)),
+    ("POST", "/v1/scorecards/conversations/{own}/review", (200, 200, 403, 403, 401)),
+    ("GET", "/v1/scorecards/calibration", (200, 200, 403, 200, 401)),
+    ("GET", "/v1/scorecards/coaching", (200, 200, 200, 200, 401)),
+    (
+        "GET",
+        "/v1/scorecards/coaching/impact?agent=Sam%20Patel&at=2026-09-10",
+        (200, 200, 200, 403, 401),
+    ),
+    ("GET", "/v1/scorecards/support/diff", (404, 404, 403, 403, 401)),
     # Public: liveness and the API's own description.
     ("GET", "/v1/health", (200, 200, 200, 200, 200)),
     ("GET", "/openapi.json", (200, 200, 200, 200, 200)),
@@ -143,6 +159,9 @@ MATRIX = [
     ("GET", "/dashboard/topics?dimension=topic", (200, 200, 403, 200, 303)),
     ("GET", "/dashboard/agents", (200, 200, 403, 200, 303)),
     ("GET", "/dashboard/accounts", (200, 200, 403, 200, 303)),
+    ("GET", "/dashboard/scorecards", (200, 200, 200, 200, 303)),
+    ("GET", "/dashboard/scorecards/{own}", (200, 200, 200, 403, 303)),
+    ("GET", "/dashboard/scorecards/{other}", (200, 200, 404, 403, 303)),
     ("GET", "/dashboard/static/app.js", (200, 200, 200, 200, 200)),
 ]
 # Routes the matrix does not call, and where they are tested instead.
@@ -150,6 +169,9 @@ ELSEWHERE = {
     ("WEBSOCKET", "/v1/stream"): "test_stream.py (a key on connect, agents their own calls)",
     ("POST", "/dashboard/login"): "tests/dashboard/test_csrf.py (sign-in needs the CSRF token)",
     ("POST", "/dashboard/logout"): "tests/dashboard/test_csrf.py (sign-out needs the CSRF token)",
+    ("POST", "/dashboard/scorecards/{ref}/review"): (
+        "tests/scorecards/test_dashboard.py (the QA form needs the CSRF token; analysts only)"
+    ),
 }
 BODIES: dict[str, Any] = {
     "/v1/keys": {"json": {"name": "made in access test", "role": "viewer"}},
@@ -162,6 +184,16 @@ BODIES: dict[str, Any] = {
         "json": {"id": f"access-test-{role}", "messages": [{"author": "c", "text": "Hello"}]}
     },
     "/_local/cli": {"json": {"args": ["list"], "version": __version__, "cwd": "/"}},
+    "/v1/scorecards/score": {"json": {}},
+    "/v1/scorecards/validate": {
+        "json": {
+            "content": "name: mini\nversion: '1'\nsections:\n  - name: a\n    criteria:\n"
+            "      - {id: hi, description: Greets., check: {kind: say, phrases: [hi]}}\n"
+        }
+    },
+    "/v1/scorecards/conversations/{own}/review": {
+        "json": {"scorecard": "support", "outcomes": [{"criterion": "greeting", "outcome": "pass"}]}
+    },
     "/v1/uploads": {
         "files": {"file": ("a.json", b'{"id": "u", "messages": [{"text": "hi"}]}', "text/json")}
     },

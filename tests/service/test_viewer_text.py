@@ -178,6 +178,18 @@ READS: dict[str, Callable[[Planted, str], list[str]]] = {
     ),
     "/v1/webhooks": _fixed("/v1/webhooks"),
     "/v1/webhooks/deliveries": _fixed("/v1/webhooks/deliveries"),
+    "/v1/scorecards": _fixed("/v1/scorecards"),
+    "/v1/scorecards/conversations/{ref}": lambda p, t: [
+        t.replace("{ref}", p.ids[s]) for s in ("planted-0", "own-0")
+    ],
+    "/v1/scorecards/calibration": _fixed("/v1/scorecards/calibration"),
+    "/v1/scorecards/coaching": _fixed(
+        "/v1/scorecards/coaching", "/v1/scorecards/coaching?scorecard=sales"
+    ),
+    "/v1/scorecards/coaching/impact": _fixed(
+        "/v1/scorecards/coaching/impact?agent=Ada+Quinn&at=2026-10-24"
+    ),
+    "/v1/scorecards/{name}/diff": _fixed("/v1/scorecards/support/diff"),
     "/dashboard": _fixed("/dashboard"),
     "/dashboard/": _fixed("/dashboard/"),
     "/dashboard/login": _fixed("/dashboard/login"),
@@ -188,6 +200,12 @@ READS: dict[str, Callable[[Planted, str], list[str]]] = {
     "/dashboard/topics": _dashboard_topics,
     "/dashboard/agents": _fixed("/dashboard/agents"),
     "/dashboard/accounts": _fixed("/dashboard/accounts"),
+    "/dashboard/scorecards": _fixed(
+        "/dashboard/scorecards", "/dashboard/scorecards?scorecard=sales"
+    ),
+    "/dashboard/scorecards/{ref}": lambda p, t: [
+        t.replace("{ref}", p.ids[s]) for s in ("planted-0", "own-0")
+    ],
     "/dashboard/static/{name}": _fixed(
         "/dashboard/static/app.js", "/dashboard/static/dashboard.css"
     ),

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, Request, Response
+from fastapi import APIRouter, Depends, Form, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from convolens.dashboard import charts, corpus, data, pages
+from convolens.dashboard import charts, corpus, data, pages, scorecards
 from convolens.dashboard.session import (
     COOKIE,
     CSRF_FIELD,
@@ -281,3 +281,35 @@ def agents(request: Request, db: Db, who: Who) -> HTMLResponse:
 def accounts(request: Request, db: Db, who: Who) -> HTMLResponse:
     require_page(who, "accounts")
     return render("accounts.html", request, who, active="accounts", **corpus.accounts(db, who))
+
+
+@router.get("/scorecards", response_class=HTMLResponse)
+def scorecard_team(
+    request: Request,
+    db: Db,
+    who: Who,
+    scorecard: Annotated[str | None, Query(max_length=100)] = None,
+) -> HTMLResponse:
+    require_page(who, "scorecards")
+    return render(
+        "scorecards.html", request, who, active="scorecards",
+        **scorecards.team_page(db, who, scorecard),
+    )  # fmt: skip
+
+
+@router.get("/scorecards/{ref}", response_class=HTMLResponse)
+def scorecard_conversation(request: Request, db: Db, who: Who, ref: str) -> HTMLResponse:
+    require_page(who, "scorecard")
+    return render(
+        "scorecard.html", request, who, active="scorecards",
+        **scorecards.conversation_page(db, who, ref),
+    )  # fmt: skip
+
+
+@router.post("/scorecards/{ref}/review", response_model=None)
+async def scorecard_review(request: Request, db: Db, who: Who, ref: str) -> Response:
+    # The CSRF token was checked by _PageRoute before this runs (a state-changing form).
+    require_page(who, "scorecard")
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    cid = scorecards.review(db, who, ref, form)
+    return RedirectResponse(f"{PREFIX}/scorecards/{quote(cid, safe='')}", status_code=303)

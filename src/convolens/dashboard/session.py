@@ -69,6 +69,9 @@ PAGE_ROLES: dict[str, frozenset[Role]] = {
     "topics": frozenset({Role.admin, Role.analyst, Role.viewer}),
     "agents": frozenset({Role.admin, Role.analyst, Role.viewer}),
     "accounts": frozenset({Role.admin, Role.analyst, Role.viewer}),
+    # Agents see their own scores and coaching; viewers the aggregates only.
+    "scorecards": frozenset(Role),
+    "scorecard": frozenset({Role.admin, Role.analyst, Role.agent}),
 }
 
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from convolens.analytics.before_after import BeforeAfter, before_after
 from convolens.scorecards.store import _LATEST, conversation_scores
-from convolens.store.warehouse import Warehouse
+from convolens.store.warehouse import Warehouse, WarehouseError
 
 __all__ = [
     "AgentCoaching",
@@ -302,8 +302,8 @@ def coaching_impact(
     }
     try:
         volume = before_after(warehouse, "agent", agent, moment, window_days)
-    except ValueError:
-        volume = None
+    except (ValueError, LookupError, WarehouseError):
+        volume = None  # e.g. no dated conversations: the scores still compare
     return CoachingImpact(
         agent=agent,
         scorecard=scorecard,

@@ -55,6 +55,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         routes_admin,
         routes_analytics,
         routes_conversations,
+        routes_scorecards,
         routes_stream,
     )
 
@@ -62,7 +63,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.include_router(routes_admin.router)
     app.include_router(routes_stream.router)
     app.include_router(routes_analytics.router)
+    app.include_router(routes_scorecards.router)
     service.queue.handlers["clusters"] = routes_analytics.run_clusters_job
+    service.queue.handlers["scorecards"] = routes_scorecards.run_scoring_job
     from convolens.dashboard import routes as dashboard_routes
 
     app.include_router(dashboard_routes.router)
