@@ -158,6 +158,15 @@ class FieldMapping(BaseModel):
     )
     columns: dict[str, str] = Field(default_factory=dict, description="CSV: field -> column")
 
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, fmt: str | None) -> str | None:
+        from convolens.ingest.registry import adapter_names  # registry loads the adapters
+
+        if fmt is not None and fmt not in adapter_names():
+            raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(adapter_names())}")
+        return fmt
+
     @field_validator("roles")
     @classmethod
     def _known_roles(cls, roles: dict[str, str]) -> dict[str, str]:

@@ -167,10 +167,14 @@ class ServicePipeline:
             model=request.get("asr_model") or self.settings.asr_model,
             language=request.get("language"),
         )
+        mapping = request.get("mapping") or {}
         return IngestOptions(
             default_channel=request.get("channel"),
             source_system=request.get("source_system"),
             speech=speech,
+            # An upload's `mapping` field (checked when it was submitted).
+            mapping=mapping,
+            csv_mapping=mapping.get("columns", {}),
         )
 
     def run_ingest_job(

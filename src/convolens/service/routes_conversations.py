@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 
 from convolens.client.models import (
     Accepted,
@@ -23,6 +23,7 @@ from convolens.client.models import (
 )
 from convolens.ingest.audio import MEDIA_SUFFIXES
 from convolens.ingest.json_conversations import RecordError, conversation_from_record
+from convolens.ingest.mapping import MappingError, parse_mapping_text
 from convolens.ingest.registry import adapter_names
 from convolens.model import conversation_id_for
 from convolens.service import results
@@ -117,7 +118,29 @@ def submit_conversation(
     return _accepted(job_id, [conversation.conversation_id])
 
 
-@router.post("/uploads", status_code=202, response_model=Accepted, tags=["submit"])
+_UPLOAD_FIELDS = ("file", "format", "metadata", "language", "webhook_url", "mapping")
+
+
+async def _known_upload_fields(request: Request) -> None:
+    """An unknown form field is refused: a misspelt `mapping` must not be ignored with 202."""
+    form = await request.form()  # Starlette caches it: the route's own parsing reuses it
+    unknown = sorted(set(form.keys()) - set(_UPLOAD_FIELDS))
+    if unknown:
+        shown = ", ".join(repr(name[:40]) for name in unknown[:5])
+        raise ApiError(
+            422,
+            "unknown_field",
+            f"unknown form field(s) {shown}; the fields are: {', '.join(_UPLOAD_FIELDS)}",
+        )
+
+
+@router.post(
+    "/uploads",
+    status_code=202,
+    response_model=Accepted,
+    tags=["submit"],
+    dependencies=[Depends(_known_upload_fields)],
+)
 def upload(
     request: Request,
     db: Db,
@@ -129,6 +152,15 @@ def upload(
     ] = None,
     language: Annotated[str | None, Form()] = None,
     webhook_url: Annotated[str | None, Form()] = None,
+    mapping: Annotated[
+        str | None,
+        Form(
+            description="Field mapping for JSON/JSONL or CSV of another shape: the text of a "
+            "mapping file (TOML, as in examples/mappings/) or the same as JSON, e.g. "
+            '{"messages": {"path": "dialogContent[*]", "text": "message", '
+            '"author": "sender.name"}, "roles": {"client": "customer"}}. See docs/ingest.md.'
+        ),
+    ] = None,
 ) -> Accepted:
     """Upload a file; returns at once with the job that ingests and labels it."""
     service = get_service(request)
@@ -140,6 +172,14 @@ def upload(
         raise ApiError(422, "invalid_format", f"unknown format {format!r}; formats: {known}")
     hook = job_webhook_url(webhook_url, caller, service.webhook_policy)
     sidecar = _sidecar(metadata)
+    field_mapping: dict[str, Any] = {}
+    if mapping:
+        try:
+            parsed_mapping = parse_mapping_text(mapping, source="mapping")
+        except MappingError as exc:
+            raise ApiError(422, "invalid_mapping", str(exc)[:500]) from None
+        field_mapping = parsed_mapping.model_dump(exclude_defaults=True)
+        format = format or parsed_mapping.format
     limit = service.settings.max_upload_bytes
     path = _spool(service, file.filename or "upload")
     try:
@@ -165,7 +205,7 @@ def upload(
         db,
         "ingest",
         {"input_path": str(path), "format": format, "language": language,
-         "conversation_ids": ids, "filename": file.filename},
+         "conversation_ids": ids, "filename": file.filename, "mapping": field_mapping},
         conversation_id=ids[0] if ids else None,
         input_path=path,
         webhook_url=hook,
