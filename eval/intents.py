@@ -191,6 +191,7 @@ MODELS: dict[str, Callable[[Split, Split | None], Predict]] = {
     "previous": previous_model,
     "convolens": convolens_model,
 }
+CHOSEN_MODELS = set(MODELS)
 
 
 def embedding_lr(train: Split, dev: Split) -> float:
@@ -213,6 +214,9 @@ def evaluate(
 ) -> None:
     figures: dict[str, dict[str, float | None]] = {}
     for name, make in MODELS.items():
+        if name not in CHOSEN_MODELS:
+            figures[name] = {}
+            continue
         started = time.perf_counter()
         predict = make(train, oos)
         seconds = time.perf_counter() - started
@@ -229,8 +233,8 @@ def evaluate(
             result["OOS recall %"] = float(np.mean(off == OUT_OF_SCOPE)) * 100
         figures[name] = result
     baseline = embedding_lr(train, dev)
-    for figure in figures["convolens"]:
-        values = {name: figures[name][figure] for name in MODELS}
+    for figure in next(f for f in figures.values() if f):
+        values = {name: figures[name].get(figure) for name in MODELS}
         if figure == "OOS recall %" and oos_dev is None:
             continue
         values["emb+LR"] = baseline if figure == "top-1 %" else None
@@ -264,7 +268,12 @@ def main() -> None:
     parser.add_argument(
         "--tune", action="store_true", help="Banking77: report the tuning split, not dev"
     )
+    parser.add_argument(
+        "--models", default=",".join(MODELS), help="which of previous,convolens to train"
+    )
     args = parser.parse_args()
+    CHOSEN_MODELS.clear()
+    CHOSEN_MODELS.update(args.models.split(","))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     embed = Embeddings(args.cache)
     chosen = args.datasets.split(",")

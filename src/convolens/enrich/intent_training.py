@@ -1,7 +1,7 @@
 """Training the intent classifier: fit, cross-validated calibration, out-of-scope threshold.
 
 `fit_intent_model` trains on labelled texts and their embeddings; out-of-fold scores
-(k-fold cross-validation, or one 20% hold-out on large sets) calibrate the softmax
+(5-fold cross-validation, 3-fold on large sets) calibrate the softmax
 temperature, choose the out-of-scope threshold and give the per-intent accuracy that
 `convolens taxonomy train` reports. The model itself (features, inference, artefact) is in
 `intent_model.py`.
@@ -21,11 +21,12 @@ from convolens.enrich.intent_model import (
     CHAR_MIN_DF,
     CHAR_NGRAMS,
     EMBEDDING_WEIGHT,
+    FEWER_FOLDS_ABOVE,
     FOLDS,
-    HOLDOUT_ABOVE,
     KNN_K,
     KNN_SCORE_WEIGHT,
     KNN_WEIGHT,
+    LARGE_FOLDS,
     MAX_FALSE_REJECTION,
     MODEL_FORMAT,
     OOS_CLASS_WEIGHT,
@@ -111,17 +112,15 @@ def _out_of_fold(
     seed: int,
     background: int | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Logits of examples scored by models that did not see them; rows never held out are
-    dropped (the hold-out mode). Returns (row indices, linear scores then neighbour scores
+    """Scores of examples by models that did not see them (each example is held out once).
+    Returns (row indices, linear scores then neighbour scores
     over all classes, side by side)."""
-    from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
+    from sklearn.model_selection import StratifiedKFold
 
     counts = np.bincount(y, minlength=n_classes)
-    if len(y) > HOLDOUT_ABOVE:
-        splitter: Any = StratifiedShuffleSplit(1, test_size=0.2, random_state=seed)
-    else:
-        folds = max(2, min(FOLDS, int(counts[counts > 0].min())))
-        splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    most = LARGE_FOLDS if len(y) > FEWER_FOLDS_ABOVE else FOLDS
+    folds = max(2, min(most, int(counts[counts > 0].min())))
+    splitter = StratifiedKFold(folds, shuffle=True, random_state=seed)
     rows, blocks = [], []
     with warnings.catch_warnings():
         # A class with fewer examples than folds (a short out_of_scope list) only warns.
