@@ -204,14 +204,34 @@ def stream_events(
     messages, then stop; yield every event."""
     live = LiveStream(base_url, api_key, start, webhook_url=webhook_url, **fields)
     failure: list[BaseException] = []
+    # An error of the caller's own audio or messages (a microphone unplugged): without a
+    # `stop` the server would wait for more and events() with it, so the stream is closed
+    # and the error raised to the caller once the events end.
+    source_failure: list[BaseException] = []
+
+    def produce(items: Iterable[Any]) -> Iterator[Any]:
+        iterator = iter(items)
+        while True:
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            except BaseException as exc:
+                source_failure.append(exc)
+                live.close()
+                return
+            yield item
 
     def send() -> None:
         try:
-            for chunk in audio or ():
+            for chunk in produce(audio or ()):
                 live.send_audio(chunk)
-            for speaker, text in messages:
+            if source_failure:
+                return
+            for speaker, text in produce(messages):
                 live.say(speaker, text)
-            live.stop()
+            if not source_failure:
+                live.stop()
         except Exception as exc:  # the connection closed under us: events() ends too
             failure.append(exc)
 
@@ -222,6 +242,8 @@ def stream_events(
     finally:
         sender.join(timeout=5)
         live.close()
+    if source_failure:
+        raise source_failure[0]
     if failure and not isinstance(failure[0], OSError):
         raise failure[0]
 
@@ -253,20 +275,32 @@ async def astream_events(
 
         async def send() -> None:
             await ws.send(_start(start, **fields))
-            if isinstance(audio, AsyncIterable):
-                async for chunk in audio:
-                    await ws.send(chunk)
-            else:
-                for chunk in audio or ():
-                    await ws.send(chunk)
-            for speaker, text in messages:
-                await ws.send(json.dumps({"type": "message", "speaker": speaker, "text": text}))
+            try:
+                if isinstance(audio, AsyncIterable):
+                    async for chunk in audio:
+                        await ws.send(chunk)
+                else:
+                    for chunk in audio or ():
+                        await ws.send(chunk)
+                for speaker, text in messages:
+                    message = {"type": "message", "speaker": speaker, "text": text}
+                    await ws.send(json.dumps(message))
+            except Exception as exc:
+                # The caller's audio failed: end the stream, or reading events would wait
+                # for ever; the error is raised once the events end.
+                source_failure.append(exc)
+                await ws.close()
+                return
             await ws.send(json.dumps({"type": "stop"}))
 
+        source_failure: list[BaseException] = []
         sender = asyncio.create_task(send())
         try:
             async for message in ws:
                 yield _event(message)
         finally:
-            if not sender.done():
+            if not sender.done() and not source_failure:
                 sender.cancel()
+            await asyncio.wait({sender})  # its error, if any, is in source_failure
+        if source_failure:
+            raise source_failure[0]
