@@ -26,6 +26,7 @@ spans (turns outside every span belong to the topic before them), beside "no bou
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import re
@@ -85,8 +86,10 @@ def read_dialogsum(path: Path, limit: int | None, anonymous: bool) -> list[tuple
         for line in handle:
             if limit is not None and len(out) >= limit:
                 break
-            row = json.loads(line)
-            references = [row[k] for k in ("summary", "summary1", "summary2", "summary3") if k in row]
+            # The train file holds Python literals (single quotes), dev holds JSON.
+            row = json.loads(line) if line.startswith('{"') else ast.literal_eval(line)
+            keys = ("summary", "summary1", "summary2", "summary3")
+            references = [row[k] for k in keys if k in row]
             out.append((dialogsum_doc(row["fname"], row["dialogue"], anonymous), references))
     return out
 
@@ -146,7 +149,8 @@ def eval_dialogsum(args: argparse.Namespace, component: SummaryComponent) -> Non
     types: dict[str, int] = {}
     for v in values:
         types[v["type"]] = types.get(v["type"], 0) + 1
-    print_table(f"DialogSum dev ({len(docs)} dialogues), ROUGE F1 x100, best reference", systems, references)
+    title = f"DialogSum dev ({len(docs)} dialogues), ROUGE F1 x100, best reference"
+    print_table(title, systems, references)
     print(f"  types: {types}; {seconds / max(1, len(docs)):.3f} s per dialogue (CPU)")
 
 
@@ -233,9 +237,7 @@ def eval_qmsum(args: argparse.Namespace, component: SummaryComponent) -> None:
         parts += [t["text"] for t in fields.get("topics", [])]
         parts += [d["text"] for d in fields.get("decisions", [])]
         summaries.append(" ".join(parts))
-    references = [
-        [q["answer"] for q in data["general_query_list"]] or [""] for data in datas
-    ]
+    references = [[q["answer"] for q in data["general_query_list"]] or [""] for data in datas]
     leads = []
     for doc, summary in zip(docs, summaries, strict=True):
         budget, words = len(summary.split()), []
@@ -250,7 +252,8 @@ def eval_qmsum(args: argparse.Namespace, component: SummaryComponent) -> None:
         {"convolens": summaries, "extractive": extractive, "lead (same words)": leads},
         references,
     )
-    print(f"  types: {types}; support-only fields: {support_only}; {seconds / max(1, len(docs)):.1f} s per meeting")
+    per_meeting = seconds / max(1, len(docs))
+    print(f"  types: {types}; support-only fields: {support_only}; {per_meeting:.1f} s per meeting")
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from convolens.enrich.summary.text import third_person
+from convolens.enrich.summary.text import past_tense, third_person, third_singular
 
 __all__ = ["overview"]
 
@@ -45,6 +45,14 @@ class _Renderer:
 
 
 _AUX_DO = {"do", "does", "did"}
+_AUXILIARIES = _AUX_DO | {
+    "is", "are", "was", "were", "am", "can", "could", "will", "would",
+    "should", "shall", "may", "might", "must", "has", "have", "had",
+}  # fmt: skip
+_INVERTED = re.compile(
+    r"^(\w+(?:\s+\w+)?)\s+(is|are|was|were|can|could|will|would|should|has|have|had)\s+"
+    r"(#\w+#|[A-Z]\w+|he|she|it|they|there|this|that)(?=\s|$)"
+)
 _WH = {"what", "who", "whom", "whose", "which", "when", "where", "why", "how"}
 
 
@@ -55,22 +63,30 @@ def _reported_question(sent: Any, converted: str, addressee: str | None) -> str:
     words = converted.rstrip("?").split()
     if not tokens or not words:
         return converted
-    first = tokens[0].lower_
+    first = words[0].lower()
     to_whom = f"{addressee} " if addressee else ""
     body = converted.rstrip("?. ")
     if first in _WH:
-        # "What foods does Y eat" -> "what foods Y eats": drop do-support, keep the rest.
+        # "What foods does Y eat" -> "what foods Y eats": drop do-support, keep the rest;
+        # "how is Y feeling" -> "how Y is feeling".
         body = re.sub(r"\b(?:does|do)\s+(\S+)\s+(\w+)", _do_support, body, count=1)
+        body = re.sub(r"\bdid\s+(\S+)\s+(\w+)", _did_support, body, count=1)
+        body = re.sub(_INVERTED, r"\1 \3 \2", body, count=1)
         return f"{to_whom}{_lower_first(body)}"
-    if tokens[0].pos_ == "AUX" and len(words) > 2:
+    if first in _AUXILIARIES and len(words) > 2:
         aux, rest = words[0], words[1:]
+        if first == "did":
+            match = re.match(r"(\S+(?:'s)?)\s+(\w+)(.*)", " ".join(rest))
+            if match:
+                subject, verb, tail = match.groups()
+                return f"{to_whom}whether {subject} {past_tense(verb)}{tail}"
         if first in _AUX_DO and first != "did":
             # "Does Y have" -> "whether Y has": the subject's verb takes the person.
             match = re.match(r"(\S+(?:'s)?)\s+(\w+)(.*)", " ".join(rest))
             if match:
                 subject, verb, tail = match.groups()
                 third = aux.lower() == "does" or subject.lower() not in ("they", "them")
-                verb = _third(verb) if third else verb
+                verb = third_singular(verb) if third else verb
                 return f"{to_whom}whether {subject} {verb}{tail}"
         if first != "did":
             match = re.match(r"(\S+(?:'s)?)\s+(.*)", " ".join(rest))
@@ -81,13 +97,11 @@ def _reported_question(sent: Any, converted: str, addressee: str | None) -> str:
 
 
 def _do_support(match: re.Match[str]) -> str:
-    return f"{match.group(1)} {_third(match.group(2))}"
+    return f"{match.group(1)} {third_singular(match.group(2))}"
 
 
-def _third(verb: str) -> str:
-    from convolens.enrich.summary.text import third_singular
-
-    return third_singular(verb)
+def _did_support(match: re.Match[str]) -> str:
+    return f"{match.group(1)} {past_tense(match.group(2))}"
 
 
 def _lower_first(text: str, names: list[str] | None = None) -> str:

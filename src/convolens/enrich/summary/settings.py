@@ -25,8 +25,9 @@ class SummaryConfig(BaseModel):
     redundancy: float = Field(default=0.8, gt=0, le=1)
     min_words: int = Field(default=5, ge=1)
     # Weight of earliness (1 for the first turn, 0 for the last) beside centrality: people
-    # state what they came for early. 0.3 adds ~0.7 ROUGE-1 on DialogSum dev.
-    position_weight: float = Field(default=0.3, ge=0)
+    # state what they came for early. On DialogSum train (300 dialogues) 1.0 beats 0.3 by
+    # 0.3 ROUGE-L of the overview line and 2.0 loses again.
+    position_weight: float = Field(default=1.0, ge=0)
     long_turn_words: int = Field(default=60, ge=10)
     both_sides: bool = True
     roles: tuple[Role, ...] = (Role.customer, Role.agent, Role.unknown)

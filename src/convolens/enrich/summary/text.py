@@ -20,6 +20,7 @@ __all__ = [
     "FILLER_SENTENCE",
     "LEAD_IN",
     "is_filler",
+    "past_tense",
     "speaker_names",
     "strip_lead_in",
     "third_person",
@@ -81,10 +82,59 @@ def strip_lead_in(text: str) -> str:
     return rest[0].upper() + rest[1:]
 
 
+_TITLE = r"(?:(?:Mr|Mrs|Ms|Dr)\.?\s+|Miss\s+|Doctor\s+|Professor\s+)?"
+# "Julia, could you ...", "Hi Tom.", "... for you, Mr. Smith." name the one addressed.
+_VOCATIVE_START = re.compile(
+    r"^(?:(?:hi|hello|hey|thanks|thank\s+you|good\s+(?:morning|afternoon|evening)|excuse\s+me|"
+    r"oh|well|yes|no|sorry|welcome)[,!]?\s+)?(" + _TITLE + r"(?-i:[A-Z][a-z]+))\s*[,!?.]",
+    re.IGNORECASE,
+)
+_ADDRESS_END = re.compile(r",\s+(" + _TITLE + r"(?-i:[A-Z][a-z]+))\s*[.!?]*$")
+_SELF = re.compile(r"\bmy\s+name\s+is\s+(" + _TITLE + r"(?-i:[A-Z][a-z]+))", re.IGNORECASE)
+_NOT_A_NAME = {
+    "I", "Yes", "No", "Well", "Oh", "Okay", "Ok", "Sure", "Please", "Sorry", "Thanks", "Hello",
+    "Hi", "Hey", "Excuse", "Good", "Great", "Really", "What", "Why", "How", "Let", "Wow",
+    "Honey", "Darling", "Dear", "Sir", "Madam", "Mom", "Dad", "Mum", "Waiter", "Doctor", "God",
+    "Man", "Boss", "Look", "Listen", "Right", "Alright", "So", "Now", "Then", "Here", "There",
+    "Anyway", "Fine", "Perfect", "Cool", "Nice", "Me", "You", "Yeah", "Yep", "Uh", "Um",
+    "Ah", "Hmm", "Mm", "Certainly", "Absolutely", "Exactly", "Indeed", "Thank", "Bye",
+    "Goodbye", "Sweetheart", "Guys", "Everyone", "Everybody", "Officer", "Ma", "Mommy",
+    "Daddy", "Grandma", "Grandpa", "Son", "Kid", "Kids", "Buddy", "Friend", "Waitress",
+    "Operator", "Teacher", "Miss", "Mr", "Mrs", "Ms", "Dr", "Is", "Are", "Do", "Does", "Can",
+    "Will", "Would", "Could", "Should", "Did", "Have", "Has", "Of", "Not", "Just", "Wait",
+}  # fmt: skip
+
+
+def _learned_names(conversation: Conversation) -> dict[str, str]:
+    """Names the dialogue gives its two unnamed speakers: the one addressed by a vocative
+    ("Julia, ..."), the one who says "my name is ...". Only in two-party conversations."""
+    speakers = list(dict.fromkeys(u.participant_id for u in conversation.utterances))
+    if len(speakers) != 2:
+        return {}
+    votes: dict[str, dict[str, int]] = {p: {} for p in speakers}
+    for u in conversation.utterances:
+        other = speakers[1] if u.participant_id == speakers[0] else speakers[0]
+        text = u.text.strip()
+        found = [(other, m.group(1)) for m in (_VOCATIVE_START.match(text),) if m]
+        found += [(other, m.group(1)) for m in (_ADDRESS_END.search(text),) if m]
+        found += [(u.participant_id, m.group(1)) for m in (_SELF.search(text),) if m]
+        for who, name in found:
+            if name.split()[-1] not in _NOT_A_NAME:
+                votes[who][name] = votes[who].get(name, 0) + 1
+    out: dict[str, str] = {}
+    for who, counted in votes.items():
+        if counted:
+            name = max(counted, key=lambda n: counted[n])
+            if name not in out.values():
+                out[who] = name
+    return out
+
+
 def speaker_names(conversation: Conversation) -> dict[str, str]:
     """How a summary names each participant: their name, else their role ("the customer"),
-    else their id (DialogSum's "#Person1#")."""
+    else the name the others call them by, else their id (DialogSum's "#Person1#")."""
     out: dict[str, str] = {}
+    learned = _learned_names(conversation)
     roles = [p.role for p in conversation.participants]
     for p in conversation.participants:
         if p.name and not p.name.startswith(("<", "Speaker ")):
@@ -97,8 +147,30 @@ def speaker_names(conversation: Conversation) -> dict[str, str]:
         elif p.role == Role.bot:
             out[p.participant_id] = "the bot"
         else:
-            out[p.participant_id] = p.participant_id
+            out[p.participant_id] = learned.get(p.participant_id, p.participant_id)
     return out
+
+
+_PAST = {"know": "knew", "go": "went", "have": "had", "see": "saw", "get": "got", "do": "did",
+         "make": "made", "take": "took", "come": "came", "say": "said", "tell": "told",
+         "think": "thought", "buy": "bought", "find": "found", "give": "gave", "leave": "left",
+         "meet": "met", "hear": "heard", "eat": "ate", "write": "wrote", "read": "read",
+         "send": "sent", "spend": "spent", "pay": "paid", "lose": "lost", "feel": "felt",
+         "sleep": "slept", "bring": "brought", "forget": "forgot", "begin": "began",
+         "be": "was", "put": "put", "cut": "cut", "let": "let", "sell": "sold",
+         "understand": "understood", "win": "won", "drive": "drove", "fly": "flew"}  # fmt: skip
+
+
+def past_tense(verb: str) -> str:
+    """The simple past of a base-form verb ("did you go" -> "went")."""
+    lower = verb.lower()
+    if lower in _PAST:
+        return _PAST[lower]
+    if lower.endswith("e"):
+        return verb + "d"
+    if re.search(r"[^aeiou]y$", lower):
+        return verb[:-1] + "ied"
+    return verb + "ed"
 
 
 def third_singular(verb: str) -> str:
@@ -133,7 +205,16 @@ def third_person(
         if (t.lower_ in singular and t.dep_ in ("nsubj", "nsubjpass"))
         or (t.lower_ == "you" and addressee and t.dep_ in ("nsubj", "nsubjpass"))
     }
-    for token in sent:
+    tokens = list(sent)
+    # A term of address opening the sentence ("Julia, could you ...", "Waiter, a rag").
+    while (
+        len(tokens) > 3
+        and tokens[1].text == ","
+        and (tokens[0].pos_ == "PROPN" or tokens[0].text in _NOT_A_NAME or tokens[0].is_title)
+        and tokens[0].lower_ not in ("i", "yesterday", "today", "tomorrow", "however")
+    ):
+        tokens = tokens[2:]
+    for token in tokens:
         lower = _CONTRACTED.get(token.lower_, token.lower_)
         text = lower if token.lower_ in _CONTRACTED else token.text
         if token.lower_ in _CONTRACTED and out and not out[-1].endswith(" "):
