@@ -167,33 +167,28 @@ def _confidence_scale(raw: np.ndarray, right: np.ndarray) -> tuple[float, float]
 def choose_threshold(
     in_scope: np.ndarray, correct: np.ndarray, out_of_scope: np.ndarray | None = None
 ) -> float:
-    """The out-of-scope threshold on the best intent's probability, from held-out scores.
+    """The out-of-scope threshold on the in-scope confidence, from held-out scores.
 
-    `in_scope`: best-intent probability of in-scope examples, `correct`: whether their
-    predicted intent was right, `out_of_scope`: best-intent probability of off-topic
-    examples (those the background class already rejects count as rejected: pass 0).
+    `in_scope`: confidence of the held-out in-scope examples (0 where the background class
+    won), `correct`: whether their predicted intent was right (kept for the report),
+    `out_of_scope`: confidence of held-out off-topic examples, if the taxonomy has any.
 
-    With no off-topic examples it rejects TARGET_REJECTION of the in-scope examples (the
-    least confident ones). With them, it may reject at most MAX_FALSE_REJECTION of the
-    in-scope examples; within that cap it maximises (share of in-scope examples kept and
-    right) + (share of off-topic examples rejected), a balanced score that does not depend
-    on how many off-topic examples were written. The model that is shipped is trained on
-    all examples and is surer of itself than the held-out models, so on new in-scope text
-    it rejects about this share or less.
+    Without off-topic examples the threshold rejects TARGET_REJECTION of the held-out
+    in-scope examples (the least confident, mostly wrong ones). With them, off-topic text is
+    expected, so it spends MAX_FALSE_REJECTION. The off-topic examples themselves do not
+    place it: a team's list is short, and a threshold fitted to the last of them it can
+    still catch lands wherever that one sits. (The previous rule did that: maximise kept
+    and right + off-topic rejected under the cap. On a CLINC150 hold-out of train +
+    oos_train the budget rule caught 90% of held-out off-topic queries; the fitted rule,
+    seen on val, stopped at 66%.) They teach the background class instead, and their
+    cross-validated recall is reported.
+    The shipped model, trained on all examples, is surer of itself than the held-out
+    models, so on new in-scope text it rejects about this share or less.
     """
     if not len(in_scope):
         return 0.0
-    if out_of_scope is None or not len(out_of_scope):
-        return round(float(np.quantile(in_scope, TARGET_REJECTION)), 6)
-    cap = float(np.quantile(in_scope, MAX_FALSE_REJECTION))
-    candidates = np.unique(np.concatenate([[0.0], in_scope, out_of_scope, [cap]]))
-    candidates = candidates[candidates <= cap]
-    best, best_score = 0.0, -1.0
-    for t in candidates:
-        score = np.mean((in_scope >= t) & correct) + np.mean(out_of_scope < t)
-        if score > best_score + 1e-12:
-            best, best_score = float(t), float(score)
-    return round(best, 6)
+    budget = MAX_FALSE_REJECTION if out_of_scope is not None and len(out_of_scope) else None
+    return round(float(np.quantile(in_scope, budget or TARGET_REJECTION)), 6)
 
 
 def fit_intent_model(
