@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,60 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def table(rows: list[dict[str, Any]], title: str | None = None) -> Table:
-    table = Table(title=title, header_style="bold cyan")
+_NO_WRAP = ("id", "group", "started", "source", "channel")
+# Free text wraps, but not into a column narrower than this.
+_MIN_TEXT_WIDTH = 10
+
+
+def fit_columns(
+    rows: list[dict[str, Any]], width: int, priority: Sequence[str] = ()
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """`rows` with the least important columns left out until the table fits `width`
+    characters, and the names left out. Rich would squeeze every column instead, down to
+    nothing; a column is better gone than zero wide. `priority` lists the columns most
+    important first; columns it does not name go first, the last of them first."""
+    if not rows:
+        return rows, []
+    columns = list(rows[0])
+    ranked = [c for c in priority if c in columns]
+    order = [c for c in columns if c not in ranked] + ranked[::-1]  # first to drop first
+
+    def need(column: str) -> int:
+        cells = [fmt(row[column]) for row in rows]
+        longest = max((len(cell) for cell in cells), default=0)
+        if column in _NO_WRAP or all(" " not in cell for cell in cells):
+            return max(len(column), longest)
+        return max(len(column), min(longest, _MIN_TEXT_WIDTH))
+
+    needed = {column: need(column) for column in columns}
+    kept = list(columns)
+    dropped: list[str] = []
+    # Each column costs its width plus padding and a border line; plus the outer border.
+    while len(kept) > 1 and sum(needed[c] + 3 for c in kept) + 1 > width:
+        victim = next(c for c in order if c in kept)
+        kept.remove(victim)
+        dropped.append(victim)
+    return [{c: row[c] for c in kept} for row in rows], dropped
+
+
+def table(
+    rows: list[dict[str, Any]],
+    title: str | None = None,
+    *,
+    width: int | None = None,
+    priority: Sequence[str] = (),
+) -> Table:
+    """Rows as a Rich table; with `width`, fitted to it (see `fit_columns`)."""
+    dropped: list[str] = []
+    if width is not None:
+        rows, dropped = fit_columns(rows, width, priority)
+    caption = (
+        f"left out to fit {width} columns: {', '.join(dropped)} (a wider terminal or --json "
+        "shows them)"
+        if dropped
+        else None
+    )
+    table = Table(title=title, header_style="bold cyan", caption=caption)
     if not rows:
         table.add_column("(no rows)")
         return table
@@ -43,7 +96,8 @@ def table(rows: list[dict[str, Any]], title: str | None = None) -> Table:
             justify="right" if numeric else "left",
             overflow="fold",
             # Ids, dates and group names read badly when wrapped; free text may wrap.
-            no_wrap=key in ("id", "group", "started", "source", "channel"),
+            no_wrap=key in _NO_WRAP,
+            min_width=min(len(key), 12) if width is not None else None,
         )
     for row in rows:
         table.add_row(*(fmt(v) for v in row.values()))

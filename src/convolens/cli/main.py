@@ -18,6 +18,7 @@ from rich.progress import (
     TaskID,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 
 from convolens import __version__, render
@@ -83,11 +84,15 @@ def _open(db: Path, *, read_only: bool = False) -> Warehouse:
 
 
 def _progress() -> Progress:
+    # Elapsed and remaining: labelling 500 conversations or transcribing an hour of audio
+    # takes minutes, and a bar without an estimate does not say whether to wait.
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
         console=remote.console_for(err),
         transient=True,
         # In a server running this command, sys.stdout is the server's, not the caller's.
@@ -444,7 +449,9 @@ def list_(
         f"{len(rows)} conversation(s)" + (f" (first {limit})" if len(rows) == limit else "")
     )
     if shown:
-        console.print(render.table(shown))
+        # Most important first: what a reader needs to pick a conversation to `show`.
+        priority = ["id", "started", "channel", "msgs", "subject", "source", "agent"]
+        console.print(render.table(shown, width=console.width, priority=priority))
 
 
 @app.command()
