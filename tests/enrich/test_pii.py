@@ -167,10 +167,14 @@ def test_ssn_dob_ip_and_account_numbers(redactor: Redactor) -> None:
         "My SSN is 123-45-6789, born on March 3, 1985.",
         "The server is 10.20.30.40 and my account number is 12345678.",
         "The account number is 15273478841.",
+        "my iban is gb50mvfc38361978683032, blocked at 4f8a:c99e:dc86:faf9:5988:5f63:375e:8a2a",
+        "The meeting is at 10:30:15 today.",
     ) == [
         "My SSN is <US_SSN>, born on <DATE_OF_BIRTH>.",
         "The server is <IP_ADDRESS> and my account number is <ACCOUNT_NUMBER>.",
         "The account number is <ACCOUNT_NUMBER>.",
+        "my iban is <IBAN_CODE>, blocked at <IP_ADDRESS>",
+        "The meeting is at 10:30:15 today.",
     ]
 
 

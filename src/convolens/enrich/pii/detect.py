@@ -18,6 +18,7 @@ organisation or place rather than a person ("Kohl's", "Netflix", "Zelle").
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -47,7 +48,11 @@ _SPOKEN_EMAIL = re.compile(
     r"(?:\s+dot\s+[a-z0-9]+)*\s+dot\s+(?:com|net|org|io|co|uk|de|fr|edu|gov|internal|local|corp)\b",
     re.IGNORECASE,
 )
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?\b")
+_IBAN = re.compile(
+    r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]{4}){2,7}(?:[ ]?[A-Z0-9]{1,3})?\b", re.IGNORECASE
+)
+# IPv6 candidates (validated by `ipaddress`): hex groups with at least two colons.
+_IP6 = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:])")
 _IP = re.compile(
     r"(?<![\d.])(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)(?![\d.])"
 )
@@ -203,10 +208,18 @@ def first_names() -> frozenset[str]:
 
 
 def _iban_valid(value: str) -> bool:
-    compact = value.replace(" ", "")
+    compact = value.replace(" ", "").upper()
     rearranged = compact[4:] + compact[:4]
     number = "".join(str(int(c, 36)) for c in rearranged)
     return len(compact) >= 15 and int(number) % 97 == 1
+
+
+def _ipv6(value: str) -> bool:
+    try:
+        ipaddress.IPv6Address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def participant_terms(names: Iterable[str | None], emails: Iterable[str | None]) -> list[str]:
@@ -283,6 +296,11 @@ class Detector:
             if _iban_valid(m.group())
         ]
         found += [Finding(*m.span(), "IP_ADDRESS", 0.8, "ip") for m in _IP.finditer(text)]
+        found += [
+            Finding(*m.span(), "IP_ADDRESS", 0.8, "ip")
+            for m in _IP6.finditer(text)
+            if m.group().count(":") >= 3 and _ipv6(m.group())
+        ]
         for run in digit_runs(text):
             kind = classify(run, text)
             if kind is not None:
