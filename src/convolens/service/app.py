@@ -48,9 +48,15 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         version=__version__,
         summary="Self-hosted conversation intelligence: submit conversations, get insights.",
         lifespan=lifespan,
+        # /docs and /redoc are served with local assets (api_docs.py), not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = service
     install_error_handlers(app)
+    from convolens.service import api_docs
+
+    api_docs.install(app)
     from convolens.service import (
         routes_admin,
         routes_analytics,
