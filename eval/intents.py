@@ -17,15 +17,16 @@ cross-validation, and from out_of_scope examples where the taxonomy has them):
 - "previous": the model shipped before (logistic regression C=20 on the embedding and
   TF-IDF n-grams; threshold: the 5% quantile of correct held-out predictions);
 - "convolens": `intent_training.fit_intent_model` (linear SVM + nearest-neighbour blend;
-  threshold: 2% of in-scope held-out without out_of_scope examples, else chosen on them
-  with at most 4% in-scope rejected);
+  threshold on the in-scope confidence: 2% of held-out in-scope examples rejected without
+  out_of_scope examples, 3% with them);
 - "emb+LR" (top-1 only): scikit-learn's LogisticRegression on the embedding alone.
 
 Figures: top-1 = the best intent, whatever the threshold; as labelled = the label the
 component writes (a rejected in-scope query counts as wrong); rejected = in-scope queries
 labelled out_of_scope; OOS recall = off-topic queries labelled out_of_scope.
 
-    .venv/bin/python eval/intents.py --cache .cache/intent_eval   (~25 min on 2 busy cores)
+    .venv/bin/python eval/intents.py --cache .cache/intent_eval   (~40 min on 2 busy cores;
+    --models convolens skips the previous model, --datasets picks the data sets)
 """
 
 from __future__ import annotations
