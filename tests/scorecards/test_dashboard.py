@@ -156,3 +156,21 @@ def test_agents_see_their_own_and_viewers_aggregates(
         assert "/dashboard/scorecards/cv-" not in team.text
         page = viewer.get(f"/dashboard/scorecards/{ids['call-20261117-0031']}")
         assert page.status_code == 403
+
+
+def test_before_after_a_coaching_date_on_the_coaching_page(
+    server: Server, keys: dict[str, str]
+) -> None:
+    query = "/dashboard/scorecards?agent=Sam+Patel&coached_on=2026-10-01"
+    with _client(server, keys["analyst"]) as analyst:
+        page = analyst.get(query)
+        assert page.status_code == 200
+        assert 'id="impact">Sam Patel: mean score' in page.text
+        assert '<tr data-criterion="identity_before_account">' in page.text
+    with _client(server, keys["agent"]) as agent:
+        # An agent compares their own scores, whoever the query names.
+        page = agent.get(query)
+        assert 'id="impact">Leo Martin: mean score' in page.text
+        assert "Sam Patel: mean score" not in page.text
+    with _client(server, keys["viewer"]) as viewer:
+        assert 'id="impact"' not in viewer.get(query).text

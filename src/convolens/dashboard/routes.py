@@ -44,6 +44,7 @@ from convolens.dashboard.session import (
 )
 from convolens.service.auth import Principal, lookup
 from convolens.service.errors import ApiError
+from convolens.service.params import Day
 from convolens.service.state import Db
 
 __all__ = ["router"]
@@ -289,11 +290,13 @@ def scorecard_team(
     db: Db,
     who: Who,
     scorecard: Annotated[str | None, Query(max_length=100)] = None,
+    agent: Annotated[str | None, Query(max_length=200)] = None,
+    coached_on: Annotated[Day | None, Query()] = None,
 ) -> HTMLResponse:
     require_page(who, "scorecards")
     return render(
         "scorecards.html", request, who, active="scorecards",
-        **scorecards.team_page(db, who, scorecard),
+        **scorecards.team_page(db, who, scorecard, agent, coached_on),
     )  # fmt: skip
 
 

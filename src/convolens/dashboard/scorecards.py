@@ -7,10 +7,11 @@ example moment; QA reviews are for admins and analysts.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from convolens.scorecards.calibration import calibration
-from convolens.scorecards.coaching import coaching_report
+from convolens.scorecards.coaching import coaching_impact, coaching_report
 from convolens.scorecards.definition import load_scorecards
 from convolens.scorecards.store import QaEntry, conversation_scores, record_qa, scores_table
 from convolens.service.auth import Principal, Role
@@ -27,7 +28,13 @@ def reviews(principal: Principal) -> bool:
     return principal.role in (Role.admin, Role.analyst)
 
 
-def team_page(db: Warehouse, principal: Principal, scorecard: str | None) -> dict[str, Any]:
+def team_page(
+    db: Warehouse,
+    principal: Principal,
+    scorecard: str | None,
+    coached: str | None = None,
+    coached_on: date | None = None,
+) -> dict[str, Any]:
     names = [c.name for c in load_scorecards()]
     chosen = scorecard if scorecard in names else names[0]
     agent = principal.agent or "" if principal.role == Role.agent else None
@@ -45,7 +52,15 @@ def team_page(db: Warehouse, principal: Principal, scorecard: str | None) -> dic
     if agreement is not None and not principal.reads_text:
         for criterion in agreement.criteria:
             criterion.disagreements = []
+    impact = None
+    if coached_on is not None and principal.role != Role.viewer:
+        who = principal.agent if principal.role == Role.agent else coached
+        if who:
+            impact = coaching_impact(db, who, coached_on, chosen)
     return {
+        "impact": impact,
+        "coached": coached or (principal.agent if principal.role == Role.agent else None),
+        "coached_on": coached_on,
         "scorecards": names,
         "chosen": chosen,
         "report": report,

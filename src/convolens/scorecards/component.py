@@ -14,7 +14,6 @@ needs no other component to run again.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -106,6 +105,7 @@ class ScorecardComponent(Component):
         self.scorecards = load_scorecards(self.config.get("scorecards"))
         self.warehouse = self.config.get("warehouse")
         self._embedder = embedder or self.config.get("embedder")
+        self._example_vectors: dict[tuple[str, ...], np.ndarray] = {}
         versions = "|".join(sorted(c.scorecard_version for c in self.scorecards))
         digest = hashlib.sha256(versions.encode()).hexdigest()[:8]
         self.taxonomy_version = f"{','.join(c.name for c in self.scorecards)}:{digest}"
@@ -118,9 +118,11 @@ class ScorecardComponent(Component):
             self._embedder = shared_embedder(self.config.get("embedding_model"))
         return self._embedder
 
-    @functools.cache  # noqa: B019 - one component per run; the examples are few and fixed
     def _examples(self, examples: tuple[str, ...]) -> np.ndarray:
-        return np.asarray(self.embedder.embed(list(examples)))
+        # Cached on the instance: a functools cache would keep every component alive.
+        if examples not in self._example_vectors:
+            self._example_vectors[examples] = np.asarray(self.embedder.embed(list(examples)))
+        return self._example_vectors[examples]
 
     def __call__(self, batch: list[Doc]) -> list[list[Annotation]]:
         from convolens.enrich.embeddings import batch_utterance_embeddings

@@ -15,7 +15,6 @@ conversation type) are not checked live; channels and mentions are.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,6 +76,7 @@ class ScriptAdherence:
             cards = [c for c in cards if c.name in only]
         channel_name = getattr(channel, "value", channel)
         self._embed = embed
+        self._example_vectors: dict[tuple[str, ...], np.ndarray] = {}
         self._states = [
             _State(criterion, card.name)
             for card in cards
@@ -86,9 +86,11 @@ class ScriptAdherence:
             and _live_applicable(criterion, channel_name)
         ]
 
-    @functools.cache  # noqa: B019 - one object per session; few distinct example lists
     def _examples(self, examples: tuple[str, ...]) -> np.ndarray:
-        return np.asarray(self._embed(list(examples)))
+        # Cached on the instance (a functools cache would keep every session alive).
+        if examples not in self._example_vectors:
+            self._example_vectors[examples] = np.asarray(self._embed(list(examples)))
+        return self._example_vectors[examples]
 
     def _find(
         self, what: Phrases, uid: str, text: str, role: Role, vector: np.ndarray | None
