@@ -57,6 +57,7 @@ def test_an_export_of_another_shape_goes_in_with_a_mapping_file(plain: Server) -
         (cid,) = job["result"]["conversation_ids"]
         full = client.get(f"/v1/conversations/{cid}").json()
     assert full["conversation"]["source_id"] == "up-map-1"
+    assert job["result"]["warnings"] == []
     roles = {p["participant_id"]: p["role"] for p in full["metrics"]["participants"]}
     assert roles == {"ana": "customer", "AcmeHelp": "agent"}
 
@@ -67,12 +68,18 @@ def test_a_mapping_as_json_works_too(plain: Server) -> None:
         "messages": {"path": "dialogContent[*]", "text": "message", "author": "client|agent",
                      "role": "key(author)"},
     }  # fmt: skip
-    body = json.dumps([{**THREADS[0], "dialogHeader": {"sessionID": "up-map-2"}}]).encode()
+    # No "datetime" this time: nothing says when it happened.
+    content = [{k: v for k, v in m.items() if k != "datetime"} for m in THREADS[0]["dialogContent"]]
+    body = json.dumps(
+        [{"dialogHeader": {"sessionID": "up-map-2"}, "dialogContent": content}]
+    ).encode()
     with plain.client() as client:
         response = _upload(client, {"mapping": json.dumps(mapping)}, body)
         assert response.status_code == 202, response.text
         job = wait_job(client, response.json()["job_id"], timeout=120)
     assert job["status"] == "completed", job
+    # No time mapped: the job says so, as the CLI does.
+    assert any("no timestamps" in note for note in job["result"]["warnings"]), job["result"]
 
 
 def test_unknown_fields_and_bad_mappings_are_refused(plain: Server) -> None:

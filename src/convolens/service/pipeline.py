@@ -232,5 +232,7 @@ class ServicePipeline:
             "new_versions": report.written.new_versions,
             "unchanged": report.written.unchanged,
             "rejects": rejects,
+            # What a mapping left out (no roles, no timestamps, unknown role values).
+            "warnings": [without_paths(w) for w in report.warnings[:20]],
             "labels": labels,
         }
