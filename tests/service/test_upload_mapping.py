@@ -119,3 +119,21 @@ def test_the_mapping_field_is_documented(plain: Server) -> None:
     (form,) = body.values()
     ref = form["schema"]["$ref"].rsplit("/", 1)[-1]
     assert "mapping" in schema["components"]["schemas"][ref]["properties"]
+
+
+def test_file_ids_come_from_the_uploaded_name_not_the_spool(plain: Server) -> None:
+    mapping = (ROOT / "examples" / "mappings" / "qmsum.toml").read_text()
+    meeting = {"meeting_transcripts": [{"speaker": "Grad A", "content": "OK, we're on."},
+                                       {"speaker": "Professor B", "content": "Good."}]}  # fmt: skip
+    with plain.client() as client:
+        response = client.post(
+            "/v1/uploads",
+            files={"file": ("Bed099.json", json.dumps(meeting).encode(), "application/json")},
+            data={"mapping": mapping},
+        )
+        assert response.status_code == 202, response.text
+        job = wait_job(client, response.json()["job_id"], timeout=120)
+        assert job["status"] == "completed", job
+        (cid,) = job["result"]["conversation_ids"]
+        header = client.get(f"/v1/conversations/{cid}").json()["conversation"]
+    assert header["source_id"] == "Bed099" and header["channel"] == "meeting"

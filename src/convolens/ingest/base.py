@@ -53,6 +53,11 @@ class IngestOptions(BaseModel):
         default_factory=dict, description="canonical field -> CSV column name"
     )
     csv_delimiter: str | None = None
+    upload_name: str | None = Field(
+        default=None,
+        description="The name an uploaded file was given (it is spooled under another): "
+        "what a mapping's $file reads.",
+    )
     mapping: dict[str, Any] = Field(
         default_factory=dict,
         description="A field mapping for JSON/JSONL (ingest.mapping.FieldMapping, as a dict).",

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -275,7 +276,8 @@ class JsonConversationAdapter(Adapter):
         records: list[tuple[str, Any, list[str]]] = [(locator, record, [])]
         if mapping is not None:
             try:
-                mapped = apply_mapping(record, mapping, file_stem=source.path.stem)
+                named = Path(self.options.upload_name) if self.options.upload_name else source.path
+                mapped = apply_mapping(record, mapping, file_stem=named.stem)
             except MappingError as exc:
                 yield Reject(path, locator, f"mapping: {exc}", self.name, payload)
                 return

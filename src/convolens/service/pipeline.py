@@ -175,6 +175,7 @@ class ServicePipeline:
             # An upload's `mapping` field (checked when it was submitted).
             mapping=mapping,
             csv_mapping=mapping.get("columns", {}),
+            upload_name=request.get("filename"),
         )
 
     def run_ingest_job(
