@@ -4,10 +4,10 @@ The sample corpus (examples/) is ingested into a fresh warehouse (or `--db` is u
 is), labelled by the components the scorecards read (PII, conversation type, sentiment,
 trackers, resolution) and scored with the shipped scorecards; then the hand scores of 20
 conversations (tests/scorecards/data/hand_scores.yaml: 184 criterion judgements written
-by reading the transcripts, without looking at the automatic outcomes) are recorded as
-QA reviews and the agreement per criterion is printed: percent agreement, Cohen's kappa,
-which way they disagree, and the flagged criteria. The scorecards were written against
-the same corpus, so the figures are development figures (optimistic).
+by reading the transcripts; not blind: an early run's automatic outcomes had been seen)
+are recorded as QA reviews and the agreement per criterion is printed: percent agreement,
+Cohen's kappa, which way they disagree, and the flagged criteria. The scorecards were
+written against the same corpus, so the figures are development figures (optimistic).
 
     .venv/bin/python eval/scorecards.py [--db corpus.duckdb] [--hand hand_scores.yaml]
 """
