@@ -8,7 +8,7 @@ sentences built from CoNLL's own names ("hi <name> ,", "this is <name> from <org
 exported to ONNX and quantised to int8 per channel. The encoder is uncased, so lower-case
 ASR text reads the same as cased text: no lower-cased copies are needed.
 
-    .venv/bin/python training/ner/train.py          # ~30 min on one CPU thread
+    .venv/bin/python training/ner/train.py          # ~65 min on one thread of a busy 2-core machine
 
 Data: $CONVOLENS_SHARED_DATA, else ../shared/data from the repository root. Writes
 src/convolens/enrich/data/ner/ (model.onnx, tokenizer.json, config.json) and
@@ -285,7 +285,8 @@ def write_card(config: dict) -> None:
     CARD.write_text(
         f"""# convolens NER (PER / LOC / ORG / MISC), MiniLM-L6 int8
 
-Shared by PII redaction (person names) and the entities component. Artefact:
+Used by PII redaction (person names); ready for the entities component
+(`NerModel.entities`), which still runs spaCy's small NER. Artefact:
 `src/convolens/enrich/data/ner/` (`model.onnx` int8, {dev["size_mb"]} MB; `tokenizer.json`;
 `config.json` with these settings and figures). Rebuild: `.venv/bin/python training/ner/train.py`
 (one CPU thread, about {config["train_seconds"] // 60} min here; seeded, so the same data and
