@@ -7,6 +7,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from convolens.cli import app
@@ -241,3 +243,40 @@ def test_real_datasets_go_in_with_their_mapping_files(tmp_path):
         "WHERE c.source_id = 'dev_0' ORDER BY u.seq LIMIT 1"
     ).fetchone()
     assert first == ("Hello, how are you doing today?",)
+
+
+# -- hostile input: a mapping never lets an exception out of the adapter -------------------
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.sampled_from(["posts", "body", "sender", "name", "kind", "at", "x"]),
+                      inner, max_size=4),
+    max_leaves=20,
+)  # fmt: skip
+
+
+@given(records=st.lists(_JSON, min_size=1, max_size=3))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_any_json_through_a_mapping_is_parsed_or_rejected(tmp_path, records) -> None:
+    path = tmp_path / "fuzz.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records))
+    mapping = parse_mapping_text(
+        THREAD_MAPPING + '[conversation.meta]\nk = "x[*].name"\n'
+    ).model_dump(exclude_defaults=True)
+    options = IngestOptions(mapping=mapping)
+    results = list(JsonConversationAdapter(options).parse(SourceFile.read(path)))
+    assert results and all(isinstance(r, Parsed | Reject) for r in results)
+    for result in results:
+        if isinstance(result, Reject):
+            assert result.reason and "Traceback" not in result.reason
+
+
+@given(pair=st.text(max_size=30))
+@settings(max_examples=80, deadline=None)
+def test_any_map_pair_is_a_mapping_or_a_clear_error(pair: str) -> None:
+    try:
+        mapping_from_pairs([pair])
+    except MappingError as exc:
+        assert str(exc)
