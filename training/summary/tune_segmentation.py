@@ -31,6 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--qmsum", type=Path, default=summary_eval.SHARED / "meetings" / "qmsum")
     parser.add_argument("--meetings", type=int, default=24)
+    parser.add_argument("--top", type=int, default=10, help="rows to print")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/qmsum_train_embeddings.npz"))
     args = parser.parse_args()
     files = sorted((args.qmsum / "train").glob("*.json"))
@@ -55,7 +56,7 @@ def main() -> None:
     np.savez(args.cache, **cached)
     rows = []
     for window, depth, min_turns in itertools.product(
-        (5, 10, 15, 25), (0.0, 0.5, 1.0, 1.5, 2.0), (10, 20, 40, 60)
+        (10, 25, 40, 60), (0.5, 1.0, 1.5, 2.0, 3.0), (20, 40, 60, 90, 120)
     ):
         pks, wds = [], []
         for content, vectors, reference, n in meetings:
@@ -68,7 +69,7 @@ def main() -> None:
     none = np.mean([pk(r, [0] * n) for _, _, r, n in meetings])
     print(f"QMSum train, {len(meetings)} meetings; no boundary: Pk {none:.3f}")
     print("  Pk     WD     window depth min_turns")
-    for row in rows[:10]:
+    for row in rows[: args.top]:
         print("  {:.3f}  {:.3f}  {:>6} {:>5} {:>9}".format(*row))
 
 

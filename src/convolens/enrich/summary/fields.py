@@ -72,6 +72,11 @@ _NEXT_STEP = re.compile(
 _COMMITMENT = re.compile(
     r"\b(?:i|we)(?:'ll|\s+will|\s+am\s+going\s+to|'m\s+going\s+to)\s+\w+", re.I
 )
+_IN_CALL = re.compile(
+    r"^\W*(?:let\s+me|give\s+me|(?:i'?ll|i\s+will)\s+(?:share\s+my\s+screen|check|look|"
+    r"pull\s+up|take\s+a\s+look|double[-\s]check|see\s+what))\b",
+    re.IGNORECASE,
+)
 _NOT_NAMES = {"I", "We", "The", "It", "They", "That", "This", "One", "Our", "You", "And", "But"}
 
 
@@ -158,8 +163,9 @@ def action_items(doc: Doc, sentences: list[Sentence]) -> list[dict[str, Any]]:
     out = []
     for value, annotation in _labelled(doc, "action_item"):
         quoted = _span_item(doc, annotation, names)["text"]
-        # Stalling ("let me check") and bare acknowledgements are no action.
-        if is_filler(quoted) or len(quoted.split()) < 4:
+        # Stalling ("let me check"), what is done on the spot ("let me pull up your
+        # account") and bare acknowledgements are no action item.
+        if is_filler(quoted) or len(quoted.split()) < 4 or _IN_CALL.match(quoted):
             continue
         owner = value.get("owner")
         owner = names.get(str(owner), owner)
@@ -173,6 +179,8 @@ def action_items(doc: Doc, sentences: list[Sentence]) -> list[dict[str, Any]]:
         out.append(item)
     if not out:
         for s in _first(sentences, _COMMITMENT, 8):
+            if _IN_CALL.match(s.text):
+                continue
             out.append(s.item(owner=s.speaker, due=None, kind="commitment"))
     return out
 
