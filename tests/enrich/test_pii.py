@@ -16,6 +16,7 @@ from convolens.enrich.pii import PiiComponent, PiiConfig, Redactor, redact_words
 from convolens.enrich.pii.spoken_digits import digit_runs, luhn_valid
 from convolens.enrich.runner import enrich
 from convolens.ingest.pipeline import ingest_paths
+from convolens.model import Role
 from convolens.store.export import ExportFormat, export_layer
 
 # A valid Luhn test card, a checksum-valid German IBAN, a reserved-for-fiction phone number.
@@ -108,6 +109,14 @@ def test_the_component_reads_names_from_the_participants(make_doc) -> None:
     ]
     summary = next(a for a in labels if a.label == "pii.summary")
     assert summary.value == {"redacted": 2, "by_type": {"PERSON": 2}}
+    # A bot's name is the product's: kept.
+    bot = make_doc("bot-1", [("a", "Hi Maria! I'm Nori, Northwind's virtual assistant.")])
+    bot.conversation.participants[1].name = "Nori"
+    bot.conversation.participants[1].role = Role.bot
+    PiiComponent()([bot])
+    assert bot.conversation.utterances[0].text == (
+        "Hi <PERSON>! I'm Nori, Northwind's virtual assistant."
+    )
 
 
 def test_the_business_stays_readable(redactor: Redactor) -> None:

@@ -22,7 +22,7 @@ from convolens.model import Role
 __all__ = ["PiiComponent"]
 
 # Participants whose names are product names, not people.
-_NOT_PEOPLE = {Role.bot} if hasattr(Role, "bot") else set()
+_NOT_PEOPLE = {Role.bot}
 
 
 class PiiComponent(Component):
@@ -54,6 +54,10 @@ class PiiComponent(Component):
         conversation = doc.conversation
         people = [p for p in conversation.participants if p.role not in _NOT_PEOPLE]
         names = participant_terms([p.name for p in people], [p.email for p in people])
+        # A bot's name ("Nori, Northwind's virtual assistant") is the product's, not a person's.
+        bots = participant_terms(
+            [p.name for p in conversation.participants if p.role in _NOT_PEOPLE], []
+        )
         utterances = conversation.utterances
         texts = [u.text for u in utterances]
         parses = None
@@ -61,7 +65,7 @@ class PiiComponent(Component):
             from convolens.enrich.nlp import parsed
 
             parses = parsed([doc], self.redactor._presidio.nlp)[0]
-        redacted = self.redactor.redact(texts, parses, participants=names)
+        redacted = self.redactor.redact(texts, parses, participants=names, keep=bots)
         annotations: list[Annotation] = []
         counts: Counter[str] = Counter()
         for index, utterance in enumerate(utterances):
@@ -92,7 +96,7 @@ class PiiComponent(Component):
                 )
         subject = conversation.subject
         if subject:
-            new_subject, found = self.redactor.redact([subject], participants=names)[0]
+            new_subject, found = self.redactor.redact([subject], participants=names, keep=bots)[0]
             if found:
                 conversation.subject = new_subject
                 counts.update(item.entity_type for item in found)

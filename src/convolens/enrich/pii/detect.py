@@ -250,13 +250,20 @@ class Detector:
         self.deny = DenyList(config.deny_list)
         self.first_names = first_names()
 
-    def find(self, texts: list[str], participants: list[str] | None = None) -> list[list[Finding]]:
-        """Findings per text; `participants` are name words that are people in these texts."""
+    def find(
+        self,
+        texts: list[str],
+        participants: list[str] | None = None,
+        keep: list[str] | None = None,
+    ) -> list[list[Finding]]:
+        """Findings per text; `participants` are name words that are people in these texts,
+        `keep` names that are not (a bot's name is the product's)."""
         people = KeepList(
             [p for p in participants or [] if not self.keep.spans(p)]
             if self.config.participant_names
             else []
         )
+        bots = KeepList(keep or [])
         words = self.ner.words(texts)
         out: list[list[Finding]] = []
         for text, tagged in zip(texts, words, strict=True):
@@ -281,7 +288,7 @@ class Detector:
             found.extend(
                 Finding(s, e, "CUSTOM", 1.0, "deny_list") for s, e in self.deny.spans(text)
             )
-            out.append(self._resolve(text, found))
+            out.append(self._resolve(text, found, bots))
         return out
 
     def _patterns(self, text: str) -> list[Finding]:
@@ -352,10 +359,10 @@ class Detector:
         # gazetteer, or the NER.
         return not strict and word[0].isupper() and not word.isupper()
 
-    def _resolve(self, text: str, found: list[Finding]) -> list[Finding]:
+    def _resolve(self, text: str, found: list[Finding], extra: KeepList) -> list[Finding]:
         """Drop kept spans, then keep the best of overlapping findings and merge neighbours."""
         urls = [m.span() for m in _URL.finditer(text)]
-        keep = self.keep.spans(text)
+        keep = self.keep.spans(text) + extra.spans(text)
         allow = self.allow.spans(text)
         threshold = self.config.score_threshold
 

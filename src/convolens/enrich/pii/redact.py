@@ -69,17 +69,19 @@ class Redactor:
         parses: Sequence[Any] | None = None,
         *,
         participants: list[str] | None = None,
+        keep: list[str] | None = None,
     ) -> list[tuple[str, list[Redaction]]]:
         """Each text redacted, with what was replaced (positions in the redacted text).
 
         `participants`: name words of the conversation's participants (display names,
-        email local parts), redacted as people wherever they occur. `parses` are only read
+        email local parts), redacted as people wherever they occur; `keep`: names that are
+        not people here (bots' names). `parses` are only read
         by the Presidio detector (spaCy Docs of `texts`).
         """
         if self._presidio is not None:
             result: list[tuple[str, list[Redaction]]] = self._presidio.redact(texts, parses)
             return result
-        findings = self.detector.find(texts, participants)
+        findings = self.detector.find(texts, participants, keep)
         out: list[tuple[str, list[Redaction]]] = []
         for text, found in zip(texts, findings, strict=True):
             pieces: list[str] = []
