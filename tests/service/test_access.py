@@ -146,6 +146,7 @@ MATRIX = [
     ("GET", "/docs", (200, 200, 200, 200, 200)),
     ("GET", "/docs/oauth2-redirect", (200, 200, 200, 200, 200)),
     ("GET", "/redoc", (200, 200, 200, 200, 200)),
+    ("GET", "/docs-assets/swagger-ui.css", (200, 200, 200, 200, 200)),
     # The CLI's way into a running server takes the server's local token, never a key.
     ("POST", "/_local/cli", (403, 403, 403, 403, 403)),
     # Dashboard pages: no key -> to the sign-in form (303); a refused role -> a 403 page.

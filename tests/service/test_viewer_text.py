@@ -158,6 +158,9 @@ READS: dict[str, Callable[[Planted, str], list[str]]] = {
     "/docs": _fixed("/docs"),
     "/docs/oauth2-redirect": _fixed("/docs/oauth2-redirect"),
     "/redoc": _fixed("/redoc"),
+    "/docs-assets/{asset}": _fixed(
+        "/docs-assets/swagger-ui.css", "/docs-assets/redoc.standalone.js"
+    ),
     "/v1/health": _fixed("/v1/health"),
     "/v1/aggregates": _fixed("/v1/aggregates"),
     "/v1/conversations": _fixed(

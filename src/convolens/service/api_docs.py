@@ -9,14 +9,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse
-from fastapi.staticfiles import StaticFiles
+from fastapi import FastAPI, HTTPException
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import FileResponse, HTMLResponse
 
 __all__ = ["ASSETS_URL", "install"]
 
 ASSETS_URL = "/docs-assets"
+# The only files served: a fixed list, never a path from the request.
+_ASSETS = {
+    "swagger-ui-bundle.js": "text/javascript",
+    "swagger-ui.css": "text/css",
+    "redoc.standalone.js": "text/javascript",
+    "favicon.png": "image/png",
+}
+_OAUTH2_REDIRECT = "/docs/oauth2-redirect"
 
 
 def _assets_dir() -> Path:
@@ -27,15 +38,30 @@ def _assets_dir() -> Path:
 
 def install(app: FastAPI) -> None:
     """Serve /docs and /redoc from local assets (the app is made with docs_url=None)."""
-    app.mount(ASSETS_URL, StaticFiles(directory=_assets_dir()), name="docs-assets")
     title = f"{app.title} API"
     openapi_url = app.openapi_url or "/openapi.json"
+    folder = _assets_dir()
+
+    @app.get(ASSETS_URL + "/{asset}", include_in_schema=False)
+    def docs_asset(asset: str) -> FileResponse:
+        if asset not in _ASSETS:
+            raise HTTPException(404, "no such asset")
+        return FileResponse(
+            folder / asset,
+            media_type=_ASSETS[asset],
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
+
+    @app.get(_OAUTH2_REDIRECT, include_in_schema=False)
+    def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
 
     @app.get("/docs", include_in_schema=False)
     def swagger_ui() -> HTMLResponse:
         return get_swagger_ui_html(
             openapi_url=openapi_url,
             title=title,
+            oauth2_redirect_url=_OAUTH2_REDIRECT,
             swagger_js_url=f"{ASSETS_URL}/swagger-ui-bundle.js",
             swagger_css_url=f"{ASSETS_URL}/swagger-ui.css",
             swagger_favicon_url=f"{ASSETS_URL}/favicon.png",
