@@ -72,3 +72,14 @@ def test_progress_shows_time_remaining() -> None:
     assert "Labelling" in text and "20/100" in text and "eta" in text
     # TimeRemainingColumn renders h:mm:ss (or -:--:-- before the speed is known).
     assert any(mark in text for mark in ("0:00:", "-:--:--"))
+
+
+def test_ingest_with_a_recording_among_files_reports_each(tmp_path: Path) -> None:
+    """The recording's progress line (shown before its first words) does not outlive it."""
+    (tmp_path / "broken.wav").write_bytes(b"RIFF0000WAVEjunk")
+    chats = EXAMPLES / "chats" / "support_chats.jsonl"
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(
+        app, ["ingest", str(tmp_path / "broken.wav"), str(chats), "--db", str(tmp_path / "p.db")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "broken.wav" in result.output and "of " in result.output

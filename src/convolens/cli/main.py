@@ -33,6 +33,7 @@ from convolens.enrich.registry import (
     get_component,
 )
 from convolens.enrich.runner import enrich
+from convolens.ingest.audio import MEDIA_SUFFIXES
 from convolens.ingest.base import IngestOptions, describe_validation_error, parse_timestamp
 from convolens.ingest.csv_messages import CANONICAL_COLUMNS
 from convolens.ingest.mapping import FieldMapping, MappingError, load_mapping, mapping_from_pairs
@@ -231,15 +232,33 @@ def ingest(
     with _open(db) as warehouse, _progress() as progress:
         task = progress.add_task("Ingesting", total=None)
         media: dict[Path, TaskID] = {}
+        waiting: set[Path] = set()  # recordings with no progress yet
 
         def media_progress(path: Path, done: float, total: float) -> None:
+            waiting.discard(path)
             if path not in media:
-                media[path] = progress.add_task(
-                    f"Transcribing {path.name} (s of audio)", total=total
-                )
-            progress.update(media[path], completed=done)
+                media[path] = progress.add_task("", total=total)
+            progress.update(
+                media[path],
+                total=total,
+                completed=done,
+                description=f"Transcribing {path.name} (s of audio)",
+            )
             if done >= total:
                 progress.remove_task(media.pop(path))
+
+        def file_started(path: Path) -> None:
+            progress.update(task, advance=1, description=f"Ingesting {path.name}")
+            # A recording says nothing until its first words are recognised (the model
+            # loads, the audio decodes): show it is being worked on from the start.
+            for earlier in list(waiting):  # read from the warehouse, or rejected: done
+                waiting.discard(earlier)
+                progress.remove_task(media.pop(earlier))
+            if path.suffix.lower() in MEDIA_SUFFIXES:
+                waiting.add(path)
+                media[path] = progress.add_task(
+                    f"Transcribing {path.name} (loading the model, decoding)", total=None
+                )
 
         report = ingest_paths(
             warehouse,
@@ -247,9 +266,7 @@ def ingest(
             fmt=fmt,
             options=options,
             on_start=lambda total: progress.update(task, total=total),
-            on_file=lambda path: progress.update(
-                task, advance=1, description=f"Ingesting {path.name}"
-            ),
+            on_file=file_started,
             on_media_progress=media_progress,
         )
         progress.stop()
