@@ -1,6 +1,6 @@
 """Understanding pipeline throughput: utterances/s for everything on, and per component.
 
-    python benchmarks/enrich_bench.py [--corpus both|examples|twitter] [--repeat 1]
+    python benchmarks/enrich_bench.py [--corpus both|examples|twitter] [--repeat 1] [--profile]
 
 Corpus: the bundled sample corpus (examples/: chats, emails, tickets, call and meeting
 transcripts) and real customer-care conversations from ../shared/data/support/
@@ -11,14 +11,19 @@ extractive summary; the LLM summary is off by default) in one run, as `convolens
 does. Models are loaded before the clock starts (a server loads them once).
 
 Prints utterances/s for the whole run (reading, labelling, writing) and, per component,
-utterances / seconds spent in it. Target (issue #4): >= 200 utterances/s on 2 cores.
+utterances / seconds spent in it. Target (issues #4, #13): >= 200 utterances/s on 2 cores.
+`--profile` adds cProfile's top functions by cumulative and by own time (where inside the
+components the time goes: model inference, parsing, Python).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
 import os
+import pstats
 import resource
 import sys
 import tempfile
@@ -73,6 +78,7 @@ def main() -> int:
     parser.add_argument("--corpus", choices=["both", "examples", "twitter"], default="both")
     parser.add_argument("--repeat", type=int, default=1, help="Runs; the best is reported.")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--profile", action="store_true", help="print cProfile's top functions")
     args = parser.parse_args()
 
     load = time.perf_counter()
@@ -93,7 +99,17 @@ def main() -> int:
             warehouse = Warehouse(Path(tmp) / "bench.duckdb")
             warehouse.migrate()
             ingest_paths(warehouse, paths)
+            profiler = cProfile.Profile() if args.profile else None
+            if profiler:
+                profiler.enable()
             report = enrich(warehouse, components, batch_size=args.batch_size)
+            if profiler:
+                profiler.disable()
+                for order in ("cumulative", "tottime"):
+                    text = io.StringIO()
+                    pstats.Stats(profiler, stream=text).sort_stats(order).print_stats(25)
+                    print(f"--- profile, top 25 by {order} ---")
+                    print(text.getvalue().split("\n\n", 2)[-1][:6000])
             warehouse.close()
         rate = report.utterances / report.elapsed_s
         print(

@@ -4,19 +4,24 @@ Gold, per utterance: a question is a general tag qy/qw/qh/qr/qrr/qo (yes-no, wh,
 rhetorical, or, or-clause, open); a commitment is the specific tag `cc`; a request is an
 action directive `co`. MRDA marks question intonation with "?", so the "?" baseline is
 close to perfect on the text as transcribed; real ASR output carries no "?", so every
-figure is also given on the text with "?", ".", "!" and "," removed ("no punct").
+figure is also given on the text with "?", ".", "!" and "," removed ("no punct") and on
+lowercased text with all punctuation but apostrophes removed ("asr"), as a recogniser
+without punctuation and truecasing writes it.
 
-Rows: `rules` is `DialogueActComponent` (what ships); `'?' only` and the keyword
+Rows: `encoder+rules` is `DialogueActComponent()` (the default: the rules checked and
+completed by the conversation encoder's dialogue-act head); `rules (previous)` is
+`DialogueActComponent({"model": "rules"})`, the rules alone as shipped before;
+`encoder head` is the head's argmax alone (no rules); `'?' only` and the keyword
 baselines are the trivial detectors; `--classifier` adds a TF-IDF + logistic regression
-trained on MRDA train (GPL data: evaluation only, never shipped) as a supervised reference.
-Conversations are consecutive runs of `--chunk` utterances (MRDA's files have no dialogue
-boundaries), speakers as participants with unknown roles.
+trained on MRDA train (GPL data: evaluation only, never shipped) as a supervised
+reference. Conversations are consecutive runs of `--chunk` utterances (MRDA's files have
+no dialogue boundaries), speakers as participants with unknown roles.
 
 `--speed` also times the shared parse and both components on DialogSum dev (two-party
 dialogues; NC licence, used here only to measure) in batches of 32 conversations.
 
-    .venv/bin/python eval/dialogue_acts.py [--classifier] [--speed]
-    (~1.5 min on 2 CPU cores; --classifier adds ~20 s, --speed ~30 s)
+    .venv/bin/python eval/dialogue_acts.py [--classifier] [--speed] [--limit N]
+    (~6 min on 2 busy CPU cores; --classifier adds ~20 s, --speed ~30 s)
 """
 
 from __future__ import annotations
@@ -29,12 +34,37 @@ import time
 from pathlib import Path
 
 from convolens.enrich.base import Doc
+from convolens.enrich.conversation_encoder import CACHE_KEY, EncoderPass
 from convolens.enrich.dialogue_acts import DialogueActComponent
 from convolens.model import Conversation
 
 QUESTION_TAGS = frozenset({"qy", "qw", "qh", "qr", "qrr", "qo"})
 TASKS = ("question", "commitment", "request")
 _PUNCT = re.compile(r"[?.!,]")
+_ASR_DROP = re.compile(r"[^\w\s']")
+
+
+def variant_text(text: str, variant: str) -> str:
+    if variant == "as is":
+        return text
+    if variant == "no punct":
+        return _PUNCT.sub("", text)
+    return " ".join(_ASR_DROP.sub(" ", text.lower()).split())
+
+
+def head_alone(docs: list[Doc]) -> dict[str, list[bool]]:
+    """The encoder head's argmax per utterance (from the pass the component left cached)."""
+    out: dict[str, list[bool]] = {task: [] for task in TASKS}
+    for doc in docs:
+        found: EncoderPass = doc.cache[CACHE_KEY]
+        for i in range(len(doc.utterance_ids)):
+            act, _ = found.top("dialogue_act", i)
+            out["question"].append(act.startswith("question_"))
+            out["commitment"].append(act == "commitment")
+            out["request"].append(act == "directive")
+    return out
+
+
 _COMMIT_WORDS = re.compile(r"\b(?:i'll|i will|we'll|we will|i'm going to|let me)\b")
 _REQUEST_WORDS = re.compile(r"\b(?:please|can you|could you|would you)\b")
 
@@ -171,6 +201,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=32, help="conversations per batch")
     parser.add_argument("--classifier", action="store_true", help="add TF-IDF+LR (MRDA train)")
     parser.add_argument("--speed", action="store_true", help="time components on DialogSum")
+    parser.add_argument("--limit", type=int, default=0, help="first N val utterances only")
     parser.add_argument(
         "--dialogsum",
         type=Path,
@@ -178,20 +209,23 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    val = read_mrda(args.data / "val_set.txt")
+    val = read_mrda(args.data / "val_set.txt")[: args.limit or None]
     train = read_mrda(args.data / "train_set.txt") if args.classifier else []
     gold = {task: [g[task] for _, _, g in val] for task in TASKS}
-    component = DialogueActComponent()
+    default, previous = DialogueActComponent(), DialogueActComponent({"model": "rules"})
     print(
         f"MRDA val: {len(val)} utterances; gold "
         + ", ".join(f"{task} {sum(gold[task])}" for task in TASKS)
     )
-    print(f"  {'text':<9}{'task':<12}{'detector':<22}{'P':>6}{'R':>6}{'F1':>6}")
-    for variant in ("as is", "no punct"):
-        texts = [t if variant == "as is" else _PUNCT.sub("", t) for _, t, _ in val]
+    print(f"  {'text':<9}{'task':<12}{'detector':<24}{'P':>6}{'R':>6}{'F1':>6}")
+    for variant in ("as is", "no punct", "asr"):
+        texts = [variant_text(t, variant) for _, t, _ in val]
         docs = make_docs([(s, t) for (s, _, _), t in zip(val, texts, strict=True)], args.chunk, "v")
-        print(f"running rules on {variant!r} ...", file=sys.stderr)
-        predicted, rate = run_rules(component, docs, args.batch)
+        print(f"running the components on {variant!r} ...", file=sys.stderr)
+        predicted, rate = run_rules(default, docs, args.batch)
+        # Same docs: the parse is cached, so this times the rules alone.
+        before, rules_rate = run_rules(previous, docs, args.batch)
+        head = head_alone(docs)
         lowered = [t.lower() for t in texts]
         baselines = {
             "question": ("'?' only", ["?" in t for t in texts]),
@@ -205,15 +239,23 @@ def main() -> None:
             ),
         }
         for task in TASKS:
-            rows = [("rules", predicted[task]), baselines[task]]
+            rows = [
+                ("encoder+rules (default)", predicted[task]),
+                ("rules (previous)", before[task]),
+                ("encoder head alone", head[task]),
+                baselines[task],
+            ]
             if args.classifier:
                 rows.append(
                     ("tfidf+LR (MRDA train)", classifier(train, texts, task, variant != "as is"))
                 )
             for name, pred in rows:
                 p, r, f = prf(gold[task], pred)
-                print(f"  {variant:<9}{task:<12}{name:<22}{p:>6.1f}{r:>6.1f}{f:>6.1f}")
-        print(f"  {variant:<9}throughput of the rules, parse included: {rate:,.0f} utterances/s")
+                print(f"  {variant:<9}{task:<12}{name:<24}{p:>6.1f}{r:>6.1f}{f:>6.1f}")
+        print(
+            f"  {variant:<9}throughput, parse included: default {rate:,.0f} utterances/s; "
+            f"rules on the cached parse {rules_rate:,.0f}/s"
+        )
     if args.speed:
         speed(args.dialogsum, args.batch)
 

@@ -285,7 +285,8 @@ def test_support_phrasings(component: DialogueActComponent, make_doc) -> None:
     assert (follow_up.utterance_id, follow_up.value["channel"]) == ("support:4", "phone")
     assert follow_up.value["owner"] == "a"
     # "you should have seen it" is a reproach, "take care" a goodbye: neither asks anything.
-    assert not [a for a in labels if a.utterance_id in {"support:3", "support:6"}]
+    quiet = {"support:3", "support:6"}
+    assert not [a for a in labels if a.utterance_id in quiet and a.label != "dialogue_act"]
 
 
 def test_due_date_must_belong_to_the_item(component: DialogueActComponent, dated) -> None:
@@ -302,3 +303,59 @@ def test_due_date_must_belong_to_the_item(component: DialogueActComponent, dated
     assert (check.value["verbs"], check.value["due"]) == (["check"], None)
     assert (email.value["due"], email.value["due_text"]) == ("2026-11-23", "no later than Monday")
     assert email.value["follow_up"] is True and email.value["channel"] == "email"
+
+
+# Raw speech-recogniser text: no "?", no capitals, no full stops.
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("can you send me the invoice", "yes_no"),
+        ("so what time does the meeting start tomorrow", "wh"),
+        ("did you get a chance to look at the contract", "yes_no"),
+        ("i went to the store yesterday and bought milk", None),
+        ("okay", None),
+    ],
+)
+def test_questions_in_raw_asr_text(component: DialogueActComponent, make_doc, text, kind) -> None:
+    [labels] = component([make_doc("asr", [("c", text)])])
+    assert [a.value["kind"] for a in labelled(labels, "question")] == ([kind] if kind else [])
+
+
+def test_raw_asr_commitment_keeps_owner_and_due(component: DialogueActComponent, dated) -> None:
+    doc = dated(
+        "asr-commit", [("c", "can you send me the invoice"), ("a", "i'll send it over by friday")]
+    )
+    [labels] = component([doc])
+    [item] = labelled(labels, "action_item", kind="commitment")
+    assert item.utterance_id == "asr-commit:1"
+    assert (item.value["owner"], item.value["owner_role"]) == ("a", "agent")
+    assert (item.value["due"], item.value["due_text"]) == ("2026-11-20", "by friday")
+
+
+def test_dialogue_act_per_utterance(component: DialogueActComponent, make_doc) -> None:
+    doc = make_doc(
+        "acts",
+        [
+            ("c", "my internet has been down since monday"),
+            ("a", "uh-huh"),
+            ("c", "what do i do now"),
+            ("a", "i'll send a technician tomorrow morning"),
+        ],
+    )
+    [labels] = component([doc])
+    acts = {a.utterance_id: a.value["act"] for a in labelled(labels, "dialogue_act")}
+    assert acts == {
+        "acts:0": "statement",
+        "acts:1": "backchannel",
+        "acts:2": "question_wh",
+        "acts:3": "commitment",
+    }
+    assert component.model_id.endswith("+convolens-conversation-encoder-v1")
+
+
+def test_rules_alone_by_name(make_doc) -> None:
+    rules = DialogueActComponent({"model": "rules"})
+    assert rules.encoder is None and "+" not in (rules.model_id or "")
+    [labels] = rules([make_doc("r", [("c", "Can you send me the invoice?")])])
+    assert [a.value["kind"] for a in labelled(labels, "question")] == ["yes_no"]
+    assert labelled(labels, "dialogue_act") == []

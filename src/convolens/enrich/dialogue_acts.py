@@ -18,6 +18,19 @@ shared spaCy parses) and become labels:
 - `follow_up` {owner, owner_role, due, due_text, text, channel}: commitments to contact again.
 - `dialogue_acts.summary`: questions by role and participant, unanswered ones, action
   items by kind and owner, follow-ups.
+- `dialogue_act` {act, score} per utterance: the conversation encoder's act (statement,
+  backchannel, question_yn / _wh / _tag / _declarative / _or, commitment, directive,
+  suggestion, other).
+
+The rules read syntax; the conversation encoder (trained on meeting and telephone speech,
+half of it without punctuation or case) reads what the utterance does. They are combined
+per utterance (thresholds below, set on MRDA val): without a "?" in the utterance (raw
+ASR text), a question is what the encoder says, with the rules' kind when they find one;
+a rule commitment or request by a customer or an unknown speaker stands only when the
+encoder gives the act some probability, and an act the encoder is sure of stands without
+a rule. Staff's support formulas ("your refund will be processed") are not in the meeting
+data, so staff commitments keep the rules alone.
+`{"model": "rules"}` turns the encoder off (the rules alone, as before).
 """
 
 from __future__ import annotations
@@ -26,9 +39,16 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar, NamedTuple
 
 from convolens.enrich.base import Annotation, Component, Doc, Evidence
+from convolens.enrich.conversation_encoder import (
+    ConversationEncoder,
+    EncoderPass,
+    encoder_pass,
+    shared_encoder,
+)
 from convolens.enrich.dialogue_rules import (
     BACKCHANNEL,
     QUESTION_MARK,
+    STAFF,
     YES_NO,
     analyse_sentence,
     contact_channel,
@@ -41,38 +61,70 @@ from convolens.model import Role
 __all__ = ["ANSWER_WINDOW", "DialogueActComponent", "resolve_due"]
 
 ANSWER_WINDOW = 3
+# The encoder's question kinds as the rules name them.
+MODEL_KINDS = {
+    "question_yn": "yes_no",
+    "question_wh": "wh",
+    "question_tag": "tag",
+    "question_declarative": "declarative",
+    "question_or": "alternative",
+}
+# Thresholds on the encoder's probabilities (set on MRDA val; see eval/dialogue_acts.py).
+QUESTION_ALONE = 0.5  # an unpunctuated utterance is a question on the encoder's word
+QUESTION_WITH_RULE = 0.3  # ... or on the rules' with this much question (or directive)
+KEEP_RULE_ITEM = 0.2  # a customer's rule commitment/request needs this much of the act
+MODEL_ITEM = 0.6  # the encoder alone makes a commitment/directive from this
 
 
 class DialogueActComponent(Component):
-    """Labels `question`, `action_item`, `follow_up` and `dialogue_acts.summary`."""
+    """Labels `question`, `action_item`, `follow_up`, `dialogue_acts.summary` and
+    `dialogue_act`."""
 
     name = "dialogue_acts"
-    version = "1"
+    version = "2"
     assigns: ClassVar[tuple[str, ...]] = (
         "question",
         "action_item",
         "follow_up",
         "dialogue_acts.summary",
+        "dialogue_act",
     )
     description = "Questions (answered or not), commitments, requests and follow-ups."
 
-    def __init__(self, config: dict[str, Any] | None = None, *, nlp: Any | None = None) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any] | None = None,
+        *,
+        nlp: Any | None = None,
+        encoder: ConversationEncoder | None = None,
+    ) -> None:
         super().__init__(config)
         self.nlp = (
             nlp
             or self.config.get("nlp")
             or shared_nlp(self.config.get("spacy_model") or DEFAULT_SPACY_MODEL)
         )
-        self.model_id = spacy_model_id(self.nlp)
+        self.encoder: ConversationEncoder | None = None
+        if self.config.get("model") != "rules":
+            self.encoder = encoder or shared_encoder(self.config.get("encoder_artefact"))
+        self.model_id = spacy_model_id(self.nlp) + (
+            f"+{self.encoder.model_id}" if self.encoder else ""
+        )
         self.answer_window = int(self.config.get("answer_window", ANSWER_WINDOW))
         # The rules are the taxonomy: a new rule set is a new version, not new definitions.
         self.taxonomy_version = f"rules-{self.version}"
 
     def __call__(self, batch: list[Doc]) -> list[list[Annotation]]:
         spacy_docs = parsed(batch, self.nlp)
-        return [self._label(doc, sdocs) for doc, sdocs in zip(batch, spacy_docs, strict=True)]
+        passes: list[EncoderPass | None] = (
+            list(encoder_pass(batch, self.encoder)) if self.encoder else [None] * len(batch)
+        )
+        return [
+            self._label(doc, sdocs, found)
+            for doc, sdocs, found in zip(batch, spacy_docs, passes, strict=True)
+        ]
 
-    def _label(self, doc: Doc, sdocs: list[Any]) -> list[Annotation]:
+    def _label(self, doc: Doc, sdocs: list[Any], found: EncoderPass | None) -> list[Annotation]:
         conversation = doc.conversation
         utterances = conversation.utterances
         roles = {p.participant_id: p.role for p in conversation.participants}
@@ -90,8 +142,12 @@ class DialogueActComponent(Component):
                 uid, speaker, role, _addressee(speakers, row), _base_time(conversation, utterance)
             )
             substantive, yes_no = False, False
-            for sent in sdocs[i].sents:
+            sents = list(sdocs[i].sents)
+            unpunctuated = "?" not in utterance.text
+            for n, sent in enumerate(sents):
                 acts = analyse_sentence(sent, role)
+                if found is not None:
+                    acts = _combine(acts, sent, found, i, role, unpunctuated, n == len(sents) - 1)
                 words = [t.lower_ for t in sent if t.is_alpha]
                 yes_no = yes_no or any(w in YES_NO for w in words[:3])
                 if acts["question"] is None:
@@ -112,6 +168,12 @@ class DialogueActComponent(Component):
                 )
         if kept:
             out.append(_summary(out))
+        if found is not None:
+            for i in kept:
+                act, score = found.top("dialogue_act", i)
+                value = {"act": act, "score": round(score, 4)}
+                uid = doc.utterance_ids[i]
+                out.append(Annotation("dialogue_act", value, score, uid, [doc.whole(i)]))
         return out
 
     def _sentence(
@@ -176,6 +238,40 @@ class DialogueActComponent(Component):
             if seen >= self.answer_window:
                 return None
         return None
+
+
+def _combine(
+    acts: dict[str, Any],
+    sent: Any,
+    found: EncoderPass,
+    i: int,
+    role: Role,
+    unpunctuated: bool,
+    last: bool,
+) -> dict[str, Any]:
+    """The rules' acts for one sentence, checked against and completed by the encoder's
+    reading of its utterance (row `i`). Model-only acts go on the utterance's last sentence,
+    where its act usually sits ("ok so, can you send me the file")."""
+    p = found.probabilities("dialogue_act", i)
+    p_question = found.share("dialogue_act", i, "question_")
+    question = acts["question"]
+    if unpunctuated:
+        if question is not None and p_question + p["directive"] < QUESTION_WITH_RULE:
+            question = None
+        elif question is None and last and p_question >= QUESTION_ALONE:
+            kind = max(MODEL_KINDS, key=lambda k: p[k])
+            question = (MODEL_KINDS[kind], sent.start)
+    commitments, requests = list(acts["commitments"]), list(acts["requests"])
+    if role not in STAFF:
+        if p["commitment"] < KEEP_RULE_ITEM:
+            commitments = []
+        if p["directive"] + p["suggestion"] < KEEP_RULE_ITEM:
+            requests = []
+    if last and not commitments and p["commitment"] >= MODEL_ITEM:
+        commitments = [(sent.root, p["commitment"])]
+    if last and not requests and not commitments and p["directive"] >= MODEL_ITEM:
+        requests = [(sent.root, p["directive"], False)]
+    return {"question": question, "commitments": commitments, "requests": requests}
 
 
 class _Turn(NamedTuple):

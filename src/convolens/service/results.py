@@ -27,11 +27,16 @@ __all__ = [
 
 # API part -> the label names it gathers.
 PARTS: dict[str, tuple[str, ...]] = {
-    "sentiment": ("sentiment.utterance", "sentiment.participant", "sentiment.conversation"),
+    "sentiment": (
+        "sentiment.utterance",
+        "sentiment.participant",
+        "sentiment.conversation",
+        "emotion",
+    ),
     "intents": ("intent.utterance", "intent.primary"),
     "topics": ("topic.keyphrase", "topic.conversation"),
     "entities": ("entity.mention", "entity.summary", "participant.affiliation"),
-    "questions": ("question",),
+    "questions": ("question", "dialogue_act"),
     "action_items": ("action_item", "follow_up"),
     "trackers": ("tracker.match",),
     "signals": ("signal",),
