@@ -160,22 +160,29 @@ class UtteranceAsr:
         self, words: list[AsrWord], audio: AudioArray, duration: float, speech_end: float | None
     ) -> list[AsrWord]:
         """Drop words past the audio or begun after the voice stopped (Whisper's trailing
-        "Thank you."), then tighten timings to a tight VAD."""
+        "Thank you."), repeated spans and unvoiced trailing fragments, then tighten
+        timings to a tight VAD."""
         limit = duration if speech_end is None else min(duration, speech_end + 0.1)
         kept = _strip_tail([w for w in words if w.start < limit])
         kept = [
             AsrWord(w.text, w.start, min(w.end, duration), w.probability, w.joins_previous)
             for w in kept
         ]
-        if not kept or not self.refine_timings:
+        if not kept:
             return kept
+        from convolens.speech.guards import guard_words
         from convolens.speech.transcribe import refine_word_timings
         from convolens.speech.vad import SileroVad
 
         if self._vad is None:
             # The batch pipeline's boundary settings: where speech starts and stops.
             self._vad = SileroVad(min_silence_ms=150, speech_pad_ms=30)
-        return refine_word_timings(kept, self._vad(audio, RATE))
+        regions = self._vad(audio, RATE)
+        # Repeated spans and a made-up fragment at the end ("... on the left. Thank").
+        kept = guard_words(kept, regions)
+        if not self.refine_timings:
+            return kept
+        return refine_word_timings(kept, regions)
 
 
 def _strip_tail(words: list[AsrWord]) -> list[AsrWord]:

@@ -26,6 +26,11 @@ class SpeechOptions(BaseModel):
         default=None, ge=1, description="mono recordings; default 2 for calls"
     )
     diarize: bool = True
+    diarizer: Literal["segmentation", "resemblyzer"] = Field(
+        default="segmentation",
+        description="segmentation: segmentation-3.0 + CAM++ (overlap-aware, the default); "
+        "resemblyzer: silero VAD + GE2E windows (lighter, ~2x faster, weaker)",
+    )
     max_pause_s: float = Field(default=1.0, description="a longer pause starts a new utterance")
     refine_timings: bool = Field(
         default=True, description="tighten word timings to voice activity (metrics accuracy)"
