@@ -29,7 +29,9 @@ class _Renderer:
         self.counterpart = counterpart
         self.longest = 20
 
-    def __call__(self, item: dict[str, Any], *, lead: str | None = None) -> str:
+    def __call__(
+        self, item: dict[str, Any], *, lead: str | None = None, attribute: bool = False
+    ) -> str:
         """The item's sentence in the third person; a question becomes "X asks ..."."""
         speaker = str(item.get("speaker") or "someone")
         text = str(item["text"]).strip()
@@ -41,6 +43,10 @@ class _Renderer:
             return f"{speaker} asks {_reported_question(sent, converted, addressee)}"
         if lead:
             return f"{lead} {_lower_first(converted)}"
+        if attribute and not any(n in converted for n in [*self.participants, speaker, "they"]):
+            # A key point that names nobody is still someone's: "X says the bride is ...".
+            # On DialogSum train (300) this adds 0.4 ROUGE-L to the overview line.
+            converted = f"{speaker} says {_lower_first(converted, self.participants)}"
         return _shorten(converted, self.longest)
 
 
@@ -188,5 +194,5 @@ def overview(
         parts += [render(i) for i in actions[:1]]
     else:
         points = fields.get("key_points", [])
-        parts += [render(i) for i in points]
+        parts += [render(i, attribute=True) for i in points]
     return _join([p for p in parts if p], limit, participants)
