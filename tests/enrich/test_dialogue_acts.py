@@ -59,7 +59,7 @@ def test_commitment_with_due_date_resolved_from_conversation_start(
     assert (item.value["due"], item.value["due_text"]) == ("2026-11-20", "by Friday")
     assert item.value["follow_up"] is False and item.utterance_id == "commit:1"
     assert evidence_text(doc, item) == "I'll send you the invoice by Friday."
-    assert component.model_id == "en_core_web_sm-3.8.0"
+    assert component.model_id == "en_core_web_sm-3.8.0+convolens-conversation-encoder-v1"
 
 
 def test_request_is_owned_by_the_addressee(component: DialogueActComponent, dated) -> None:
@@ -227,7 +227,10 @@ def test_internal_notes_are_skipped(component: DialogueActComponent, make_doc) -
         internal={1},
     )
     [labels] = component([doc])
-    assert {a.utterance_id for a in labels if a.utterance_id} == {"internal:0"}
+    found = {a.utterance_id for a in labels if a.utterance_id and a.label != "dialogue_act"}
+    assert found == {"internal:0"}
+    # The internal note gets no label at all, not even its act.
+    assert "internal:1" not in {a.utterance_id for a in labels}
 
 
 @pytest.mark.parametrize(

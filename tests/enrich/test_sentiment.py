@@ -82,11 +82,16 @@ def test_the_issues_examples(component: SentimentComponent, make_doc) -> None:
 
 
 def test_a_customer_apology_is_still_read(component: SentimentComponent, make_doc) -> None:
-    # Only staff formulas are set aside: a customer's "sorry but" complaint stays negative.
-    doc = make_doc("cust", [("c", "Sorry but this is the worst service I have ever had.")])
-    [labels] = component([doc])
+    # Only staff formulas are set aside: a customer's "sorry but" is read as written.
+    text = "Sorry but this is the worst service I have ever had."
+    [labels] = component([make_doc("cust", [("c", text)])])
     value = utterance(labels, "cust:0")
-    assert value["label"] == "negative" and "politeness_formula" not in value
+    assert "politeness_formula" not in value
+    _, heads = shared_encoder().encode([text])
+    assert value["probabilities"]["negative"] == pytest.approx(heads["sentiment"][0, 0], abs=1e-4)
+    # The same words from the agent are scored without the apology.
+    [labels] = component([make_doc("staff", [("a", text)])])
+    assert utterance(labels, "staff:0")["politeness_formula"] is True
 
 
 @pytest.mark.parametrize(

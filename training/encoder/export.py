@@ -138,6 +138,12 @@ def main() -> None:
         "training_dev": dev[-1] if dev else None,
         "agreement_on_dev_texts_pct": agreement,
     }
+    previous = args.dest / "labels.json"
+    if previous.exists():
+        # The prior correction is computed from the training data (see MODEL_CARD.md).
+        kept = json.loads(previous.read_text()).get("prior_correction")
+        if kept:
+            meta["prior_correction"] = kept
     (args.dest / "labels.json").write_text(json.dumps(meta, indent=2) + "\n")
     size = (args.dest / "model.int8.onnx").stat().st_size / 2**20
     print(json.dumps({"size_mib": round(size, 1), **agreement}, indent=2))

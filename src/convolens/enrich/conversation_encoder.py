@@ -81,6 +81,14 @@ class ConversationEncoder:
         self.labels: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in meta["heads"].items()}
         self.outputs: list[str] = list(meta["outputs"])
         self.metadata = meta
+        # Heads trained on class-balanced data over-predict rare classes; labels.json may
+        # carry per-class factors that move their probabilities towards the natural prior.
+        correction = meta.get("prior_correction") or {}
+        self.prior = {
+            head: np.asarray(correction[head], dtype=np.float32)
+            for head in self.labels
+            if head in correction
+        }
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.enable_truncation(max_length=int(meta["max_length"]))
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
@@ -111,7 +119,11 @@ class ConversationEncoder:
                 vectors = np.zeros((len(texts), width), dtype=np.float32)
             vectors[index] = results["vector"]
             for name in heads:
-                heads[name][index] = results[name]
+                probs = results[name]
+                if name in self.prior:
+                    probs = probs * self.prior[name]
+                    probs = probs / probs.sum(axis=1, keepdims=True)
+                heads[name][index] = probs
         return vectors, heads
 
 

@@ -26,10 +26,10 @@ The rules read syntax; the conversation encoder (trained on meeting and telephon
 half of it without punctuation or case) reads what the utterance does. They are combined
 per utterance (thresholds below, set on MRDA val): without a "?" in the utterance (raw
 ASR text), a question is what the encoder says, with the rules' kind when they find one;
-a rule commitment or request by a customer or an unknown speaker stands only when the
-encoder gives the act some probability, and an act the encoder is sure of stands without
-a rule. Staff's support formulas ("your refund will be processed") are not in the meeting
-data, so staff commitments keep the rules alone.
+a rule commitment by a customer or an unknown speaker stands only when the encoder gives
+the act some probability, and an act the encoder is sure of stands without a rule.
+Staff's support formulas ("your refund will be processed") are not in the meeting data,
+so staff commitments keep the rules alone, and so do requests.
 `{"model": "rules"}` turns the encoder off (the rules alone, as before).
 """
 
@@ -70,9 +70,9 @@ MODEL_KINDS = {
     "question_or": "alternative",
 }
 # Thresholds on the encoder's probabilities (set on MRDA val; see eval/dialogue_acts.py).
-QUESTION_ALONE = 0.5  # an unpunctuated utterance is a question on the encoder's word
+QUESTION_ALONE = 0.4  # an unpunctuated utterance is a question on the encoder's word
 QUESTION_WITH_RULE = 0.3  # ... or on the rules' with this much question (or directive)
-KEEP_RULE_ITEM = 0.2  # a customer's rule commitment/request needs this much of the act
+KEEP_RULE_ITEM = 0.2  # a customer's rule commitment needs this much of the act
 MODEL_ITEM = 0.6  # the encoder alone makes a commitment/directive from this
 
 
@@ -262,11 +262,10 @@ def _combine(
             kind = max(MODEL_KINDS, key=lambda k: p[k])
             question = (MODEL_KINDS[kind], sent.start)
     commitments, requests = list(acts["commitments"]), list(acts["requests"])
-    if role not in STAFF:
-        if p["commitment"] < KEEP_RULE_ITEM:
-            commitments = []
-        if p["directive"] + p["suggestion"] < KEEP_RULE_ITEM:
-            requests = []
+    # Requests keep the rules: customers' "can you reset my password" is what support
+    # needs, and the meeting-trained head gives it little directive probability.
+    if role not in STAFF and p["commitment"] < KEEP_RULE_ITEM:
+        commitments = []
     if last and not commitments and p["commitment"] >= MODEL_ITEM:
         commitments = [(sent.root, p["commitment"])]
     if last and not requests and not commitments and p["directive"] >= MODEL_ITEM:
