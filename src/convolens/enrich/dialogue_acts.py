@@ -70,7 +70,7 @@ MODEL_KINDS = {
     "question_or": "alternative",
 }
 # Thresholds on the encoder's probabilities (set on MRDA val; see eval/dialogue_acts.py).
-QUESTION_ALONE = 0.4  # an unpunctuated utterance is a question on the encoder's word
+QUESTION_ALONE = 0.5  # an unpunctuated utterance is a question on the encoder's word
 QUESTION_WITH_RULE = 0.3  # ... or on the rules' with this much question (or directive)
 KEEP_RULE_ITEM = 0.2  # a customer's rule commitment needs this much of the act
 MODEL_ITEM = 0.6  # the encoder alone makes a commitment/directive from this
