@@ -74,6 +74,18 @@ def _spooled_paths(wh: Warehouse, conversation_id: str, spool: Path | None) -> l
     return found
 
 
+def _uploaded_names(wh: Warehouse, conversation_id: str) -> list[str]:
+    """The names uploads of it were sent under: an ingest run records them (the mapping's
+    `$file`), and a name can hold the same text as the conversation."""
+    names: list[str] = []
+    for row in wh.query(_JOBS_SQL, [conversation_id] * 3):
+        request = json.loads(row["request"]) if row["request"] else {}
+        name = request.get("filename")
+        if isinstance(name, str) and len(name) >= 3 and name not in names:
+            names.append(name)
+    return names
+
+
 def _rowid_ranges(wh: Warehouse, table: str) -> list[tuple[int, int, set[int]]]:
     """(first rowid, end rowid, blocks) of each row group of `table`, from its storage."""
     sizes: dict[int, int] = defaultdict(int)
@@ -227,9 +239,11 @@ def erase_conversation(wh: Warehouse, conversation_id: str, *, spool: Path | Non
     for table, (condition, params) in where.items():
         n = wh.query(f"SELECT count(*) AS n FROM {table} WHERE {condition}", params)
         erased.rows[table] = int(n[0]["n"])
+    # Spooled paths first: each holds the uploaded name, so it goes as one "(deleted)".
+    mentioned = [str(p) for p in paths] + _uploaded_names(wh, cid)
     for attempt in range(_ATTEMPTS):
         try:
-            _delete_and_rewrite(wh, cid, where, [str(p) for p in paths])
+            _delete_and_rewrite(wh, cid, where, mentioned)
             break
         except duckdb.TransactionException:
             # A worker wrote to a table being rewritten (the job queue, the outbox): the
