@@ -23,8 +23,7 @@ import yaml
 from typer.testing import CliRunner
 
 from convolens.cli import app
-from convolens.enrich.registry import DEFAULT_COMPONENTS
-from service.live_server import ADMIN_KEY, Server
+from service.live_server import ADMIN_KEY, Server, unlabelled_server
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -179,18 +178,8 @@ def test_shell_snippets_use_real_commands_and_options(
 # -- against a live server -------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("docs")
-    config = folder / "components.toml"
-    config.write_text(
-        "".join(f"[components.{name}]\nenabled = false\n" for name in DEFAULT_COMPONENTS)
-    )
-    server = Server(folder / "w.duckdb", folder / "server.log", CONVOLENS_CONFIG=str(config))
-    server.env["CONVOLENS_PRELOAD"] = "0"
-    server.start()
-    try:
+    with unlabelled_server(tmp_path_factory.mktemp("docs")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 SERVER_SNIPPETS = [s for s in _of("python") if "BASE_URL" in s.text]

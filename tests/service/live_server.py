@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
+from convolens.enrich.registry import DEFAULT_COMPONENTS
 from convolens.service.local import LocalServer
 
 # A fixed key for the tests, as strong as a generated one (weak keys are refused at start).
@@ -35,6 +38,23 @@ class Server(LocalServer):
     def client(self, key: str | None = ADMIN_KEY) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+
+@contextmanager
+def unlabelled_server(folder: Path) -> Iterator[Server]:
+    """A server whose jobs ingest and measure only (every labelling component off, no
+    models preloaded): fast, for tests of intake, the SDK and the docs."""
+    config = folder / "components.toml"
+    config.write_text(
+        "".join(f"[components.{name}]\nenabled = false\n" for name in DEFAULT_COMPONENTS)
+    )
+    server = Server(folder / "w.duckdb", folder / "server.log", CONVOLENS_CONFIG=str(config))
+    server.env["CONVOLENS_PRELOAD"] = "0"
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def wait_job(client: httpx.Client, job_id: str, timeout: float = 240.0) -> dict:

@@ -9,28 +9,17 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from live_server import ADMIN_KEY, Server
+from live_server import ADMIN_KEY, Server, unlabelled_server
 
 from convolens.client import AsyncClient, Client
-from convolens.enrich.registry import DEFAULT_COMPONENTS
 
 START = {"channel_kind": "chat", "speakers": [{"name": "Bob", "role": "customer"}]}
 
 
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("stream-errors")
-    config = folder / "components.toml"
-    config.write_text(
-        "".join(f"[components.{name}]\nenabled = false\n" for name in DEFAULT_COMPONENTS)
-    )
-    server = Server(folder / "w.duckdb", folder / "server.log", CONVOLENS_CONFIG=str(config))
-    server.env["CONVOLENS_PRELOAD"] = "0"
-    server.start()
-    try:
+    with unlabelled_server(tmp_path_factory.mktemp("stream-errors")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 class MicUnplugged(RuntimeError):

@@ -8,9 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from live_server import ROOT, Server, wait_job
-
-from convolens.enrich.registry import DEFAULT_COMPONENTS
+from live_server import ROOT, Server, unlabelled_server, wait_job
 
 THREADS = [
     {
@@ -26,18 +24,8 @@ THREADS = [
 @pytest.fixture(scope="module")
 def plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server whose jobs ingest and measure only (no labelling models): fast."""
-    folder = tmp_path_factory.mktemp("upload-mapping")
-    config = folder / "components.toml"
-    config.write_text(
-        "".join(f"[components.{name}]\nenabled = false\n" for name in DEFAULT_COMPONENTS)
-    )
-    server = Server(folder / "w.duckdb", folder / "server.log", CONVOLENS_CONFIG=str(config))
-    server.env["CONVOLENS_PRELOAD"] = "0"
-    server.start()
-    try:
+    with unlabelled_server(tmp_path_factory.mktemp("upload-mapping")) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def _upload(client: httpx.Client, data: dict[str, str], content: bytes | None = None):
