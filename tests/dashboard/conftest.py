@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
-from live_server import ADMIN_KEY, EXAMPLES, ROOT, Server
+from live_server import EXAMPLES, ROOT, Server, role_keys
 
 CHROMIUM = Path(os.environ.get("CONVOLENS_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = Path(
@@ -86,17 +86,7 @@ def server(corpus_db: Path) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def keys(server: Server) -> dict[str, str]:
     """An API key per role: admin, analyst, viewer, and agent (Leo Martin)."""
-    made = {"admin": ADMIN_KEY}
-    with server.client() as admin:
-        for role, body in {
-            "analyst": {"name": "dash analyst", "role": "analyst"},
-            "viewer": {"name": "dash viewer", "role": "viewer"},
-            "agent": {"name": "dash agent", "role": "agent", "agent": "Leo Martin"},
-        }.items():
-            response = admin.post("/v1/keys", json=body)
-            assert response.status_code == 201, response.text
-            made[role] = response.json()["key"]
-    return made
+    return role_keys(server)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 from scorecard_corpus import ROOT
 
 sys.path.insert(0, str(ROOT / "tests" / "service"))
-from live_server import ADMIN_KEY, Server
+from live_server import Server, role_keys
 
 from convolens.dashboard.session import COOKIE, CSRF_FIELD
 
@@ -42,17 +42,7 @@ def server(scored_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture(scope="module")
 def keys(server: Server) -> dict[str, str]:
-    made = {"admin": ADMIN_KEY}
-    with server.client() as admin:
-        for role, body in {
-            "analyst": {"name": "qa analyst", "role": "analyst"},
-            "viewer": {"name": "qa viewer", "role": "viewer"},
-            "agent": {"name": "qa agent", "role": "agent", "agent": "Leo Martin"},
-        }.items():
-            response = admin.post("/v1/keys", json=body)
-            assert response.status_code == 201, response.text
-            made[role] = response.json()["key"]
-    return made
+    return role_keys(server, name="qa")
 
 
 @pytest.fixture(scope="module")

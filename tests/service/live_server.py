@@ -40,6 +40,22 @@ class Server(LocalServer):
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
 
+def role_keys(server: Server, agent: str = "Leo Martin", name: str = "test") -> dict[str, str]:
+    """An API key per role: the admin's, and a new analyst, viewer and agent key (named
+    "<name> <role>", which a reviewer's name on a page shows)."""
+    made = {"admin": ADMIN_KEY}
+    with server.client() as admin:
+        for role, body in {
+            "analyst": {"name": f"{name} analyst", "role": "analyst"},
+            "viewer": {"name": f"{name} viewer", "role": "viewer"},
+            "agent": {"name": f"{name} agent", "role": "agent", "agent": agent},
+        }.items():
+            response = admin.post("/v1/keys", json=body)
+            assert response.status_code == 201, response.text
+            made[role] = response.json()["key"]
+    return made
+
+
 @contextmanager
 def unlabelled_server(folder: Path) -> Iterator[Server]:
     """A server whose jobs ingest and measure only (every labelling component off, no

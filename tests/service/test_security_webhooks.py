@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from live_server import ADMIN_KEY, Server
+from live_server import role_keys as make_role_keys
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -276,15 +277,7 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def role_keys(strict: Server) -> dict[str, str]:
-    keys = {"admin": ADMIN_KEY}
-    with strict.client() as admin:
-        for role, body in {
-            "analyst": {"name": "a", "role": "analyst"},
-            "agent": {"name": "g", "role": "agent", "agent": "Dana"},
-            "viewer": {"name": "v", "role": "viewer"},
-        }.items():
-            keys[role] = admin.post("/v1/keys", json=body).json()["key"]
-    return keys
+    return make_role_keys(strict, agent="Dana")
 
 
 def test_registration_refuses_internal_targets_over_http(
