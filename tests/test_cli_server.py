@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -103,7 +104,8 @@ def test_every_command_runs_through_the_server_then_alone_once_it_stops(
 
     analyzed = ok("analyze", "--db", db, "-c", "sentiment")
     assert through in analyzed.stderr
-    assert "sentiment v1:" in analyzed.stdout and "labelled" in analyzed.stdout
+    assert re.search(r"^sentiment v\d+: \d+ labels$", analyzed.stdout, re.M), analyzed.stdout
+    assert "labelled" in analyzed.stdout
 
     # Two commands at once in the server: each caller gets its own output, nothing mixed.
     relabel = subprocess.Popen(
