@@ -214,7 +214,7 @@ def test_banking77_csv_is_a_taxonomy_as_published() -> None:
         / "train.csv"
     )
     if not path.exists():
-        pytest.skip("shared Banking77 data not present")
+        pytest.fail(f"{path} is missing: the shared datasets sit beside the checkout")
     taxonomy = load_taxonomy(path)
     assert len(taxonomy.intents) == 77 and taxonomy.name == "train"
     # Banking77's train.csv repeats a few queries and spells one intent with a "?".
@@ -381,7 +381,7 @@ def test_taxonomy_without_out_of_scope_rejects_few_in_scope_queries(
     comes from the examples' own cross-validation and keeps nearly all new in-scope text."""
     path = Path(__file__).resolve().parents[3] / "shared" / "data" / "intents" / "banking77"
     if not (path / "train.csv").exists():
-        pytest.skip("shared Banking77 data not present")
+        pytest.fail(f"{path} is missing: the shared datasets sit beside the checkout")
     full = load_taxonomy(path / "train.csv")
     small = full.model_copy(
         update={
