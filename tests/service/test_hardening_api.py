@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import pytest
 from hardening import assert_clean_error, assert_clean_job_error, leaks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from live_server import ADMIN_KEY, EXAMPLES, Server, wait_job
+from live_server import ADMIN_KEY, EXAMPLES, Receiver, Server, wait_job
 
 from convolens.dashboard.session import COOKIE
 from convolens.enrich.registry import DEFAULT_COMPONENTS
@@ -293,27 +292,6 @@ def test_odd_path_parameters_are_clean_errors(api_only: Server, path: str) -> No
 
 
 # -- jobs that fail ------------------------------------------------------------------------
-class Receiver:
-    """A webhook receiver on localhost that keeps what it is sent."""
-
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        received = self.bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                received.append(self.rfile.read(int(self.headers["Content-Length"])))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/hook"
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-
-
 def test_failing_jobs_show_a_reason_not_a_traceback(tmp_path: Path) -> None:
     """Two jobs that fail on the server's side, with paths in their exceptions: a
     recording (the Whisper model directory's weights are broken) and a conversation

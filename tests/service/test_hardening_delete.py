@@ -12,39 +12,18 @@ from __future__ import annotations
 import json
 import random
 import string
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from live_server import Server, wait_job
+from live_server import Receiver, Server, wait_job
 
 from convolens.store.warehouse import Warehouse
 
 # A made-up lower-case word: no PII detector takes it for a name, number or address, so
 # the redacted text, the raw layer and the webhook all carry it verbatim.
 PLANTED = "zorbl" + "".join(random.Random(11).choices(string.ascii_lowercase, k=12))
-
-
-class Receiver:
-    def __init__(self) -> None:
-        self.bodies: list[bytes] = []
-        received = self.bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                received.append(self.rfile.read(int(self.headers["Content-Length"])))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/hook"
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
 
 
 def _conversation(source_id: str, text: str) -> dict:
