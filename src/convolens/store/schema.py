@@ -10,16 +10,9 @@ and the writer enforces uniqueness itself (see store/warehouse.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from convolens.store.migrations import Migration, numbered_migrations
 
 __all__ = ["LAYERS", "MIGRATIONS", "Migration"]
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
 
 
 _CURRENT_VIEWS = """
@@ -393,6 +386,12 @@ CREATE TABLE qa_scores (
 """,
     )
 )
+
+# Migrations 7 and later, one module each in store/migrations/.
+MIGRATIONS.extend(numbered_migrations())
+_versions = [m.version for m in MIGRATIONS]
+if _versions != sorted(set(_versions)):
+    raise RuntimeError(f"migration versions out of order or repeated: {_versions}")
 
 # Export/inspection layers: name -> (relation for current data, relation for all versions).
 LAYERS: dict[str, tuple[str, str]] = {
