@@ -19,22 +19,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
 from convolens.ingest.base import (
     Adapter,
-    Parsed,
     ParseResult,
-    RawRecord,
     Reject,
     SourceFile,
-    describe_validation_error,
 )
 from convolens.ingest.registry import register_adapter
-from convolens.ingest.roles import transcript_roles
 from convolens.ingest.sidecar import Sidecar, read_sidecar
-from convolens.ingest.subtitles import _slug, _unique
-from convolens.model import Conversation
+from convolens.ingest.transcript_files import speaker_slug, transcript_conversation, unique_id
 
 __all__ = ["PlainTranscriptAdapter", "Turn", "parse_transcript_text"]
 
@@ -173,11 +166,10 @@ class PlainTranscriptAdapter(Adapter):
             return
         speakers: dict[str, str] = {}
         utterances: list[dict[str, Any]] = []
-        said: dict[str, list[str]] = {}
         for turn in turns:
             if turn.speaker not in speakers:
-                speakers[turn.speaker] = _unique(_slug(turn.speaker), set(speakers.values()))
-            said.setdefault(turn.speaker, []).append(turn.text)
+                taken = set(speakers.values())
+                speakers[turn.speaker] = unique_id(speaker_slug(turn.speaker), taken)
             utterance: dict[str, Any] = {"participant_id": speakers[turn.speaker]}
             utterance["text"] = turn.text
             if turn.start is not None:
@@ -188,42 +180,15 @@ class PlainTranscriptAdapter(Adapter):
         for current, following in zip(utterances, [*utterances[1:], {}], strict=True):
             if "start" in current:
                 current["end"] = max(current["start"], following.get("start", current["start"]))
-        channel = sidecar.channel or self.options.default_channel or "call"
-        roles = transcript_roles(
-            said, sidecar=sidecar, channel=channel, agent_domains=self.options.agent_domains
+        yield from transcript_conversation(
+            source,
+            self.name,
+            self.options,
+            sidecar=sidecar,
+            sidecar_raw=sidecar_raw,
+            speakers=speakers,
+            utterances=utterances,
         )
-        payload = {
-            "channel": channel,
-            "source": {
-                "system": sidecar.source or self.options.source_system or "transcript",
-                "source_id": None if sidecar.id in (None, "") else str(sidecar.id),
-                "platform": sidecar.platform,
-                "queue": sidecar.queue,
-                "agent": sidecar.agent,
-                "campaign": sidecar.campaign,
-                "tags": sidecar.tags,
-            },
-            "language": sidecar.language,
-            "started_at": sidecar.started_at,
-            "duration_seconds": sidecar.duration_seconds,
-            "subject": sidecar.subject,
-            "links": sidecar.links,
-            "participants": [
-                {"participant_id": pid, "name": name, "role": roles[name]}
-                for name, pid in speakers.items()
-            ],
-            "utterances": utterances,
-            "meta": sidecar.meta,
-        }
-        try:
-            conversation = Conversation.model_validate(payload)
-        except ValidationError as exc:
-            yield reject(describe_validation_error(exc))
-            return
-        raw = [RawRecord(path, "file", source.data, source.decoded.encoding)]
-        if sidecar_raw is not None:
-            raw.append(RawRecord(*sidecar_raw))
-        yield Parsed(conversation, raw, self.name)
 
 
 register_adapter(PlainTranscriptAdapter)

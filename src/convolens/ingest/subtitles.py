@@ -26,28 +26,22 @@ from __future__ import annotations
 import ast
 import io
 import re
-import unicodedata
 from collections import defaultdict, deque
 from collections.abc import Iterator
 from typing import Any
 
 import webvtt
-from pydantic import ValidationError
 from webvtt.errors import MalformedCaptionError, MalformedFileError
 
 from convolens.ingest.base import (
     Adapter,
-    Parsed,
     ParseResult,
-    RawRecord,
     Reject,
     SourceFile,
-    describe_validation_error,
 )
 from convolens.ingest.registry import register_adapter
-from convolens.ingest.roles import transcript_roles
 from convolens.ingest.sidecar import Sidecar, read_sidecar
-from convolens.model import Conversation
+from convolens.ingest.transcript_files import speaker_slug, transcript_conversation, unique_id
 
 __all__ = ["SubtitleAdapter"]
 
@@ -89,14 +83,6 @@ def _split_prefix(text: str) -> tuple[str | None, str]:
     if match is None or not _is_speaker_name(match["name"]):
         return None, text
     return match["name"], text[match.end() :].strip()
-
-
-def _slug(name: str) -> str:
-    # casefold first so that "Weiß" becomes "weiss" rather than losing the letter.
-    folded = unicodedata.normalize("NFKD", name.casefold()).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", folded).strip("-")
-    # Names with no Latin letters (e.g. "張偉") keep their own characters.
-    return slug or re.sub(r"[\W_]+", "-", name.lower()).strip("-") or "speaker"
 
 
 class SubtitleAdapter(Adapter):
@@ -162,7 +148,7 @@ class SubtitleAdapter(Adapter):
                 warnings.append(f"{cue}: no text, skipped")
                 continue
             if speaker not in speakers:
-                speakers[speaker] = _unique(_slug(speaker), set(speakers.values()))
+                speakers[speaker] = unique_id(speaker_slug(speaker), set(speakers.values()))
             utterance: dict[str, Any] = {"participant_id": speakers[speaker], "text": body}
             utterance["start"], utterance["end"] = _seconds(caption.start), _seconds(caption.end)
             utterance["meta"] = {"cue": caption.identifier} if caption.identifier else {}
@@ -170,54 +156,18 @@ class SubtitleAdapter(Adapter):
         if not utterances:
             yield reject("no cues with text")
             return
-
-        said: dict[str, list[str]] = {name: [] for name in speakers}
-        by_id = {pid: name for name, pid in speakers.items()}
-        for utterance in utterances:
-            said[by_id[utterance["participant_id"]]].append(utterance["text"])
-        channel = sidecar.channel or self.options.default_channel or "call"
-        roles = transcript_roles(
-            said, sidecar=sidecar, channel=channel, agent_domains=self.options.agent_domains
+        yield from transcript_conversation(
+            source,
+            self.name,
+            self.options,
+            sidecar=sidecar,
+            sidecar_raw=sidecar_raw,
+            speakers=speakers,
+            utterances=utterances,
+            language=_header_language(document),
+            duration_seconds=max(u["end"] for u in utterances),
+            warnings=warnings,
         )
-        participants = [
-            {"participant_id": pid, "name": name, "role": roles[name]}
-            for name, pid in speakers.items()
-        ]
-        source_id = None if sidecar.id in (None, "") else str(sidecar.id)
-        payload = {
-            "channel": channel,
-            "source": {
-                "system": sidecar.source or self.options.source_system or "transcript",
-                "source_id": source_id,
-                "platform": sidecar.platform,
-                "queue": sidecar.queue,
-                "agent": sidecar.agent,
-                "campaign": sidecar.campaign,
-                "tags": sidecar.tags,
-            },
-            "language": sidecar.language or _header_language(document),
-            "started_at": sidecar.started_at,
-            "duration_seconds": (
-                sidecar.duration_seconds
-                if sidecar.duration_seconds is not None
-                else max(u["end"] for u in utterances)
-            ),
-            "subject": sidecar.subject,
-            "links": sidecar.links,
-            "participants": participants,
-            "utterances": utterances,
-            "meta": sidecar.meta,
-        }
-        try:
-            conversation = Conversation.model_validate(payload)
-        except ValidationError as exc:
-            yield reject(describe_validation_error(exc))
-            return
-        raw = [RawRecord(path, "file", source.data, source.decoded.encoding)]
-        if sidecar_raw is not None:
-            # Kept so that a replay from the raw layer sees the same metadata.
-            raw.append(RawRecord(*sidecar_raw))
-        yield Parsed(conversation, raw, self.name, warnings)
 
 
 def _header_language(document: Any) -> str | None:
@@ -227,15 +177,6 @@ def _header_language(document: Any) -> str | None:
         if key.strip().lower() == "language" and value.strip():
             return value.strip()
     return None
-
-
-def _unique(slug: str, taken: set[str]) -> str:
-    # "Tom" and "TOM" slug alike but are different speakers as far as the file says.
-    candidate, n = slug, 1
-    while candidate in taken:
-        n += 1
-        candidate = f"{slug}-{n}"
-    return candidate
 
 
 def _looks_like_srt(head: str) -> bool:
