@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 # numba (under resemblyzer's librosa) compiles on first use; a cache makes that once.
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 
-.PHONY: install demo test lint bench eval clean chromium
+.PHONY: install demo test lint bench eval clean chromium llm
 CHROMIUM ?= /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -78,6 +78,11 @@ eval: install
 	$(PY) eval/resolution.py
 	$(PY) eval/summary.py
 	$(PY) eval/clustering.py
+
+# Optional: the local LLM for `abstractive = true, llm_provider = "llama_cpp"` summaries.
+llm: install
+	CMAKE_BUILD_PARALLEL_LEVEL=2 $(PIP) install -q -c constraints.txt -e '.[llm]'
+	$(PY) -m convolens.enrich.summary.local_llm
 
 clean:
 	rm -rf $(VENV) $(DEMO_DB) $(DEMO_DB).wal .pytest_cache .ruff_cache

@@ -20,6 +20,7 @@ spans (turns outside every span belong to the topic before them), beside "no bou
 ("Summarize the whole meeting"), beside the first turns with as many words.
 
     .venv/bin/python eval/summary.py [--limit N] [--skip-qmsum] [--skip-dialogsum]
+        [--llm [GGUF] --llm-limit 30]   (the optional llama.cpp backend, after `make llm`)
         (~3 min for DialogSum, ~10 min for QMSum on 2 CPU cores)
 
 Figures of the defaults (summary v2, 2026-12-06, CPU):
@@ -165,6 +166,40 @@ def eval_dialogsum(args: argparse.Namespace, component: SummaryComponent) -> Non
     title = f"DialogSum dev ({len(docs)} dialogues), ROUGE F1 x100, best reference"
     print_table(title, systems, references)
     print(f"  types: {types}; {seconds / max(1, len(docs)):.3f} s per dialogue (CPU)")
+    if args.llm is not None:
+        eval_llm(args, docs[: args.llm_limit], references[: args.llm_limit], values)
+
+
+def eval_llm(
+    args: argparse.Namespace,
+    docs: list[Doc],
+    references: list[list[str]],
+    values: list[dict[str, Any]],
+) -> None:
+    """The llama.cpp overview beside the default's on the same first dialogues."""
+    from convolens.enrich.summary.local_llm import LlamaCppBackend
+
+    backend = LlamaCppBackend(args.llm or None, n_threads=args.llm_threads)
+    component = SummaryComponent(
+        {"abstractive": True, "llm_max_tokens": 80},
+        embedder=SentenceEmbedder(),
+        backend=backend,
+    )
+    texts: list[str] = []
+    started = time.perf_counter()
+    for doc in docs:
+        labels = component([doc])[0]
+        found = [a.value["text"] for a in labels if a.label == "summary.abstractive"]
+        texts.append(found[0] if found else "")
+    seconds = time.perf_counter() - started
+    systems = {
+        "llm": texts,
+        "overview": [v["text"] for v in values[: len(docs)]],
+        "lead-3": [" ".join(u.text for u in d.conversation.utterances[:3]) for d in docs],
+    }
+    title = f"DialogSum dev, first {len(docs)}: {backend.model_id} beside the default"
+    print_table(title, systems, references)
+    print(f"  llm: {seconds / max(1, len(docs)):.1f} s per dialogue (whole component, CPU)")
 
 
 _MARKUP = re.compile(r"\{\w+\}|\s+(?=[,.?!])")
@@ -277,6 +312,15 @@ def main() -> None:
     parser.add_argument("--anonymous", action="store_true", help="speakers as 'Person one'")
     parser.add_argument("--skip-dialogsum", action="store_true")
     parser.add_argument("--skip-qmsum", action="store_true")
+    parser.add_argument(
+        "--llm",
+        nargs="?",
+        const="",
+        default=None,
+        help="also score the llama.cpp overview (a GGUF path; default: `make llm`'s model)",
+    )
+    parser.add_argument("--llm-limit", type=int, default=30, help="dialogues for the LLM")
+    parser.add_argument("--llm-threads", type=int, default=None)
     args = parser.parse_args()
     component = SummaryComponent(embedder=SentenceEmbedder())
     if not args.skip_dialogsum:

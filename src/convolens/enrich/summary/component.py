@@ -51,6 +51,7 @@ from convolens.enrich.summary.llm import (
     OpenAICompatibleBackend,
     scrub_contact_details,
 )
+from convolens.enrich.summary.local_llm import LlamaCppBackend
 from convolens.enrich.summary.overview import overview
 from convolens.enrich.summary.segmentation import texttiling
 from convolens.enrich.summary.settings import SummaryConfig
@@ -99,7 +100,9 @@ class SummaryComponent(Component):
         self.nlp = nlp or shared_nlp()
         self.backend: LlmBackend | None = backend or given_backend
         s = self.settings
-        if self.backend is None and s.abstractive:
+        if self.backend is None and s.abstractive and s.llm_provider == "llama_cpp":
+            self.backend = LlamaCppBackend(s.llm_model_path, n_threads=s.llm_threads)
+        elif self.backend is None and s.abstractive:
             if not s.llm_base_url or not s.llm_model:
                 raise ValueError("abstractive summaries need `llm_base_url` and `llm_model`")
             self.backend = OpenAICompatibleBackend(
@@ -308,16 +311,9 @@ class SummaryComponent(Component):
         transcript, used, truncated = self.transcript(doc)
         if not transcript:
             return None
+        kind = str(conversation_type_of(doc).get("type", "other"))
         messages = [
-            {
-                "role": "system",
-                "content": (
-                    "You summarise customer-service conversations for the support team. "
-                    "In 2 to 4 sentences, say what the customer needed, what was done, "
-                    "the outcome and any follow-up promised. Use only facts from the "
-                    "transcript. Keep placeholders such as <PERSON> as they are."
-                ),
-            },
+            {"role": "system", "content": _PROMPTS.get(kind, _PROMPTS["other"])},
             {"role": "user", "content": f"Transcript:\n{transcript}\n\nSummary:"},
         ]
         try:
@@ -329,6 +325,25 @@ class SummaryComponent(Component):
         value = {"text": reply, "model": self.backend.model_id, "truncated": truncated}
         evidence = [doc.whole(i) for i in used]
         return Annotation("summary.abstractive", value, None, None, evidence)
+
+
+_RULES = (
+    " Use only facts from the transcript, in the third person, naming speakers as the "
+    "transcript does. Keep placeholders such as <PERSON> as they are."
+)
+# One instruction per conversation type: what a reader of that kind of record wants.
+_PROMPTS = {
+    "support": "You summarise customer-service conversations for the support team. In 2 "
+    "to 4 sentences, say what the customer needed, what was done, the outcome and any "
+    "follow-up promised." + _RULES,
+    "sales": "You summarise sales calls for the account team. In 2 to 4 sentences, say "
+    "what the prospect needs, their objections, competitors named and the agreed next "
+    "steps." + _RULES,
+    "meeting": "You summarise meetings. In 2 to 4 sentences, say what was discussed, "
+    "what was decided and who will do what." + _RULES,
+    "other": "You summarise conversations. In one or two short sentences, say who wanted "
+    "what and how it ended." + _RULES,
+}
 
 
 def first_sentence(text: str) -> tuple[int, int]:

@@ -44,6 +44,11 @@ class SummaryConfig(BaseModel):
     # The overview line: at most this many words (DialogSum references average ~19).
     overview_max_words: int = Field(default=45, ge=10)
     abstractive: bool = False
+    # "openai": any OpenAI-compatible server at `llm_base_url`; "llama_cpp": a local GGUF
+    # run in-process (`local_llm.py`, `make llm`), `llm_model_path` or the default model.
+    llm_provider: Literal["openai", "llama_cpp"] = "openai"
+    llm_model_path: str | None = None
+    llm_threads: int | None = Field(default=None, ge=1, le=256)
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key_env: str | None = "CONVOLENS_LLM_API_KEY"
