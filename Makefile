@@ -26,6 +26,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 install: $(VENV)/.installed
 
+# The Ray engine's extra (~600 MB): the tests need it, the demo and a plain install do not.
+$(VENV)/.installed-ray: $(VENV)/.installed
+	$(PIP) install -q -c constraints.txt -e '.[ray]'
+	touch $@
+
 demo: install
 	$(CONVOLENS) ingest examples --db $(DEMO_DB)
 	$(CONVOLENS) analyze --db $(DEMO_DB)
@@ -58,7 +63,7 @@ lint: install
 chromium:
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -q && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
-test: install lint chromium
+test: install $(VENV)/.installed-ray lint chromium
 	$(VENV)/bin/pytest -q
 
 bench: install

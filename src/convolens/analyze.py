@@ -7,12 +7,16 @@ large the warehouse is.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, fields
+from datetime import datetime
 
 import pyarrow as pa
 
+from convolens.engine.base import BatchWorker, Engine, WorkerSpec
+from convolens.engine.local import LocalEngine
 from convolens.metrics import (
     METRICS_VERSION,
     ConversationMetrics,
@@ -22,9 +26,17 @@ from convolens.metrics import (
     Segment,
     compute_metrics,
 )
+from convolens.store.lake import Lake, StagedFiles, tables_from_columns
 from convolens.store.warehouse import Warehouse, now_utc
 
-__all__ = ["AnalyzeReport", "analyze", "pending_conversations"]
+__all__ = [
+    "AnalyzeReport",
+    "MetricsTask",
+    "MetricsWorker",
+    "analyze",
+    "metrics_chunk",
+    "pending_conversations",
+]
 
 _KEY_SCHEMA = pa.schema([("conversation_id", pa.string()), ("version", pa.int32())])
 
@@ -145,6 +157,67 @@ def _rows(cid: str, version: int, run_id: str, result: MetricsResult, columns: d
                 columns[name].setdefault(key, []).append(value)
 
 
+@dataclass
+class MetricsTask:
+    """One batch for a metrics worker: each conversation's segments, roles and duration."""
+
+    run_id: str
+    inputs: list[tuple[str, int, list[Segment], dict[str, str], float | None]]
+    now: datetime
+
+
+@dataclass
+class MetricsChunk:
+    """The metrics rows of one batch per table (or, with a lake, the files staged)."""
+
+    keys: list[tuple[str, int]]
+    columns: dict[str, dict[str, list]]
+    utterances: int = 0
+    staged: StagedFiles | None = None
+
+
+def metrics_chunk(task: MetricsTask) -> MetricsChunk:
+    """Compute one batch's metrics: the work of every engine, local or Ray."""
+    columns: dict[str, dict[str, list]] = {"conversation": {}, "participant": {}, "pair": {}}
+    out = MetricsChunk(keys=[], columns=columns)
+    for cid, version, segments, roles, duration in task.inputs:
+        result = compute_metrics(segments, roles, duration)
+        _rows(cid, version, task.run_id, result, columns)
+        out.keys.append((cid, version))
+        out.utterances += len(segments)
+    columns["conversation"]["computed_at"] = [task.now] * len(task.inputs)
+    return out
+
+
+class MetricsWorker(BatchWorker):
+    """Dynamics metrics as an engine worker; with a lake it writes its rows there."""
+
+    def __init__(self, lake_uri: str | None = None) -> None:
+        self.lake = Lake(lake_uri) if lake_uri else None
+
+    def process(self, item: MetricsTask) -> MetricsChunk:
+        chunk = metrics_chunk(item)
+        if self.lake is not None:
+            tables = tables_from_columns(
+                {_TABLES[name]: cols for name, cols in chunk.columns.items()}, _SCHEMAS
+            )
+            chunk.staged = self.lake.stage(item.run_id, tables)
+            chunk.columns = {name: {} for name in chunk.columns}
+        return chunk
+
+
+_TABLES = {
+    "conversation": "metrics_conversation",
+    "participant": "metrics_participant",
+    "pair": "metrics_participant_pairs",
+}
+_SCHEMAS = {
+    "metrics_conversation": _CONVERSATION_SCHEMA,
+    "metrics_participant": _PARTICIPANT_SCHEMA,
+    "metrics_participant_pairs": _PAIR_SCHEMA,
+}
+
+
 def analyze(
     warehouse: Warehouse,
     *,
@@ -152,52 +225,50 @@ def analyze(
     chunk_size: int = 5000,
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    engine: Engine | None = None,
 ) -> AnalyzeReport:
-    """Compute dynamics metrics for every current conversation that lacks them."""
+    """Compute dynamics metrics for every current conversation that lacks them, on
+    `engine` (default: here, in this process)."""
     started = time.perf_counter()
+    engine = engine or LocalEngine()
     keys = pending_conversations(warehouse, recompute=recompute)
     run_id = warehouse.start_run(
-        "analyze", {"recompute": recompute, "metrics_version": METRICS_VERSION}
+        "analyze",
+        {"recompute": recompute, "metrics_version": METRICS_VERSION, "engine": engine.name},
     )
     report = AnalyzeReport(run_id=run_id)
     if on_start:
         on_start(len(keys))
-    for offset in range(0, len(keys), chunk_size):
-        chunk = keys[offset : offset + chunk_size]
-        columns: dict[str, dict[str, list]] = {"conversation": {}, "participant": {}, "pair": {}}
-        for cid, version, segments, roles, duration in _inputs(warehouse, chunk):
-            result = compute_metrics(segments, roles, duration)
-            _rows(cid, version, run_id, result, columns)
-            report.utterances += len(segments)
-        columns["conversation"]["computed_at"] = [now_utc()] * len(chunk)
-        key_table = pa.table(
-            {"conversation_id": [k[0] for k in chunk], "version": [k[1] for k in chunk]},
-            schema=_KEY_SCHEMA,
-        )
-        with warehouse.transaction():
-            warehouse.con.register("_analyze_done", key_table)
-            try:
-                for table in (
-                    "metrics_conversation",
-                    "metrics_participant",
-                    "metrics_participant_pairs",
-                ):
-                    warehouse.con.execute(
-                        f"DELETE FROM {table} WHERE (conversation_id, version) IN "
-                        "(SELECT (conversation_id, version) FROM _analyze_done)"
-                    )
-            finally:
-                warehouse.con.unregister("_analyze_done")
-            warehouse.insert_columns(
-                "metrics_conversation", columns["conversation"], _CONVERSATION_SCHEMA
-            )
-            warehouse.insert_columns(
-                "metrics_participant", columns["participant"], _PARTICIPANT_SCHEMA
-            )
-            warehouse.insert_columns("metrics_participant_pairs", columns["pair"], _PAIR_SCHEMA)
-        report.conversations += len(chunk)
-        if on_progress:
-            on_progress(len(chunk))
+    if not isinstance(engine, LocalEngine):
+        # Enough batches to keep every worker busy (metrics do not depend on batching).
+        chunk_size = max(1, min(chunk_size, math.ceil(len(keys) / (engine.workers * 4))))
+    lake = warehouse.lake
+
+    def tasks() -> Iterator[MetricsTask]:
+        for offset in range(0, len(keys), chunk_size):
+            chunk = keys[offset : offset + chunk_size]
+            yield MetricsTask(run_id, list(_inputs(warehouse, chunk)), now_utc())
+
+    staged: list[StagedFiles] = []
+    spec = WorkerSpec(MetricsWorker, (lake.uri if lake else None,))
+    try:
+        for result in engine.run(spec, tasks()):
+            if result.staged is not None:
+                staged.append(result.staged)
+            else:
+                _store_metrics(warehouse, result)
+            report.conversations += len(result.keys)
+            report.utterances += result.utterances
+            if on_progress:
+                on_progress(len(result.keys))
+    except BaseException:
+        if lake is not None:
+            lake.abandon(run_id)
+        raise
+    if lake is not None:
+        # The run's metrics become visible at once, or (killed before this) not at all.
+        lake.commit(run_id, staged)
+        warehouse.refresh_lake()
     report.elapsed_s = time.perf_counter() - started
     warehouse.finish_run(
         run_id,
@@ -208,3 +279,22 @@ def analyze(
         },
     )
     return report
+
+
+def _store_metrics(warehouse: Warehouse, result: MetricsChunk) -> None:
+    key_table = pa.table(
+        {"conversation_id": [k[0] for k in result.keys], "version": [k[1] for k in result.keys]},
+        schema=_KEY_SCHEMA,
+    )
+    with warehouse.transaction():
+        warehouse.con.register("_analyze_done", key_table)
+        try:
+            for table in _SCHEMAS:
+                warehouse.con.execute(
+                    f"DELETE FROM {table} WHERE (conversation_id, version) IN "
+                    "(SELECT (conversation_id, version) FROM _analyze_done)"
+                )
+        finally:
+            warehouse.con.unregister("_analyze_done")
+        for name, table in _TABLES.items():
+            warehouse.insert_columns(table, result.columns[name], _SCHEMAS[table])

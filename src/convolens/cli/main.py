@@ -25,6 +25,17 @@ from convolens import __version__, render
 from convolens.analytics.report import ReportGrouping, overview, report_table
 from convolens.analyze import analyze as run_analyze
 from convolens.cli import remote
+from convolens.cli.engine_options import (
+    AddressOption,
+    EngineChoice,
+    EngineOption,
+    LakeOption,
+    WorkersOption,
+    opened_engine,
+    use_lake,
+)
+from convolens.engine import Engine
+from convolens.engine.recordings import ingest_on
 from convolens.enrich.config import ComponentSettings, load_component_settings
 from convolens.enrich.registry import (
     DEFAULT_COMPONENTS,
@@ -37,7 +48,7 @@ from convolens.ingest.audio import MEDIA_SUFFIXES
 from convolens.ingest.base import IngestOptions, describe_validation_error, parse_timestamp
 from convolens.ingest.csv_messages import CANONICAL_COLUMNS
 from convolens.ingest.mapping import FieldMapping, MappingError, load_mapping, mapping_from_pairs
-from convolens.ingest.pipeline import dry_run_preview, ingest_paths
+from convolens.ingest.pipeline import dry_run_preview
 from convolens.ingest.registry import adapter_names, get_adapter
 from convolens.speech.options import SpeechOptions
 from convolens.store.export import ExportFormat, export_layer
@@ -178,6 +189,9 @@ def ingest(
     analyze: Annotated[
         bool, typer.Option("--analyze", help="Compute metrics right after.")
     ] = False,
+    engine: EngineOption = EngineChoice.local,
+    address: AddressOption = None,
+    workers: WorkersOption = 2,
     model: Annotated[
         str, typer.Option(help="Whisper model: base, tiny.en, or a CTranslate2 model folder.")
     ] = "base",
@@ -229,7 +243,11 @@ def ingest(
         # No warehouse is opened: nothing is written, not even an empty file.
         code = render.print_dry_run(console, dry_run_preview(paths, fmt=fmt, options=options))
         raise typer.Exit(code)
-    with _open(db) as warehouse, _progress() as progress:
+    with (
+        _open(db) as warehouse,
+        opened_engine(engine, address, workers) as running,
+        _progress() as progress,
+    ):
         task = progress.add_task("Ingesting", total=None)
         media: dict[Path, TaskID] = {}
         waiting: set[Path] = set()  # recordings with no progress yet
@@ -260,7 +278,8 @@ def ingest(
                     f"Transcribing {path.name} (loading the model, decoding)", total=None
                 )
 
-        report = ingest_paths(
+        report = ingest_on(
+            running,
             warehouse,
             paths,
             fmt=fmt,
@@ -287,6 +306,7 @@ def _analyze(
     components: list[str] | None = None,
     settings: ComponentSettings | None = None,
     skip: list[str] | None = None,
+    engine: Engine | None = None,
 ) -> None:
     with _progress() as progress:
         task = progress.add_task("Measuring dynamics", total=None)
@@ -295,6 +315,7 @@ def _analyze(
             recompute=recompute,
             on_start=lambda total: progress.update(task, total=total),
             on_progress=lambda n: progress.update(task, advance=n),
+            engine=engine,
         )
     console.print(
         f"metrics: {report.conversations:,} conversation(s), {report.utterances:,} utterances "
@@ -320,6 +341,7 @@ def _analyze(
             recompute=recompute,
             on_start=lambda total: progress.update(labelling, total=total),
             on_progress=lambda n: progress.update(labelling, advance=n),
+            engine=engine,
         )
     for component in chosen:
         found = labelled.labels.get(component.name, 0)
@@ -351,6 +373,10 @@ def analyze(
     metrics_only: Annotated[
         bool, typer.Option("--metrics-only", help="Dynamics metrics only, no labelling.")
     ] = False,
+    engine: EngineOption = EngineChoice.local,
+    address: AddressOption = None,
+    workers: WorkersOption = 2,
+    lake: LakeOption = None,
 ) -> None:
     """Compute what is missing: dynamics metrics, then labels (PII redaction first, then
     sentiment, intents, entities, questions and action items, trackers, topics,
@@ -360,13 +386,15 @@ def analyze(
     except ValueError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
-    with _open(db) as warehouse:
+    with _open(db) as warehouse, opened_engine(engine, address, workers) as running:
+        use_lake(warehouse, lake)
         _analyze(
             warehouse,
             recompute=recompute,
             components=[] if metrics_only else component,
             settings=settings,
             skip=skip,
+            engine=running,
         )
         if not metrics_only:
             from convolens.analytics.upkeep import after_labelling

@@ -10,19 +10,31 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 
+from convolens.engine.base import BatchWorker, Engine, WorkerSpec
+from convolens.engine.local import LocalEngine
 from convolens.enrich.base import Annotation, Component, Doc
 from convolens.enrich.registry import DEFAULT_COMPONENTS, get_component
+from convolens.store.lake import Lake, StagedFiles, tables_from_columns
 from convolens.store.reader import load_conversations
 from convolens.store.redaction import TextRewrite, store_rewrites
 from convolens.store.warehouse import Warehouse, now_utc
 
-__all__ = ["EnrichReport", "enrich", "pending_for"]
+__all__ = [
+    "ChunkLabels",
+    "EnrichReport",
+    "LabelTask",
+    "LabelWorker",
+    "enrich",
+    "label_chunk",
+    "pending_for",
+]
 
 _TS = pa.timestamp("us", tz="UTC")
 _S, _I, _F = pa.string(), pa.int32(), pa.float64()
@@ -94,6 +106,116 @@ def _docs(warehouse: Warehouse, keys: list[tuple[str, int]]) -> list[Doc]:
     ]
 
 
+@dataclass
+class LabelTask:
+    """One batch for a label worker: the documents and, per component, the keys it owes."""
+
+    run_id: str
+    docs: list[Doc]
+    pending: dict[str, set[tuple[str, int]]]
+    now: datetime
+
+
+@dataclass
+class ChunkLabels:
+    """What one batch gave: rows for `enrichments` and `enrichment_status` (or, with a
+    lake, the files the worker staged), redacted texts, and timings."""
+
+    keys: list[tuple[str, int]]
+    rows: dict[str, list[Any]]
+    status: dict[str, list[Any]]
+    rewrites: list[TextRewrite] = field(default_factory=list)
+    stale: set[tuple[str, int]] = field(default_factory=set)
+    labels: dict[str, int] = field(default_factory=dict)
+    component_s: dict[str, float] = field(default_factory=dict)
+    utterances: int = 0
+    staged: StagedFiles | None = None
+
+
+def label_chunk(chosen: Sequence[Component], task: LabelTask) -> ChunkLabels:
+    """Run `chosen` in order over one batch: the work of every engine, local or Ray."""
+    docs, pending, run_id, now = task.docs, task.pending, task.run_id, task.now
+    needed = _needed_by_later(chosen)
+    out = ChunkLabels(
+        keys=[(d.conversation_id, d.version) for d in docs],
+        rows={name: [] for name in ENRICHMENT_SCHEMA.names},
+        status={name: [] for name in STATUS_SCHEMA.names},
+        utterances=sum(len(d.conversation.utterances) for d in docs),
+    )
+    for position, component in enumerate(chosen):
+        todo = pending.setdefault(component.name, set())
+        # A component runs on the documents it has not labelled, and on all of them
+        # when a later component requires its labels (they are recomputed, not stored).
+        subset = [
+            d for d in docs if needed[component.name] or (d.conversation_id, d.version) in todo
+        ]
+        if not subset:
+            continue
+        before = [_texts(d) for d in subset] if component.rewrites_text else []
+        ticking = time.perf_counter()
+        results = component(subset)
+        out.component_s[component.name] = (
+            out.component_s.get(component.name, 0.0) + time.perf_counter() - ticking
+        )
+        for doc, found in zip(subset, results, strict=True):
+            doc.annotations.extend(found)
+        if component.rewrites_text:
+            for doc, old in zip(subset, before, strict=True):
+                if _texts(doc) != old:
+                    key = (doc.conversation_id, doc.version)
+                    out.rewrites.append((doc.conversation_id, doc.version, doc.conversation))
+                    out.stale.add(key)
+                    # Later components must label the new text, whatever they did before.
+                    for later in chosen[position + 1 :]:
+                        pending.setdefault(later.name, set()).add(key)
+        for doc, found in zip(subset, results, strict=True):
+            if (doc.conversation_id, doc.version) not in todo:
+                continue
+            for index, annotation in enumerate(found):
+                _add_row(out.rows, doc, component, annotation, run_id, index, now)
+            out.labels[component.name] = out.labels.get(component.name, 0) + len(found)
+            Warehouse.append_row(
+                out.status,
+                conversation_id=doc.conversation_id,
+                version=doc.version,
+                component=component.name,
+                component_version=component.version,
+                run_id=run_id,
+                labels=len(found),
+                processed_at=now,
+                taxonomy_version=component.taxonomy_version,
+            )
+    return out
+
+
+class LabelWorker(BatchWorker):
+    """The components as one engine worker: built once per place it runs (one model load
+    per Ray actor), PII redaction first as in the chosen order; with a lake, the worker
+    writes its rows there itself and hands back only the file names."""
+
+    def __init__(
+        self,
+        specs: Sequence[tuple[type[Component], dict[str, Any]]],
+        lake_uri: str | None = None,
+        components: Sequence[Component] | None = None,
+    ) -> None:
+        self.components = (
+            list(components) if components is not None else [cls(cfg) for cls, cfg in specs]
+        )
+        self.lake = Lake(lake_uri) if lake_uri else None
+
+    def process(self, item: LabelTask) -> ChunkLabels:
+        result = label_chunk(self.components, item)
+        if self.lake is not None:
+            tables = tables_from_columns(
+                {"enrichments": result.rows, "enrichment_status": result.status},
+                {"enrichments": ENRICHMENT_SCHEMA, "enrichment_status": STATUS_SCHEMA},
+            )
+            result.staged = self.lake.stage(item.run_id, tables)
+            result.rows, result.status = {}, {}
+        return result
+
+
 def enrich(
     warehouse: Warehouse,
     components: Sequence[str | Component] | None = None,
@@ -103,86 +225,84 @@ def enrich(
     config: dict[str, dict[str, Any]] | None = None,
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    engine: Engine | None = None,
 ) -> EnrichReport:
-    """Label what is missing with `components` (default: every built-in, in order)."""
+    """Label what is missing with `components` (default: every built-in, in order), on
+    `engine` (default: here, in this process)."""
     started = time.perf_counter()
     chosen = [
         c if isinstance(c, Component) else get_component(c, (config or {}).get(c))
         for c in (components if components is not None else DEFAULT_COMPONENTS)
     ]
+    engine = engine or LocalEngine()
     pending = {c.name: set(pending_for(warehouse, c, recompute=recompute)) for c in chosen}
     keys = sorted(set().union(*pending.values())) if pending else []
     run_id = warehouse.start_run(
-        "enrich", {"components": {c.name: c.version for c in chosen}, "recompute": recompute}
+        "enrich",
+        {
+            "components": {c.name: c.version for c in chosen},
+            "recompute": recompute,
+            "engine": engine.name,
+        },
     )
     report = EnrichReport(run_id=run_id)
     if on_start:
         on_start(len(keys))
-    needed = _needed_by_later(chosen)
-    for offset in range(0, len(keys), batch_size):
-        chunk = keys[offset : offset + batch_size]
-        docs = _docs(warehouse, chunk)
-        rows: dict[str, list[Any]] = {name: [] for name in ENRICHMENT_SCHEMA.names}
-        status: dict[str, list[Any]] = {name: [] for name in STATUS_SCHEMA.names}
-        rewrites: list[TextRewrite] = []
-        stale: set[tuple[str, int]] = set()
-        now = now_utc()
-        for position, component in enumerate(chosen):
-            todo = pending[component.name]
-            # A component runs on the documents it has not labelled, and on all of them
-            # when a later component requires its labels (they are recomputed, not stored).
-            subset = [
-                d for d in docs if needed[component.name] or (d.conversation_id, d.version) in todo
-            ]
-            if not subset:
-                continue
-            before = [_texts(d) for d in subset] if component.rewrites_text else []
-            ticking = time.perf_counter()
-            results = component(subset)
-            report.component_s[component.name] = (
-                report.component_s.get(component.name, 0.0) + time.perf_counter() - ticking
+    lake = warehouse.lake
+    spec = WorkerSpec(
+        LabelWorker,
+        ([(type(c), dict(c.config)) for c in chosen], lake.uri if lake else None),
+        # Here the caller's components run as they are: no second model load.
+        ready=LabelWorker([], lake.uri if lake else None, components=chosen)
+        if isinstance(engine, LocalEngine)
+        else None,
+    )
+
+    def tasks() -> Iterator[LabelTask]:
+        for offset in range(0, len(keys), batch_size):
+            chunk = keys[offset : offset + batch_size]
+            wanted = set(chunk)
+            yield LabelTask(
+                run_id,
+                _docs(warehouse, chunk),
+                {name: todo & wanted for name, todo in pending.items()},
+                now_utc(),
             )
-            for doc, found in zip(subset, results, strict=True):
-                doc.annotations.extend(found)
-            if component.rewrites_text:
-                for doc, old in zip(subset, before, strict=True):
-                    if _texts(doc) != old:
-                        key = (doc.conversation_id, doc.version)
-                        rewrites.append((doc.conversation_id, doc.version, doc.conversation))
-                        stale.add(key)
-                        # Later components must label the new text, whatever they did before.
-                        for later in chosen[position + 1 :]:
-                            pending[later.name].add(key)
-            for doc, found in zip(subset, results, strict=True):
-                if (doc.conversation_id, doc.version) not in todo:
-                    continue
-                for index, annotation in enumerate(found):
-                    _add_row(rows, doc, component, annotation, run_id, index, now)
-                report.labels[component.name] = report.labels.get(component.name, 0) + len(found)
-                Warehouse.append_row(
-                    status,
-                    conversation_id=doc.conversation_id,
-                    version=doc.version,
-                    component=component.name,
-                    component_version=component.version,
-                    run_id=run_id,
-                    labels=len(found),
-                    processed_at=now,
-                    taxonomy_version=component.taxonomy_version,
-                )
-        with warehouse.transaction():
-            if stale:
-                _forget_labels_of_old_text(warehouse, stale, run_id)
-            store_rewrites(warehouse, rewrites)
-            warehouse.insert_columns("enrichments", rows, ENRICHMENT_SCHEMA)
-            warehouse.insert_columns("enrichment_status", status, STATUS_SCHEMA)
-        report.conversations += len(chunk)
-        report.utterances += sum(len(d.conversation.utterances) for d in docs)
-        if on_progress:
-            on_progress(len(chunk))
+
+    staged: list[StagedFiles] = []
+    try:
+        for result in engine.run(spec, tasks()):
+            _store_chunk(warehouse, result, run_id)
+            if result.staged:
+                staged.append(result.staged)
+            for name, count in result.labels.items():
+                report.labels[name] = report.labels.get(name, 0) + count
+            for name, seconds in result.component_s.items():
+                report.component_s[name] = report.component_s.get(name, 0.0) + seconds
+            report.conversations += len(result.keys)
+            report.utterances += result.utterances
+            if on_progress:
+                on_progress(len(result.keys))
+    except BaseException:
+        if lake is not None:
+            lake.abandon(run_id)
+        raise
+    if lake is not None:
+        # The run's labels become visible at once, or (killed before this) not at all.
+        lake.commit(run_id, staged)
+        warehouse.refresh_lake()
     report.elapsed_s = time.perf_counter() - started
     warehouse.finish_run(run_id, {"conversations": report.conversations, "labels": report.labels})
     return report
+
+
+def _store_chunk(warehouse: Warehouse, result: ChunkLabels, run_id: str) -> None:
+    with warehouse.transaction():
+        if result.stale:
+            _forget_labels_of_old_text(warehouse, result.stale, run_id)
+        store_rewrites(warehouse, result.rewrites)
+        warehouse.insert_columns("enrichments", result.rows, ENRICHMENT_SCHEMA)
+        warehouse.insert_columns("enrichment_status", result.status, STATUS_SCHEMA)
 
 
 def _texts(doc: Doc) -> list[str | None]:
@@ -214,7 +334,7 @@ def _forget_labels_of_old_text(
     try:
         for relation in ("enrichments", "enrichment_status"):
             con.execute(
-                f"DELETE FROM {relation} t USING _redacted_keys k "
+                f"DELETE FROM {warehouse.base_table(relation)} t USING _redacted_keys k "
                 "WHERE t.conversation_id = k.conversation_id AND t.version = k.version "
                 "AND t.run_id <> ?",
                 [run_id],

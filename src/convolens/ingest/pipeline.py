@@ -297,6 +297,7 @@ def ingest_paths(
     on_file: Callable[[Path], None] | None = None,
     on_media_progress: Callable[[Path, float, float], None] | None = None,
     admit: Callable[[Parsed], Parsed | Reject] | None = None,
+    parse: Callable[..., Iterable[Parsed | Reject | AlreadyIngested]] | None = None,
 ) -> IngestReport:
     """Ingest `paths` (files or folders) into `warehouse`; returns what happened.
 
@@ -311,6 +312,8 @@ def ingest_paths(
     `admit(parsed)` sees each conversation before it is written and returns it (maybe
     changed) or a Reject in its place: the service files an agent's uploads as theirs and
     refuses to write over conversations the key may not change.
+    `parse` stands in for `parse_paths` (same arguments): the engines parse recordings
+    on their workers (convolens.engine.recordings).
     """
     if fmt is not None:
         get_adapter(fmt)  # fail fast on an unknown --format, before any work
@@ -334,7 +337,7 @@ def ingest_paths(
     seen: dict[str, tuple[str, str, str]] = {}
     heard_from: set[str] = set()
     coverage = Coverage()
-    results = parse_paths(
+    results = (parse or parse_paths)(
         files,
         fmt=fmt,
         options=options,

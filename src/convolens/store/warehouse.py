@@ -21,6 +21,7 @@ import duckdb
 import pyarrow as pa
 
 from convolens import __version__
+from convolens.store.lake import LAKE_LAYERS, Lake
 from convolens.store.schema import MIGRATIONS
 
 __all__ = ["DEFAULT_DB", "Warehouse", "WarehouseError", "WarehouseLockedError", "default_db_path"]
@@ -97,6 +98,7 @@ class Warehouse:
                 f"{self.path}: no warehouse here yet; run 'convolens ingest PATH' first"
             )
         self._on_close: Callable[[], None] | None = None
+        self.lake: Lake | None = None
         try:
             self.con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.Error as exc:
@@ -110,6 +112,7 @@ class Warehouse:
             self.migrate()
         else:
             self._check_schema()
+        self._attach_lake()
 
     def cursor(self, *, on_close: Callable[[], None] | None = None) -> Warehouse:
         """Another handle on the same open database, for use from another thread.
@@ -124,7 +127,53 @@ class Warehouse:
         other._on_close = on_close
         other.con = self.con.cursor()
         other.con.execute("SET TimeZone = 'UTC'")
+        # The lake's views are connection-local: each handle attaches them again.
+        other.lake = None
+        other._attach_lake()
         return other
+
+    # -- lake -----------------------------------------------------------------------------
+    def _catalog(self) -> str:
+        row = self.con.execute("SELECT current_database()").fetchone()
+        return str(row[0]) if row else "main"
+
+    def _attach_lake(self) -> None:
+        """Read the lake's committed layers through this connection (store/lake.py)."""
+        exists = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'lake_config'"
+        ).fetchone()
+        if not exists or not exists[0]:
+            return
+        row = self.con.execute(
+            "SELECT uri FROM lake_config ORDER BY set_at DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return
+        self.lake = Lake(row[0])
+        self.refresh_lake()
+
+    def refresh_lake(self) -> None:
+        """See what the lake has committed since this connection attached it."""
+        if self.lake is not None:
+            self.lake.attach(self.con, self._catalog())
+
+    def set_lake(self, uri: str) -> Lake:
+        """Keep the derived layers in the lake at `uri` from now on (every opener reads it)."""
+        lake = Lake(uri)
+        # A folder is kept as an absolute path: every opener finds it wherever it runs from.
+        stored = lake.root if lake.is_local else lake.uri
+        with self.transaction():
+            self.con.execute("DELETE FROM lake_config")
+            self.con.execute("INSERT INTO lake_config VALUES (?, ?)", [stored, now_utc()])
+        self.lake = lake
+        self.refresh_lake()
+        return lake
+
+    def base_table(self, table: str) -> str:
+        """The table itself, where the lake shadows it with a view (writes go here)."""
+        if self.lake is not None and table in LAKE_LAYERS:
+            return f'"{self._catalog()}".main."{table}"'
+        return table
 
     # -- lifecycle ------------------------------------------------------------------------
     def close(self) -> None:
@@ -213,7 +262,7 @@ class Warehouse:
         name = f"_insert_{uuid.uuid4().hex}"
         self.con.register(name, arrow)
         try:
-            self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {name}")
+            self.con.execute(f"INSERT INTO {self.base_table(table)} BY NAME SELECT * FROM {name}")
         finally:
             self.con.unregister(name)
         return arrow.num_rows

@@ -1,0 +1,235 @@
+"""The lake: derived layers as partitioned Parquet apart from the DuckDB file.
+
+Workers write each batch's rows as Parquet files under `_staging/<run_id>/`; the driver
+commits the run when every batch is in: it moves the files to
+`<layer>/run_id=<run_id>/` and then writes one manifest, `_manifests/<run_id>.json`,
+naming them. Readers see exactly the files that manifests name, so a killed job (files
+staged or moved, no manifest) leaves nothing half-visible; `vacuum()` clears its
+leftovers. A manifest is one small object put once (rename on a local disk): that is
+the commit. A re-run is idempotent because the warehouse reads what is committed when
+it decides what is missing.
+
+The lake is a local folder or any URI pyarrow's filesystems open (s3://, gs://,
+abfs://, hdfs://). The warehouse attaches it (`attach`): every lake layer is shadowed by
+a connection-local view over the DuckDB table plus the committed files, so every
+existing query, the API and the dashboard read the lake without change.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = ["LAKE_LAYERS", "Lake", "LakeError", "StagedFiles"]
+
+# The layers written by the engines (analyze: metrics, enrich: labels). The normalised
+# layers stay in the DuckDB file: versioning and duplicate checks need its catalog.
+LAKE_LAYERS: tuple[str, ...] = (
+    "metrics_conversation",
+    "metrics_participant",
+    "metrics_participant_pairs",
+    "enrichments",
+    "enrichment_status",
+)
+# A recompute writes a metrics run again: the lake keeps both, readers see the newest run
+# per conversation version (the DuckDB path deletes the old rows instead).
+_LATEST_RUN_ONLY = {"metrics_conversation", "metrics_participant", "metrics_participant_pairs"}
+_RUN_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,120}$")
+
+StagedFiles = dict[str, list[str]]
+
+
+class LakeError(RuntimeError):
+    """A lake that cannot be opened or written (bad URI, no access), said plainly."""
+
+
+@dataclass
+class Lake:
+    """A lake at `uri` (a folder or a pyarrow filesystem URI)."""
+
+    uri: str
+    filesystem: pafs.FileSystem = field(init=False, repr=False)
+    root: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        try:
+            if "://" in self.uri:
+                self.filesystem, self.root = pafs.FileSystem.from_uri(self.uri)
+            else:
+                self.filesystem = pafs.LocalFileSystem()
+                self.root = str(Path(self.uri).expanduser().resolve())
+            self.filesystem.create_dir(f"{self.root}/_manifests", recursive=True)
+        except (OSError, pa.ArrowException) as exc:
+            raise LakeError(f"lake {self.uri!r}: cannot open ({_short(exc)})") from None
+        self.root = self.root.rstrip("/")
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.filesystem, pafs.LocalFileSystem)
+
+    # -- writing (workers) ----------------------------------------------------------------
+    def stage(self, run_id: str, tables: Mapping[str, pa.Table]) -> StagedFiles:
+        """Write one batch's tables under the run's staging folder; returns the paths."""
+        _check_run_id(run_id)
+        staged: StagedFiles = {}
+        for layer, table in tables.items():
+            if layer not in LAKE_LAYERS:
+                raise LakeError(f"{layer!r} is not a lake layer ({', '.join(LAKE_LAYERS)})")
+            if table.num_rows == 0:
+                continue
+            folder = f"{self.root}/_staging/{run_id}/{layer}"
+            self.filesystem.create_dir(folder, recursive=True)
+            path = f"{folder}/part-{uuid.uuid4().hex}.parquet"
+            pq.write_table(table, path, filesystem=self.filesystem, compression="zstd")
+            staged.setdefault(layer, []).append(path)
+        return staged
+
+    # -- committing (driver) --------------------------------------------------------------
+    def commit(self, run_id: str, staged: Iterable[StagedFiles]) -> int:
+        """Make the run's staged files visible at once; returns how many files."""
+        _check_run_id(run_id)
+        files: dict[str, list[str]] = {}
+        for batch in staged:
+            for layer, paths in batch.items():
+                files.setdefault(layer, []).extend(paths)
+        committed: dict[str, list[str]] = {}
+        for layer, paths in sorted(files.items()):
+            folder = f"{self.root}/{layer}/run_id={run_id}"
+            self.filesystem.create_dir(folder, recursive=True)
+            for path in sorted(paths):
+                target = f"{folder}/{path.rsplit('/', 1)[-1]}"
+                self.filesystem.move(path, target)
+                committed.setdefault(layer, []).append(_relative(self.root, target))
+        manifest = json.dumps({"run_id": run_id, "files": committed}, sort_keys=True)
+        final = f"{self.root}/_manifests/{run_id}.json"
+        if self.is_local:
+            # Write aside, then rename: a reader sees the whole manifest or none.
+            partial = f"{final}.{uuid.uuid4().hex}.tmp"
+            with self.filesystem.open_output_stream(partial) as out:
+                out.write(manifest.encode())
+            self.filesystem.move(partial, final)
+        else:  # an object store's single PUT is atomic
+            with self.filesystem.open_output_stream(final) as out:
+                out.write(manifest.encode())
+        self._drop(f"{self.root}/_staging/{run_id}")
+        return sum(len(p) for p in committed.values())
+
+    def abandon(self, run_id: str) -> None:
+        """Forget a failed run's staged files (nothing of it was visible)."""
+        _check_run_id(run_id)
+        self._drop(f"{self.root}/_staging/{run_id}")
+
+    # -- reading --------------------------------------------------------------------------
+    def committed(self) -> dict[str, list[str]]:
+        """Every committed file per layer (full paths), in run order."""
+        selector = pafs.FileSelector(f"{self.root}/_manifests", allow_not_found=True)
+        out: dict[str, list[str]] = {layer: [] for layer in LAKE_LAYERS}
+        infos = sorted(
+            (i for i in self.filesystem.get_file_info(selector) if i.path.endswith(".json")),
+            key=lambda i: i.path,
+        )
+        for info in infos:
+            with self.filesystem.open_input_stream(info.path) as stream:
+                manifest = json.loads(stream.read())
+            for layer, paths in manifest.get("files", {}).items():
+                if layer in out:
+                    out[layer].extend(f"{self.root}/{p}" for p in paths)
+        return out
+
+    def vacuum(self) -> list[str]:
+        """Delete files no manifest names (a killed job's leftovers); returns them."""
+        named = {p for paths in self.committed().values() for p in paths}
+        removed: list[str] = []
+        self._drop(f"{self.root}/_staging")
+        for layer in LAKE_LAYERS:
+            selector = pafs.FileSelector(f"{self.root}/{layer}", recursive=True)
+            selector.allow_not_found = True
+            for info in self.filesystem.get_file_info(selector):
+                if info.type == pafs.FileType.File and info.path not in named:
+                    self.filesystem.delete_file(info.path)
+                    removed.append(info.path)
+        return removed
+
+    def attach(self, con: duckdb.DuckDBPyConnection, catalog: str) -> None:
+        """Shadow each lake layer on `con` with a view over the table plus the lake."""
+        for layer, paths in self.committed().items():
+            if not paths:
+                con.execute(f'DROP VIEW IF EXISTS temp.main."{layer}"')
+                continue
+            table = f'"{catalog}".main."{layer}"'
+            if self.is_local:
+                source = f"read_parquet({_sql_list(paths)}, union_by_name = true)"
+            else:
+                # DuckDB cannot open every pyarrow filesystem: hand it an Arrow dataset.
+                name = f"_lake_{layer}"
+                con.register(name, ds.dataset(paths, filesystem=self.filesystem))
+                source = name
+            lake_rows = f"SELECT * FROM {source}"
+            if layer in _LATEST_RUN_ONLY:
+                lake_rows = (
+                    f"SELECT * FROM {source} QUALIFY run_id = "
+                    "max(run_id) OVER (PARTITION BY conversation_id, version, metrics_version)"
+                )
+                # Lake rows replace the table's rows for the same conversation version.
+                table_rows = (
+                    f"SELECT * FROM {table} t WHERE NOT EXISTS (SELECT 1 FROM {source} l "
+                    "WHERE l.conversation_id = t.conversation_id AND l.version = t.version "
+                    "AND l.metrics_version = t.metrics_version)"
+                )
+            else:
+                table_rows = f"SELECT * FROM {table}"
+            con.execute(
+                f'CREATE OR REPLACE TEMP VIEW "{layer}" AS '
+                f"{table_rows} UNION ALL BY NAME {lake_rows}"
+            )
+
+    def _drop(self, folder: str) -> None:
+        try:
+            self.filesystem.delete_dir(folder)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            if "not found" not in str(exc).lower() and "does not exist" not in str(exc).lower():
+                raise
+
+
+def tables_from_columns(
+    columns: Mapping[str, Mapping[str, Sequence[Any]]], schemas: Mapping[str, pa.Schema]
+) -> dict[str, pa.Table]:
+    """Arrow tables for the lake from the column lists the runners build."""
+    return {
+        layer: pa.Table.from_pydict(dict(cols), schema=schemas[layer])
+        for layer, cols in columns.items()
+        if any(len(v) for v in cols.values())
+    }
+
+
+def _check_run_id(run_id: str) -> None:
+    # Run ids become folder names: nothing that could climb out of the lake.
+    if not _RUN_ID.match(run_id) or ".." in run_id:
+        raise LakeError(f"bad run id {run_id!r}")
+
+
+def _relative(root: str, path: str) -> str:
+    return path[len(root) + 1 :] if path.startswith(root + "/") else path
+
+
+def _sql_list(paths: Sequence[str]) -> str:
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__

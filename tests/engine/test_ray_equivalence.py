@@ -1,0 +1,145 @@
+"""Identical answers: the sample corpus analysed by the local engine into the DuckDB file
+and by the Ray engine (a local 2-worker cluster started here) into a lake give the same
+metrics, labels, values, evidence and redacted text, read through the same views."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import ray
+from typer.testing import CliRunner
+
+from convolens.cli import app
+from convolens.enrich.registry import DEFAULT_COMPONENTS
+from convolens.store.warehouse import Warehouse
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+runner = CliRunner(env={"COLUMNS": "200"})
+# A slice of the sample corpus with every kind of conversation (support and sales chat,
+# call, meeting, email thread, ticket) keeps the test near a minute on two busy cores.
+SUBSET = [
+    "chats/support_chats.jsonl",
+    "calls/call-20260915-0007.vtt",
+    "calls/call-20260915-0007.meta.json",
+    "calls/meeting-20261013-0011.srt",
+    "calls/meeting-20261013-0011.meta.json",
+    "email/2026-09-08_brightlane-refund_1.eml",
+    "email/2026-09-08_brightlane-refund_2.eml",
+    "email/2026-09-08_brightlane-refund_3.eml",
+    "tickets/zendesk_export.json",
+]
+
+
+def _run(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[None]:
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        object_store_memory=256 * 1024 * 1024,
+    )
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("corpus")
+    for name in SUBSET:
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(EXAMPLES / name, target)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def analysed(
+    cluster: None, corpus: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path, Path]:
+    work = tmp_path_factory.mktemp("engines")
+    local_db, ray_db, lake = work / "local.duckdb", work / "ray.duckdb", work / "lake"
+    for db in (local_db, ray_db):
+        _run("ingest", str(corpus), "--db", str(db))
+    out = _run("analyze", "--db", str(local_db))
+    for name in DEFAULT_COMPONENTS:
+        assert f"{name} v" in out, out
+    out = _run(
+        "analyze", "--db", str(ray_db), "--engine", "ray", "--workers", "2", "--lake", str(lake)
+    )
+    for name in DEFAULT_COMPONENTS:
+        assert f"{name} v" in out, out
+    return local_db, ray_db, lake
+
+
+_QUERIES = {
+    "labels": "SELECT conversation_id, version, utterance_id, component, component_version, "
+    "model_id, taxonomy_version, label, value, confidence, evidence FROM enrichments",
+    "status": "SELECT conversation_id, version, component, component_version, labels, "
+    "taxonomy_version FROM enrichment_status",
+    "current labels": "SELECT conversation_id, label, value, evidence FROM labels_current",
+    "metrics": "SELECT * EXCLUDE (run_id, computed_at) FROM metrics_conversation_current",
+    "participants": "SELECT * EXCLUDE (run_id) FROM metrics_participant",
+    "pairs": "SELECT * EXCLUDE (run_id) FROM metrics_participant_pairs",
+    "redacted text": "SELECT utterance_id, text FROM utterances",
+}
+
+
+def _rows(db: Path, sql: str) -> list[tuple]:
+    with Warehouse(db, read_only=True) as warehouse:
+        rows = warehouse.con.execute(sql).fetchall()
+    return sorted(rows, key=repr)
+
+
+@pytest.mark.parametrize("what", list(_QUERIES))
+def test_ray_engine_gives_the_local_answers(analysed: tuple[Path, Path, Path], what: str) -> None:
+    local_db, ray_db, _ = analysed
+    local, on_ray = _rows(local_db, _QUERIES[what]), _rows(ray_db, _QUERIES[what])
+    assert local, f"no {what} at all"
+    assert on_ray == local
+
+
+def test_the_ray_run_wrote_the_lake_and_the_file_stayed_empty(
+    analysed: tuple[Path, Path, Path],
+) -> None:
+    _, ray_db, lake = analysed
+    with Warehouse(ray_db, read_only=True) as warehouse:
+        engines = {
+            r["kind"]: r["engine"]
+            for r in warehouse.query(
+                "SELECT kind, args::JSON->>'engine' AS engine FROM runs "
+                "WHERE kind IN ('analyze', 'enrich')"
+            )
+        }
+        assert engines == {"analyze": "ray", "enrich": "ray"}
+        assert warehouse.lake is not None
+        # The rows are in the lake's Parquet files, none in the DuckDB tables.
+        for table in ("enrichments", "metrics_conversation"):
+            base = warehouse.base_table(table)
+            assert warehouse.con.execute(f"SELECT count(*) FROM {base}").fetchone() == (0,)
+    assert list((lake / "_manifests").glob("*.json"))
+    assert list((lake / "enrichments").glob("run_id=*/part-*.parquet"))
+    assert not (lake / "_staging").exists() or not any((lake / "_staging").iterdir())
+
+
+def test_a_second_run_on_ray_finds_nothing_missing(analysed: tuple[Path, Path, Path]) -> None:
+    _, ray_db, lake = analysed
+    manifests = sorted((lake / "_manifests").glob("*.json"))
+    out = _run("analyze", "--db", str(ray_db), "--engine", "ray", "--workers", "2")
+    assert "metrics: 0 conversation(s)" in out, out
+    assert "labelled 0 conversation(s)" in out, out
+    # Nothing new to commit, but an empty run still leaves one (empty) manifest per run.
+    with Warehouse(ray_db, read_only=True) as warehouse:
+        count = warehouse.con.execute("SELECT count(*) FROM enrichments").fetchone()
+    assert count is not None and count[0] > 0
+    assert len(sorted((lake / "_manifests").glob("*.json"))) >= len(manifests)
