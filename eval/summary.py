@@ -23,10 +23,11 @@ spans (turns outside every span belong to the topic before them), beside "no bou
         [--llm [GGUF] --llm-limit 30]   (the optional llama.cpp backend, after `make llm`)
         (~3 min for DialogSum, ~10 min for QMSum on 2 CPU cores)
 
-Figures of the defaults (summary v2, 2026-12-06, CPU):
+Figures of the defaults (summary v2, 2026-12-06, CPU; vocatives need a title or a
+census first name since the second run):
 
     DialogSum dev (500), ROUGE F1 x100   R-1    R-2    R-L   words
-      overview                          31.71  10.67  25.59   20.7
+      overview                          32.45  10.76  26.09   20.7
       extractive (v1's summary)         24.05   9.00  19.13   30.9
       lead-3                            22.76   7.97  17.66   36.8
     QMSum val (35): Pk / WindowDiff: convolens 0.409 / 0.412, no boundary 0.386 / 0.386,

@@ -105,6 +105,16 @@ _NOT_A_NAME = {
 }  # fmt: skip
 
 
+def _titled(name: str) -> bool:
+    return len(name.split()) > 1
+
+
+def _known_first(name: str) -> bool:
+    from convolens.enrich.pii.detect import first_names
+
+    return name.lower() in first_names()
+
+
 def _learned_names(conversation: Conversation) -> dict[str, str]:
     """Names the dialogue gives its two unnamed speakers: the one addressed by a vocative
     ("Julia, ..."), the one who says "my name is ...". Only in two-party conversations."""
@@ -115,8 +125,11 @@ def _learned_names(conversation: Conversation) -> dict[str, str]:
     for u in conversation.utterances:
         other = speakers[1] if u.participant_id == speakers[0] else speakers[0]
         text = u.text.strip()
+        # A capitalised word before a comma is often not a name ("Maybe, ...", "Snakes!"):
+        # one without a title must be a known first name to count as a vocative.
         found = [(other, m.group(1)) for m in (_VOCATIVE_START.match(text),) if m]
         found += [(other, m.group(1)) for m in (_ADDRESS_END.search(text),) if m]
+        found = [(who, name) for who, name in found if _titled(name) or _known_first(name)]
         found += [(u.participant_id, m.group(1)) for m in (_SELF.search(text),) if m]
         for who, name in found:
             if name.split()[-1] not in _NOT_A_NAME:
