@@ -89,6 +89,10 @@ MATRIX = [
     ("GET", "/v1/conversations/{own}/sentiment", (200, 200, 200, 403, 401)),
     ("GET", "/v1/conversations/{other}/summary", (200, 200, 404, 403, 401)),
     ("GET", "/v1/conversations/{own}/raw?confirm=true", (200, 403, 403, 403, 401)),
+    # Recordings (a chat has none: 404); tests/privacy/test_audio_redaction.py calls both
+    # routes on a real recording, as every role, raw original included.
+    ("GET", "/v1/conversations/{own}/audio", (404, 404, 404, 403, 401)),
+    ("GET", "/dashboard/audio/{own}", (404, 404, 404, 403, 401)),
     ("GET", "/v1/aggregates", (200, 200, 200, 200, 401)),
     ("GET", "/v1/jobs", (200, 200, 200, 200, 401)),
     ("GET", "/v1/keys", (200, 403, 403, 403, 401)),

@@ -173,6 +173,8 @@ READS: dict[str, Callable[[Planted, str], list[str]]] = {
         u + "?confirm=true" for u in _conversation_urls(p, t)
     ],
     "/v1/conversations/{conversation_id}/{part}": _parts,
+    "/v1/conversations/{conversation_id}/audio": _conversation_urls,
+    "/dashboard/audio/{ref:path}": _conversation_urls,
     "/v1/jobs": _fixed("/v1/jobs?limit=500"),
     "/v1/jobs/{job_id}": lambda p, t: [t.replace("{job_id}", p.job_id)],
     "/v1/keys": _fixed("/v1/keys"),

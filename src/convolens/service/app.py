@@ -17,6 +17,8 @@ from convolens import __version__
 from convolens.service.auth import hand_over_generated_key
 from convolens.service.definitions import overrides
 from convolens.service.errors import install_error_handlers
+from convolens.service.routes_audio import dashboard_router as audio_pages
+from convolens.service.routes_audio import router as audio_router
 from convolens.service.settings import ServiceSettings
 from convolens.service.state import Service
 
@@ -65,6 +67,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         routes_stream,
     )
 
+    # Before the conversations' routes: their /conversations/{id}/{part} would take /audio.
+    app.include_router(audio_router)
+    app.include_router(audio_pages)
     app.include_router(routes_conversations.router)
     app.include_router(routes_admin.router)
     app.include_router(routes_stream.router)

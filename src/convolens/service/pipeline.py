@@ -27,6 +27,7 @@ from convolens.service.errors import without_paths
 from convolens.service.jobs import Job, PermanentJobError
 from convolens.service.results import may_write
 from convolens.service.settings import ServiceSettings
+from convolens.speech.audio_redaction import redact_recordings
 from convolens.speech.options import SpeechOptions
 from convolens.store.warehouse import Warehouse
 from convolens.store.writer import write_conversations
@@ -151,6 +152,8 @@ class ServicePipeline:
             result = enrich(db, self.components)
             labels = dict(result.labels)
             after_labelling(db)  # accounts and clusters, where the warehouse has them
+        audio = request.get("audio_path")
+        self.redact_audio(db, [conversation.conversation_id], Path(audio) if audio else None)
         return {
             "conversation_ids": [conversation.conversation_id],
             "conversations": 1,
@@ -161,6 +164,15 @@ class ServicePipeline:
             "labels": labels,
             "audio": request.get("audio_path"),
         }
+
+    def redact_audio(self, db: Warehouse, ids: list[str], audio: Path | None = None) -> None:
+        """The copy of each recording that keys other than admin hear: PII beeped
+        (speech/audio_redaction.py), under the same `[components.pii]` policy as the text."""
+        pii = self.component_settings
+        config = (
+            {**pii.config("pii"), **self.overrides.get("pii", {})} if pii.enabled("pii") else None
+        )
+        redact_recordings(db, ids, config, audio=audio)
 
     def ingest_options(self, request: dict[str, Any]) -> IngestOptions:
         speech = SpeechOptions(
@@ -226,6 +238,8 @@ class ServicePipeline:
                 result = enrich(db, self.components)
                 labels = dict(result.labels)
                 after_labelling(db)
+        progress("redacting audio", 0.95)
+        self.redact_audio(db, ids)
         return {
             "conversation_ids": ids,
             "conversations": report.conversations,

@@ -253,7 +253,10 @@ def erase_conversation(wh: Warehouse, conversation_id: str, *, spool: Path | Non
             if attempt == _ATTEMPTS - 1:
                 raise
             time.sleep(0.2 * (attempt + 1))
-    for path in paths:
+    # The redacted copies of its recording (speech/audio_redaction.py) and their manifests.
+    from convolens.speech.audio_redaction import recording_files
+
+    for path in [*paths, *recording_files(wh.path, cid)]:
         if path.exists():
             path.unlink()
             erased.files.append(path.name)
