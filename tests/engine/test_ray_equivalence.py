@@ -143,3 +143,29 @@ def test_a_second_run_on_ray_finds_nothing_missing(analysed: tuple[Path, Path, P
         count = warehouse.con.execute("SELECT count(*) FROM enrichments").fetchone()
     assert count is not None and count[0] > 0
     assert len(sorted((lake / "_manifests").glob("*.json"))) >= len(manifests)
+
+
+def _transcripts(db: Path) -> list[tuple]:
+    return _rows(
+        db,
+        "SELECT c.source_id, u.seq, u.participant_id, u.text, u.start_s, u.end_s "
+        "FROM utterances u JOIN conversations c USING (conversation_id, version)",
+    )
+
+
+def test_recordings_transcribed_on_ray_workers_match_local(cluster: None, tmp_path: Path) -> None:
+    audio = Path(__file__).resolve().parents[1] / "data" / "audio"
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("call.mp3", "call.ogg"):
+        shutil.copy(audio / name, folder / name)
+    shutil.copy(EXAMPLES / "calls" / "call-20260915-0007.vtt", folder)
+    local_db, ray_db = tmp_path / "local.duckdb", tmp_path / "ray.duckdb"
+    _run("ingest", str(folder), "--db", str(local_db), "--model", "tiny.en")
+    _run("ingest", str(folder), "--db", str(ray_db), "--model", "tiny.en", "--engine", "ray")
+    local = _transcripts(local_db)
+    assert len({row[0] for row in local}) == 3
+    assert _transcripts(ray_db) == local
+    # Again on Ray: the recordings are known, nothing is transcribed or stored twice.
+    _run("ingest", str(folder), "--db", str(ray_db), "--model", "tiny.en", "--engine", "ray")
+    assert _transcripts(ray_db) == local

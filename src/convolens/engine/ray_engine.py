@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import socket
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -30,6 +31,21 @@ _LOCAL_OBJECT_STORE_BYTES = 512 * 1024 * 1024
 
 class RayUnavailableError(RuntimeError):
     """Ray is not installed, or the cluster cannot be reached."""
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds on a cluster that is not there (Ray itself retries for minutes)."""
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=5):
+            pass
+    except (OSError, ValueError):
+        raise RayUnavailableError(
+            f"cannot start or reach Ray at {address}: nothing answers there; start the "
+            "cluster (`ray start --head`) or leave --address out to start one here"
+        ) from None
 
 
 class RayEngine(Engine):
@@ -51,6 +67,8 @@ class RayEngine(Engine):
         self._started = False
         started = time.perf_counter()
         if not ray.is_initialized():
+            if address:
+                _check_reachable(address)
             # Workers read the same environment (offline model flags, caches) as this process.
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
             try:

@@ -179,9 +179,11 @@ class Lake:
                 source = name
             lake_rows = f"SELECT * FROM {source}"
             if layer in _LATEST_RUN_ONLY:
+                # The newest run by when it started (run ids of one second do not sort).
                 lake_rows = (
-                    f"SELECT * FROM {source} QUALIFY run_id = "
-                    "max(run_id) OVER (PARTITION BY conversation_id, version, metrics_version)"
+                    f'SELECT l.* FROM {source} l JOIN "{catalog}".main.runs r USING (run_id) '
+                    "QUALIFY r.started_at = max(r.started_at) OVER "
+                    "(PARTITION BY l.conversation_id, l.version, l.metrics_version)"
                 )
                 # Lake rows replace the table's rows for the same conversation version.
                 table_rows = (
