@@ -86,13 +86,24 @@ def store_definition(
             [kind, name],
         )[0]["v"]
         if body.activate:
-            db.con.execute("UPDATE definitions SET active = false WHERE kind = ?", [kind])
+            db.con.execute(
+                "UPDATE definitions SET active = false, status = 'retired' "
+                "WHERE kind = ? AND active",
+                [kind],
+            )
         created = now_utc()
+        # Stored over /v1/definitions: active at once (approved by its creator) or a draft.
         db.con.execute(
             "INSERT INTO definitions (kind, name, version, content, content_sha256, active, "
-            "created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [kind, name, latest + 1, text, digest, body.activate, created_by, created],
-        )
+            "created_by, created_at, status, approved_by, approved_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                kind, name, latest + 1, text, digest, body.activate, created_by, created,
+                "active" if body.activate else "draft",
+                created_by if body.activate else None,
+                created if body.activate else None,
+            ],
+        )  # fmt: skip
     return Definition(
         kind=kind,
         name=name,

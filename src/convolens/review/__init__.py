@@ -1,0 +1,2 @@
+"""Human review of labels: the queue (`queue`), figures from the verdicts (`figures`), and
+corrections fed back into the taxonomy (`feedback`)."""
