@@ -15,12 +15,13 @@ from typing import Any
 
 from convolens.analytics.upkeep import after_labelling
 from convolens.analyze import analyze as run_metrics
+from convolens.engine import Engine, open_engine
+from convolens.engine.recordings import ingest_on
 from convolens.enrich.base import Component
 from convolens.enrich.config import ComponentSettings, load_component_settings
 from convolens.enrich.registry import DEFAULT_COMPONENTS, get_component
 from convolens.enrich.runner import enrich
 from convolens.ingest.base import IngestOptions, Parsed, RawRecord, Reject
-from convolens.ingest.pipeline import ingest_paths
 from convolens.model import Conversation
 from convolens.service.auth import Role
 from convolens.service.errors import without_paths
@@ -82,6 +83,7 @@ class ServicePipeline:
         # Settings from the active API-managed definitions (taxonomy, trackers).
         self.overrides: dict[str, dict[str, Any]] = {}
         self._load_lock = threading.Lock()
+        self._engine: Engine | None = None
         # One labelling run at a time (see the module docstring); deletes take it too.
         self.label_lock = threading.RLock()
 
@@ -96,6 +98,21 @@ class ServicePipeline:
                     and name not in self.settings.skip_components
                 ]
             return self._components
+
+    @property
+    def engine(self) -> Engine:
+        """Where jobs measure, label and transcribe (`CONVOLENS_ENGINE`; docs/scale.md):
+        here, or a Ray cluster joined once per server."""
+        with self._load_lock:
+            if self._engine is None:
+                self._engine = open_engine(self.settings.engine)
+            return self._engine
+
+    def close(self) -> None:
+        """Leave the Ray cluster (or stop the one this server started)."""
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
 
     def _load(self, name: str) -> Component:
         return get_component(
@@ -116,7 +133,7 @@ class ServicePipeline:
             for i, existing in enumerate(components):
                 if existing.name == name:
                     components[i] = component
-            result = enrich(db, [component])
+            result = enrich(db, [component], engine=self.engine)
         return {
             "component": name,
             "taxonomy_version": component.taxonomy_version,
@@ -148,8 +165,8 @@ class ServicePipeline:
         progress("labelling", 0.3)
         labels: dict[str, int] = {}
         with self.label_lock:
-            run_metrics(db)
-            result = enrich(db, self.components)
+            run_metrics(db, engine=self.engine)
+            result = enrich(db, self.components, engine=self.engine)
             labels = dict(result.labels)
             after_labelling(db)  # accounts and clusters, where the warehouse has them
         audio = request.get("audio_path")
@@ -205,7 +222,8 @@ class ServicePipeline:
         def media(_: Path, done: float, total: float) -> None:
             progress("transcribing", 0.6 * done / total if total else 0.0)
 
-        report = ingest_paths(
+        report = ingest_on(
+            self.engine,
             db,
             [path],
             fmt=request.get("format"),
@@ -233,9 +251,9 @@ class ServicePipeline:
         progress("labelling", 0.6)
         labels: dict[str, int] = {}
         with self.label_lock:
-            run_metrics(db)
+            run_metrics(db, engine=self.engine)
             if request.get("analyze", True):
-                result = enrich(db, self.components)
+                result = enrich(db, self.components, engine=self.engine)
                 labels = dict(result.labels)
                 after_labelling(db)
         progress("redacting audio", 0.95)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, field_validator
 
+from convolens.engine import EngineOptions
+from convolens.retention.policy import RetentionPolicy
 from convolens.speech.models import DEFAULT_MODEL, ModelNotAvailableError, check_whisper_model
 
 __all__ = ["ServiceSettings"]
@@ -61,6 +63,18 @@ class ServiceSettings(BaseModel):
     )
     # Load the models when the server starts rather than on the first job or stream.
     preload: bool = True
+    # How long each layer is kept (CONVOLENS_RETENTION*, retention/policy.py): off unless
+    # configured; applied on a schedule by the server and by `convolens retention run`.
+    retention: RetentionPolicy = Field(default_factory=RetentionPolicy.from_env)
+    # Where jobs run (docs/scale.md): local threads here, or a Ray cluster
+    # (CONVOLENS_ENGINE=ray, CONVOLENS_RAY_ADDRESS, CONVOLENS_RAY_WORKERS).
+    engine: EngineOptions = Field(
+        default_factory=lambda: EngineOptions(
+            engine=_env("ENGINE", "local"),  # type: ignore[arg-type]
+            address=_env("RAY_ADDRESS", "") or None,
+            workers=int(_env("RAY_WORKERS", "2")),
+        )
+    )
 
     @field_validator("asr_model", "stream_asr_model")
     @classmethod

@@ -106,6 +106,7 @@ class Service:
 
     def stop(self) -> None:
         self.queue.stop()
+        self.pipeline.close()  # a Ray cluster this server started stops with it
         self.webhooks.stop()
         self.warehouse.close()
 
