@@ -209,7 +209,7 @@ def conversation_view(db: Warehouse, principal: Principal, ref: str) -> Conversa
     cid = header["conversation_id"]
     names = {p["participant_id"]: p["name"] or p["participant_id"] for p in header["participants"]}
     roles = {p["participant_id"]: p["role"] for p in header["participants"]}
-    rows = results.utterances(db, cid)
+    rows = results.utterances(db, cid, words=True)
     every = tuple(sorted({name for names_ in results.PARTS.values() for name in names_}))
     labels = results.labels(db, cid, every)
     parts = {
@@ -234,7 +234,9 @@ def conversation_view(db: Warehouse, principal: Principal, ref: str) -> Conversa
     for u in rows:
         u["speaker"] = names.get(u["participant_id"], u["participant_id"])
         u["role"] = roles.get(u["participant_id"])
-        u["html"] = marked_text(u["text"] or "", spans.get(u["utterance_id"], []), titles)
+        u["html"] = marked_text(  # words: the player's click-to-seek and highlighting
+            u["text"] or "", spans.get(u["utterance_id"], []), titles, words=u.pop("words")
+        )
         u["sentiment"] = sentiment.get(u["utterance_id"])
         u["intent"] = intents.get(u["utterance_id"])
         if u["sentiment"] and (u["start_s"] is not None or not timed):

@@ -11,6 +11,7 @@ from typing import Any
 
 from convolens.analytics.viewer_view import OpaqueNames
 from convolens.dashboard import charts, corpus, data
+from convolens.dashboard.transcript import recording_player
 from convolens.service.auth import Principal, Role
 from convolens.store.warehouse import Warehouse
 
@@ -139,6 +140,8 @@ def conversation(db: Warehouse, principal: Principal, ref: str) -> dict[str, Any
         "resolution": resolution,
         "summary": summary,
         "entities": (entities or {}).get("entities", [])[:15],
+        # The recording with its PII beeped, where one is kept (transcript.recording_player).
+        "recording": recording_player(db, view.header),
         "kinds": [
             ("tracker", "trackers"), ("signal", "signals"), ("question", "questions"),
             ("action", "action items"), ("topic", "topics"), ("intent", "intent"),

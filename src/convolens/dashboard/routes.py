@@ -210,6 +210,7 @@ def logout(request: Request) -> Response:
 _STATIC = {
     "dashboard.css": (HERE / "static" / "dashboard.css", "text/css"),
     "app.js": (HERE / "static" / "app.js", "text/javascript"),
+    "player.js": (HERE / "static" / "player.js", "text/javascript"),
 }
 
 

@@ -17,11 +17,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
 from typing import Any
+from urllib.parse import quote
 
 from markupsafe import Markup, escape
 from pydantic import BaseModel
 
 from convolens.metrics.intervals import Interval, gaps, union
+from convolens.store.warehouse import Warehouse
 
 __all__ = [
     "EVIDENCE_KINDS",
@@ -30,8 +32,10 @@ __all__ = [
     "Timeline",
     "insights_from_labels",
     "marked_text",
+    "recording_player",
     "spans_by_utterance",
     "timeline",
+    "word_ranges",
 ]
 
 # label name -> mark kind (the CSS class and the toggle in the transcript's legend).
@@ -154,11 +158,65 @@ def spans_by_utterance(insights: Iterable[Insight]) -> dict[str, list[Span]]:
     return found
 
 
-def marked_text(text: str, spans: Sequence[Span], titles: dict[int, str] | None = None) -> Markup:
+WordRange = tuple[int, int, int, float, float]
+"""(first character, end character, word index, start s, end s) of a word in the text."""
+
+
+def word_ranges(text: str, words: Sequence[dict[str, Any]] | None) -> list[WordRange]:
+    """Where each timed word sits in the (redacted) utterance text, found in order.
+
+    Redaction replaces every word of a value with the value's replacement while the text
+    holds it once ("415 555 0134" -> one "<PHONE_NUMBER>", three words): such words share
+    the first one's characters and stretch its time. A word not found is left out."""
+    out: list[WordRange] = []
+    cursor = 0
+    for index, word in enumerate(words or []):
+        token = str(word.get("text") or "").strip()
+        if not token or word.get("start_s") is None or word.get("end_s") is None:
+            continue
+        start_s, end_s = float(word["start_s"]), float(word["end_s"])
+        at = text.find(token, cursor)
+        if out and text[out[-1][0] : out[-1][1]] == token and (at < 0 or text[cursor:at].strip()):
+            first, last, i, s, _ = out[-1]  # one more word of the same replaced value
+            out[-1] = (first, last, i, s, end_s)
+            continue
+        if at < 0:
+            continue
+        cursor = at + len(token)
+        out.append((at, cursor, index, start_s, end_s))
+    return out
+
+
+def _with_words(text: str, a: int, b: int, words: Sequence[WordRange]) -> str:
+    """text[a:b], escaped, each word's part in a <span class="w"> carrying its times (the
+    player seeks to data-s on a click and highlights the word while it plays)."""
+    pieces: list[str] = []
+    cursor = a
+    for start, end, index, start_s, end_s in words:
+        lo, hi = max(start, a), min(end, b)
+        if hi <= lo:
+            continue
+        pieces.append(str(escape(text[cursor:lo])))
+        pieces.append(
+            f'<span class="w" data-w="{index}" data-s="{start_s:.3f}" data-e="{end_s:.3f}">'
+            f"{escape(text[lo:hi])}</span>"
+        )
+        cursor = hi
+    pieces.append(str(escape(text[cursor:b])))
+    return "".join(pieces)
+
+
+def marked_text(
+    text: str,
+    spans: Sequence[Span],
+    titles: dict[int, str] | None = None,
+    words: Sequence[dict[str, Any]] | None = None,
+) -> Markup:
     """The utterance text, HTML-escaped, with each evidence piece in a <mark>.
 
     A mark's classes name its kinds (k-tracker, ...), `data-ev` the insights it supports;
-    marks whose kinds are all off by default start with the class `off`.
+    marks whose kinds are all off by default start with the class `off`. With `words`
+    (timed words: text, start_s, end_s) each word is a <span class="w"> inside the marks.
     """
     n = len(text)
     bounds = {0, n}
@@ -166,12 +224,13 @@ def marked_text(text: str, spans: Sequence[Span], titles: dict[int, str] | None 
     for start, end, _ in clipped:
         bounds.update((start, end))
     cuts = sorted(bounds)
+    timed = word_ranges(text, words)
     pieces: list[str] = []
     for a, b in pairwise(cuts):
-        piece = escape(text[a:b])
+        piece = _with_words(text, a, b, timed) if timed else str(escape(text[a:b]))
         over = [s for start, end, s in clipped if start <= a and b <= end and end > start]
         if not over:
-            pieces.append(str(piece))
+            pieces.append(piece)
             continue
         kinds = sorted({s.kind for s in over}, key=_PRIORITY.index)
         refs = sorted({s.ref for s in over})
@@ -186,6 +245,22 @@ def marked_text(text: str, spans: Sequence[Span], titles: dict[int, str] | None 
             f'data-ev="{" ".join(map(str, refs))}" title="{escape(title)}">{piece}</mark>'
         )
     return Markup("".join(pieces))
+
+
+def recording_player(db: Warehouse, header: dict[str, Any]) -> dict[str, Any] | None:
+    """The player of a conversation page: the redacted recording's URL (the dashboard's
+    cookie route) and what was beeped; None when no recording is kept."""
+    from convolens.speech.audio_redaction import find_recording
+
+    cid = str(header["conversation_id"])
+    copy = find_recording(db, cid, int(header["version"]))
+    if copy is None:
+        return None
+    return {
+        "url": f"/dashboard/audio/{quote(cid, safe='')}",
+        "beeped": len(copy.spans),
+        "duration_s": copy.duration_s,
+    }
 
 
 class Timeline(BaseModel):
