@@ -133,6 +133,9 @@ def print_ingest(console: Console, report: IngestReport) -> None:
         console.print(f"[yellow]skipped (not a conversation format): {names}{more}[/]")
     for warning in report.warnings[:10]:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
+    for finding in report.health[:10]:  # against the source's history (convolens.health)
+        where = escape(finding.source)
+        console.print(f"[yellow]data health:[/] {where}: {escape(finding.message)}")
     colour = "red" if report.rejects else "green"
     console.print(f"[{colour}]{report.summary_line()}[/]")
     for reject in report.rejects[3:20]:

@@ -144,6 +144,15 @@ MATRIX = [
         (200, 200, 200, 403, 401),
     ),
     ("GET", "/v1/scorecards/support/diff", (404, 404, 403, 403, 401)),
+    # Drift and intake data health (#17): aggregates for viewers too, not for agents; a
+    # check that stores figures and sends alerts for analysts.
+    ("GET", "/v1/drift", (200, 200, 403, 200, 401)),
+    ("POST", "/v1/drift/check", (200, 200, 403, 403, 401)),
+    ("GET", "/v1/drift/checks", (200, 200, 403, 200, 401)),
+    ("GET", "/v1/data-health", (200, 200, 403, 200, 401)),
+    ("GET", "/v1/data-health?format=csv", (200, 200, 403, 200, 401)),
+    ("GET", "/v1/data-health/sources", (200, 200, 403, 200, 401)),
+    ("GET", "/dashboard/data-health", (200, 200, 403, 200, 303)),
     # Public: liveness and the API's own description.
     ("GET", "/v1/health", (200, 200, 200, 200, 200)),
     ("GET", "/openapi.json", (200, 200, 200, 200, 200)),

@@ -195,6 +195,11 @@ READS: dict[str, Callable[[Planted, str], list[str]]] = {
         "/v1/scorecards/coaching/impact?agent=Ada+Quinn&at=2026-10-24"
     ),
     "/v1/scorecards/{name}/diff": _fixed("/v1/scorecards/support/diff"),
+    "/v1/drift": _fixed("/v1/drift", "/v1/drift?recent_days=3&reference_days=60"),
+    "/v1/drift/checks": _fixed("/v1/drift/checks"),
+    "/v1/data-health": _fixed("/v1/data-health", "/v1/data-health?format=csv"),
+    "/v1/data-health/sources": _fixed("/v1/data-health/sources"),
+    "/dashboard/data-health": _fixed("/dashboard/data-health"),
     "/dashboard": _fixed("/dashboard"),
     "/dashboard/": _fixed("/dashboard/"),
     "/dashboard/login": _fixed("/dashboard/login"),

@@ -61,6 +61,11 @@ from convolens.client.calls import (
     _submit,
     _upload,
 )
+from convolens.client.health_calls import (
+    data_health_call,
+    data_health_sources_call,
+    drift_call,
+)
 from convolens.client.models import (
     Accepted,
     Aggregates,
@@ -83,6 +88,9 @@ from convolens.client.stream import (
     paced,
     stream_events,
 )
+from convolens.health.drift import DriftReport
+from convolens.health.intake_checks import HealthFinding
+from convolens.health.store import SourceHealth
 
 __all__ = [
     "ApiError",
@@ -292,6 +300,19 @@ class Client(_Base):
 
     def health(self) -> dict[str, Any]:
         return self._do(_Call("GET", "/v1/health", _model(dict[str, Any])))
+
+    def drift(self, *, check: bool = False, **params: Any) -> DriftReport:
+        """Label drift per component (GET /v1/drift; `check=True`: POST /v1/drift/check,
+        which stores the figures and sends `drift` webhooks). `params`: recent_days,
+        reference_days, until, component, psi_threshold, series_points, embeddings."""
+        return self._do(drift_call(check=check, **params))
+
+    def data_health(self, **filters: Any) -> list[HealthFinding]:
+        """Intake findings, newest first; `filters`: run_id, source, check, limit."""
+        return self._do(data_health_call(**filters))
+
+    def data_health_sources(self) -> list[SourceHealth]:
+        return self._do(data_health_sources_call())
 
     # --- live streaming (WS /v1/stream) ---------------------------------------------
 
@@ -526,6 +547,15 @@ class AsyncClient(_Base):
 
     async def health(self) -> dict[str, Any]:
         return await self._do(_Call("GET", "/v1/health", _model(dict[str, Any])))
+
+    async def drift(self, *, check: bool = False, **params: Any) -> DriftReport:
+        return await self._do(drift_call(check=check, **params))
+
+    async def data_health(self, **filters: Any) -> list[HealthFinding]:
+        return await self._do(data_health_call(**filters))
+
+    async def data_health_sources(self) -> list[SourceHealth]:
+        return await self._do(data_health_sources_call())
 
     def stream(
         self,

@@ -72,6 +72,8 @@ PAGE_ROLES: dict[str, frozenset[Role]] = {
     # Agents see their own scores and coaching; viewers the aggregates only.
     "scorecards": frozenset(Role),
     "scorecard": frozenset({Role.admin, Role.analyst, Role.agent}),
+    # Drift and intake health are aggregates over every source: not for agents.
+    "data_health": frozenset({Role.admin, Role.analyst, Role.viewer}),
 }
 
 

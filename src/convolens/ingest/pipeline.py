@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from convolens.health.intake import IntakeObserver
+from convolens.health.intake_checks import HealthFinding
 from convolens.ingest.base import (
     MIB,
     Adapter,
@@ -54,6 +56,8 @@ class IngestReport:
     per_format: Counter[str] = field(default_factory=Counter)
     written: WriteStats = field(default_factory=WriteStats)
     elapsed_s: float = 0.0
+    # What this run got wrong against its sources' history (convolens.health).
+    health: list[HealthFinding] = field(default_factory=list)
 
     @property
     def rejected_records(self) -> int:
@@ -337,6 +341,7 @@ def ingest_paths(
     seen: dict[str, tuple[str, str, str]] = {}
     heard_from: set[str] = set()
     coverage = Coverage()
+    intake = IntakeObserver()
     results = (parse or parse_paths)(
         files,
         fmt=fmt,
@@ -362,6 +367,7 @@ def ingest_paths(
                 continue
             result = admitted
         coverage.add(result)
+        intake.add(result)
         duplicate = _check_duplicate(result, seen)
         if isinstance(duplicate, Reject):
             report.rejects.append(duplicate)
@@ -390,6 +396,7 @@ def ingest_paths(
     # File-level notes first: the report shows the first few warnings.
     report.warnings[:0] = coverage.warnings()
     write_rejects(warehouse, report.rejects, run_id)
+    report.health = intake.finish(warehouse, run_id)
     report.elapsed_s = time.perf_counter() - started
     warehouse.finish_run(run_id, report.as_stats())
     return report

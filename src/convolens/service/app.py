@@ -75,11 +75,17 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.include_router(routes_stream.router)
     app.include_router(routes_analytics.router)
     app.include_router(routes_scorecards.router)
+    from convolens.service import routes_health
+
+    app.include_router(routes_health.router)
     service.queue.handlers["clusters"] = routes_analytics.run_clusters_job
     service.queue.handlers["scorecards"] = routes_scorecards.run_scoring_job
     from convolens.dashboard import routes as dashboard_routes
 
     app.include_router(dashboard_routes.router)
+    from convolens.dashboard import health as dashboard_health
+
+    app.include_router(dashboard_health.router)
     from convolens.service import bridge
 
     bridge.install(app)  # CLI commands run through the server that holds the warehouse

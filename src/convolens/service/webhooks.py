@@ -34,6 +34,8 @@ Events and the payload keys rules and the Slack summary read (other keys pass th
     tracker.hit                 conversation_id, tracker, text (the matching words), confidence
     signal.churn_risk           conversation_id, signal ("churn_risk"), confidence, reasons
     sentiment.negative_streak   conversation_id, streak (customer messages in a row), text
+    drift                       component, metric, score, threshold, recent/reference windows
+    data_health                 source, check, field, score, message, run_id (an ingest run)
 Any payload may add `url` (a link to the conversation), `queue`, `agent`, `channel`.
 The JSON body is {"event", "delivery_id", "created_at", "data": payload}; the Slack body is
 {"text": summary, "blocks": [section, context]} for an incoming-webhook URL.
@@ -93,6 +95,8 @@ EVENTS: tuple[str, ...] = (
     "tracker.hit",
     "signal.churn_risk",
     "sentiment.negative_streak",
+    "drift",
+    "data_health",
 )
 ALL_EVENTS = "*"
 PayloadFormat = Literal["json", "slack"]
@@ -156,18 +160,31 @@ class WebhookRule(BaseModel):
     queue: str | list[str] | None = None
     agent: str | list[str] | None = None
     channel: str | list[str] | None = None
+    # drift and data_health: which component / source / check, and how far off (the
+    # payload's `score`: a PSI, a fill-rate drop, a volume ratio, a cosine distance).
+    component: str | list[str] | None = None
+    source: str | list[str] | None = None
+    check: str | list[str] | None = None
     min_confidence: float | None = Field(default=None, ge=0.0, le=1.0)
     min_streak: int | None = Field(default=None, ge=1)
+    min_score: float | None = Field(default=None, ge=0.0)
 
     def matches(self, payload: dict[str, Any]) -> bool:
-        for key in ("tracker", "signal", "alert", "queue", "agent", "channel"):
+        for key in (
+            "tracker", "signal", "alert", "queue", "agent", "channel", "component", "source",
+            "check",
+        ):  # fmt: skip
             wanted = getattr(self, key)
             if wanted is None:
                 continue
             allowed = [wanted] if isinstance(wanted, str) else wanted
             if payload.get(key) not in allowed:
                 return False
-        for key, floor in (("confidence", self.min_confidence), ("streak", self.min_streak)):
+        for key, floor in (
+            ("confidence", self.min_confidence),
+            ("streak", self.min_streak),
+            ("score", self.min_score),
+        ):
             if floor is None:
                 continue
             value = payload.get(key)
@@ -326,6 +343,13 @@ def _slack_summary(event: str, data: dict[str, Any]) -> tuple[str, str]:
             quote = "; ".join(str(r) for r in reasons[:3])
     elif event == "sentiment.negative_streak":
         summary = f"{data.get('streak', 'Several')} negative customer messages in a row{where}"
+    elif event == "drift":
+        summary = (
+            f"Drift in {data.get('component', '?')}: {data.get('metric', 'score')} "
+            f"{data.get('score', '?')} over {data.get('threshold', '?')}"
+        )
+    elif event == "data_health":
+        summary = f"Data health ({data.get('source', '?')}): {data.get('message', '')}"
     else:  # an event added to EVENTS without a summary still gets a readable message
         summary = f"{event}{where}"
     detail = f"*{_slack_escape(summary)}*"
