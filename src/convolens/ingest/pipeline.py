@@ -26,7 +26,9 @@ from convolens.ingest.base import (
     guarded,
     safe_reason,
 )
+from convolens.ingest.redact_intake import IntakeRedactor, intake_redactor
 from convolens.ingest.registry import adapter_names, detect_format, get_adapter
+from convolens.store.quarantine import release_quarantine, write_quarantine
 from convolens.store.warehouse import Warehouse
 from convolens.store.writer import WriteStats, write_conversations, write_rejects
 
@@ -56,6 +58,8 @@ class IngestReport:
     per_format: Counter[str] = field(default_factory=Counter)
     written: WriteStats = field(default_factory=WriteStats)
     elapsed_s: float = 0.0
+    # Conversations redaction could not pass (also among `rejects`; why: `quarantine`).
+    quarantined: int = 0
     # What this run got wrong against its sources' history (convolens.health).
     health: list[HealthFinding] = field(default_factory=list)
 
@@ -79,6 +83,7 @@ class IngestReport:
             "conversations": self.conversations,
             "records": self.records,
             "rejected_records": self.rejected_records,
+            "quarantined": self.quarantined,
             "new": self.written.new,
             "new_versions": self.written.new_versions,
             "unchanged": self.written.unchanged,
@@ -302,6 +307,8 @@ def ingest_paths(
     on_media_progress: Callable[[Path, float, float], None] | None = None,
     admit: Callable[[Parsed], Parsed | Reject] | None = None,
     parse: Callable[..., Iterable[Parsed | Reject | AlreadyIngested]] | None = None,
+    redaction: IntakeRedactor | None = None,
+    redact: bool = True,
 ) -> IngestReport:
     """Ingest `paths` (files or folders) into `warehouse`; returns what happened.
 
@@ -318,10 +325,16 @@ def ingest_paths(
     refuses to write over conversations the key may not change.
     `parse` stands in for `parse_paths` (same arguments): the engines parse recordings
     on their workers (convolens.engine.recordings).
+
+    Every conversation is redacted before it is written (`redact_intake`), by
+    `redaction` (default: the default `pii` policy); one that cannot be is quarantined
+    (a row of `quarantine` and a reject) and the others go on. `redact=False` stores the
+    text as parsed: only for a deployment whose `pii` component is disabled.
     """
     if fmt is not None:
         get_adapter(fmt)  # fail fast on an unknown --format, before any work
     started = time.perf_counter()
+    redactor = (redaction or intake_redactor()) if redact else None
     files, skipped, missing = discover_files(Path(p) for p in paths)
     run_id = warehouse.start_run(
         "ingest",
@@ -383,10 +396,10 @@ def ingest_paths(
         report.records += len(result.raw)
         report.warnings.extend(result.warnings)
         if len(batch) >= batch_size:
-            _write(warehouse, batch, run_id, report)
+            _write(warehouse, batch, run_id, report, redactor)
             batch.clear()
     if batch:
-        _write(warehouse, batch, run_id, report)
+        _write(warehouse, batch, run_id, report, redactor)
     # A file that gave nothing at all (empty, or only blank lines) is said, not skipped.
     report.rejects.extend(
         Reject(str(path), "", "no conversations or records found in this file")
@@ -465,17 +478,35 @@ def _check_duplicate(result: Parsed, seen: dict[str, tuple[str, str, str]]) -> R
     return Reject(path, locator, reason, result.source_format)
 
 
-def _write(warehouse: Warehouse, batch: list[Parsed], run_id: str, report: IngestReport) -> None:
-    """Store a batch; if the warehouse refuses it, store item by item so that only the
-    conversations it refuses are lost, each as a reject with the reason."""
+def _write(
+    warehouse: Warehouse,
+    batch: list[Parsed],
+    run_id: str,
+    report: IngestReport,
+    redactor: IntakeRedactor | None,
+) -> None:
+    """Redact a batch and store it; what cannot be redacted is quarantined. If the
+    warehouse refuses the batch, store item by item so that only the conversations it
+    refuses are lost, each as a reject with the reason."""
+    if redactor is not None:
+        batch, held = redactor.apply(batch)
+        if held:
+            write_quarantine(warehouse, held, run_id)
+            for quarantined in held:
+                report.rejects.append(quarantined.as_reject())
+                report.quarantined += 1
+                report.conversations -= 1
+                report.records -= len(quarantined.parsed.raw)
     try:
         report.written.add(write_conversations(warehouse, batch, run_id))
+        _release(warehouse, batch, run_id)
         return
     except Exception:
         pass  # each transaction rolled back whole; find the item(s) at fault
     for item in batch:
         try:
             report.written.add(write_conversations(warehouse, [item], run_id))
+            _release(warehouse, [item], run_id)
         except Exception as exc:
             where = item.raw[0] if item.raw else None
             reason = safe_reason(exc).replace("could not be read", "could not be stored", 1)
@@ -489,3 +520,8 @@ def _write(warehouse: Warehouse, batch: list[Parsed], run_id: str, report: Inges
             )
             report.conversations -= 1
             report.records -= len(item.raw)
+
+
+def _release(warehouse: Warehouse, stored: list[Parsed], run_id: str) -> None:
+    """Quarantined conversations that this run redacted and stored are released."""
+    release_quarantine(warehouse, [item.conversation.conversation_id for item in stored], run_id)

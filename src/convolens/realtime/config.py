@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -19,6 +19,9 @@ from convolens.realtime.alerts import AlertConfig
 from convolens.realtime.insights import InsightModels
 from convolens.realtime.stream_asr import RATE, EndpointSettings
 from convolens.realtime.utterance_asr import UtteranceAsr
+
+if TYPE_CHECKING:
+    from convolens.ingest.redact_intake import IntakeRedactor
 
 __all__ = ["RealtimeConfig", "RealtimeModels", "shared_models"]
 
@@ -75,6 +78,18 @@ class RealtimeModels:
         self._lock = threading.Lock()
         self._asr: UtteranceAsr | None = None
         self._insights: InsightModels | None = None
+        # Live text is redacted before any event carries it (the `[components.pii]`
+        # policy a server sets here; None with `redact` off: the component is disabled).
+        self.pii: dict[str, Any] | None = None
+        self.redact = True
+
+    @property
+    def redactor(self) -> IntakeRedactor | None:
+        if not self.redact:
+            return None
+        from convolens.ingest.redact_intake import intake_redactor
+
+        return intake_redactor(self.pii)
 
     @property
     def asr(self) -> UtteranceAsr:
@@ -116,6 +131,8 @@ class RealtimeModels:
         for component in (insights.sentiment, insights.trackers, insights.dialogue):
             component([doc])
         insights.topics([doc])
+        if self.redactor is not None:
+            self.redactor.redact_text("Thanks, Dana.", [])
         if asr:
             noise = np.random.default_rng(0).normal(0, 0.01, RATE).astype(np.float32)
             self.asr(noise)

@@ -314,6 +314,10 @@ class StreamSession:
             assert heard.recognised is not None
             speaker = self._by_channel[heard.channel]
             if heard.kind == "interim":
+                redactor = self.models.redactor
+                text = heard.recognised.text
+                if redactor is not None:
+                    text = redactor.redact_text(text, self._participants)[0]
                 self._emit(
                     TranscriptInterimEvent(
                         t=round(heard.end / RATE, 3),
@@ -322,7 +326,7 @@ class StreamSession:
                         speaker=speaker.name,
                         role=speaker.role,
                         channel=heard.channel,
-                        text=heard.recognised.text,
+                        text=text,
                         start=round(heard.start / RATE, 3),
                     )
                 )
@@ -344,6 +348,14 @@ class StreamSession:
         assert self._insights is not None
         participant = self._insights.participants[utterance.participant_id]
         audio = utterance.start is not None
+        # Redacted before any event, insight or the stored conversation holds it.
+        redactor = self.models.redactor
+        if redactor is not None:
+            try:
+                redactor.redact_utterance(utterance, self._participants)
+            except Exception as exc:  # never sent or kept unredacted: the utterance is dropped
+                self._error("redaction_failed", f"utterance {uid} dropped: {type(exc).__name__}")
+                return
         self._utterances.append((utterance.start if audio else t, utterance))  # type: ignore[arg-type]
         self._emit(
             TranscriptFinalEvent(

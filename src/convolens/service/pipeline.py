@@ -22,6 +22,7 @@ from convolens.enrich.config import ComponentSettings, load_component_settings
 from convolens.enrich.registry import DEFAULT_COMPONENTS, get_component
 from convolens.enrich.runner import enrich
 from convolens.ingest.base import IngestOptions, Parsed, RawRecord, Reject
+from convolens.ingest.redact_intake import QUARANTINE_REASON, IntakeRedactor, intake_redactor
 from convolens.model import Conversation
 from convolens.service.auth import Role
 from convolens.service.errors import without_paths
@@ -30,6 +31,7 @@ from convolens.service.results import may_write
 from convolens.service.settings import ServiceSettings
 from convolens.speech.audio_redaction import redact_recordings
 from convolens.speech.options import SpeechOptions
+from convolens.store.quarantine import release_quarantine, write_quarantine
 from convolens.store.warehouse import Warehouse
 from convolens.store.writer import write_conversations
 
@@ -100,6 +102,16 @@ class ServicePipeline:
             return self._components
 
     @property
+    def intake(self) -> IntakeRedactor | None:
+        """The redaction every write passes (the `[components.pii]` policy), loaded once;
+        None only where that component is disabled in the config."""
+        if not self.component_settings.enabled("pii"):
+            return None
+        return intake_redactor(
+            {**self.component_settings.config("pii"), **self.overrides.get("pii", {})}
+        )
+
+    @property
     def engine(self) -> Engine:
         """Where jobs measure, label and transcribe (`CONVOLENS_ENGINE`; docs/scale.md):
         here, or a Ray cluster joined once per server."""
@@ -160,7 +172,16 @@ class ServicePipeline:
         if admit is not None and isinstance(admit(Parsed(conversation, raw, "stream")), Reject):
             raise PermanentJobError(CONFLICT_REASON)
         run_id = db.start_run("ingest", {"paths": [str(path)], "format": "stream"})
-        written = write_conversations(db, [Parsed(conversation, raw, "stream")], run_id)
+        parsed = Parsed(conversation, raw, "stream")
+        redactor = self.intake
+        if redactor is not None:
+            _, held = redactor.apply([parsed])
+            if held:
+                write_quarantine(db, held, run_id)
+                db.finish_run(run_id, {"conversations": 0, "quarantined": 1})
+                raise PermanentJobError(QUARANTINE_REASON)
+        written = write_conversations(db, [parsed], run_id)
+        release_quarantine(db, [conversation.conversation_id], run_id)
         db.finish_run(run_id, {"conversations": 1, "new": written.new})
         progress("labelling", 0.3)
         labels: dict[str, int] = {}
@@ -230,6 +251,8 @@ class ServicePipeline:
             options=self.ingest_options(request),
             on_media_progress=media,
             admit=writer_admission(db, job),
+            redaction=self.intake,
+            redact=self.intake is not None,
         )
         rejects = [
             {"record": r.locator or Path(r.source_path).name, "reason": without_paths(r.reason)}

@@ -79,6 +79,10 @@ class Service:
 
                 config = RealtimeConfig(asr_model=self.settings.stream_asr_model)
                 self._realtime = shared_models(config)
+                # Live text is redacted by the same policy as everything stored.
+                components = self.pipeline.component_settings
+                self._realtime.redact = components.enabled("pii")
+                self._realtime.pii = components.config("pii")
             return self._realtime
 
     @property

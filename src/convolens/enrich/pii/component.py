@@ -10,16 +10,26 @@ value: only the type, the score and the span of the replacement in the redacted 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from typing import Any, ClassVar
 
 from convolens.enrich.base import Annotation, Component, Doc, Evidence
-from convolens.enrich.pii.detect import participant_terms
+from convolens.enrich.pii.detect import REDACTED, participant_terms
 from convolens.enrich.pii.policy import PiiConfig
 from convolens.enrich.pii.redact import Redactor, redact_words
 from convolens.model import Role
 
 __all__ = ["PiiComponent"]
+
+_TAG_PARTS = re.compile(r"<([A-Z_]*[A-Z])(_[0-9a-f]{8})?>")
+
+
+def _tag_type(tag: str) -> tuple[str, bool]:
+    """("PERSON", False) for "<PERSON>", ("EMAIL_ADDRESS", True) for a hashed one."""
+    match = _TAG_PARTS.fullmatch(tag)
+    return (match.group(1), bool(match.group(2))) if match else (tag.strip("<>"), False)
+
 
 # Participants whose names are product names, not people.
 _NOT_PEOPLE = {Role.bot}
@@ -70,15 +80,14 @@ class PiiComponent(Component):
         counts: Counter[str] = Counter()
         for index, utterance in enumerate(utterances):
             new_text, redactions = redacted[index]
-            if not redactions:
-                continue
-            if utterance.words:
-                replaced = redact_words(
-                    utterance.text, [w.text for w in utterance.words], redactions
-                )
-                for word, text in zip(utterance.words, replaced, strict=True):
-                    word.text = text
-            utterance.text = new_text
+            if redactions:
+                if utterance.words:
+                    replaced = redact_words(
+                        utterance.text, [w.text for w in utterance.words], redactions
+                    )
+                    for word, text in zip(utterance.words, replaced, strict=True):
+                        word.text = text
+                utterance.text = new_text
             for item in redactions:
                 counts[item.entity_type] += 1
                 annotations.append(
@@ -92,6 +101,27 @@ class PiiComponent(Component):
                         confidence=round(item.score, 4),
                         utterance_id=doc.utterance_ids[index],
                         evidence=[Evidence(doc.utterance_ids[index], item.start, item.end)],
+                    )
+                )
+            # Intake redacted the text before it was stored (ingest.redact_intake): what it
+            # replaced is reported too, so the labels say what the text held either way.
+            fresh = {(item.start, item.end) for item in redactions}
+            for match in REDACTED.finditer(utterance.text):
+                if match.span() in fresh:
+                    continue
+                entity_type, hashed = _tag_type(match.group())
+                counts[entity_type] += 1
+                annotations.append(
+                    Annotation(
+                        label="pii.entity",
+                        value={
+                            "type": entity_type,
+                            "operator": "hash" if hashed else "tag",
+                            "replacement": match.group(),
+                            "at": "intake",
+                        },
+                        utterance_id=doc.utterance_ids[index],
+                        evidence=[Evidence(doc.utterance_ids[index], *match.span())],
                     )
                 )
         subject = conversation.subject

@@ -24,10 +24,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from convolens.enrich.ner import NerModel, TaggedWord, shared_ner
-from convolens.enrich.pii.policy import DenyList, KeepList, PiiConfig, team_terms
+from convolens.enrich.pii.policy import ALL_TYPES, DenyList, KeepList, PiiConfig, team_terms
 from convolens.enrich.pii.spoken_digits import classify, digit_runs
 
-__all__ = ["Detector", "Finding", "first_names"]
+__all__ = ["REDACTED", "Detector", "Finding", "first_names"]
 
 
 @dataclass(slots=True)
@@ -41,6 +41,10 @@ class Finding:
     source: str
 
 
+# A replacement left by the tag or hash operator (policy.ALL_TYPES, longest first).
+REDACTED = re.compile(
+    "<(?:" + "|".join(sorted(ALL_TYPES, key=len, reverse=True)) + r")(?:_[0-9a-f]{8})?>"
+)
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"')\]]+", re.IGNORECASE)
 _EMAIL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._%+\-']*@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
 _SPOKEN_EMAIL = re.compile(
@@ -255,16 +259,18 @@ class Detector:
         texts: list[str],
         participants: list[str] | None = None,
         keep: list[str] | None = None,
+        read: list[list[TaggedWord]] | None = None,
     ) -> list[list[Finding]]:
         """Findings per text; `participants` are name words that are people in these texts,
-        `keep` names that are not (a bot's name is the product's)."""
+        `keep` names that are not (a bot's name is the product's); `read`: the NER's words
+        of `texts` when the caller ran the model over a bigger batch already."""
         people = KeepList(
             [p for p in participants or [] if not self.keep.spans(p)]
             if self.config.participant_names
             else []
         )
         bots = KeepList(keep or [])
-        words = self.ner.words(texts)
+        words = read if read is not None else self.ner.words(texts)
         out: list[list[Finding]] = []
         for text, tagged in zip(texts, words, strict=True):
             if not text.strip():
@@ -362,6 +368,9 @@ class Detector:
     def _resolve(self, text: str, found: list[Finding], extra: KeepList) -> list[Finding]:
         """Drop kept spans, then keep the best of overlapping findings and merge neighbours."""
         urls = [m.span() for m in _URL.finditer(text)]
+        # What an earlier pass replaced ("<PERSON>", "<EMAIL_ADDRESS_1a2b3c4d>") is left as it
+        # is: redacting redacted text again changes nothing.
+        done = [m.span() for m in REDACTED.finditer(text)]
         keep = self.keep.spans(text) + extra.spans(text)
         allow = self.allow.spans(text)
         threshold = self.config.score_threshold
@@ -373,6 +382,7 @@ class Detector:
             f
             for f in found
             if not overlaps(f, allow)
+            and not overlaps(f, done)
             and not (f.entity_type != "EMAIL_ADDRESS" and overlaps(f, urls))
             and not (f.entity_type == "PERSON" and overlaps(f, keep))
             and (f.entity_type == "PERSON" or f.score >= threshold)

@@ -10,13 +10,39 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from convolens.enrich.pii.policy import PiiConfig
 
-__all__ = ["Redaction", "Redactor", "redact_words", "replacement"]
+if TYPE_CHECKING:
+    from convolens.enrich.pii.detect import Finding
+
+__all__ = [
+    "CHUNK_CHARS",
+    "Redaction",
+    "RedactionGroup",
+    "Redactor",
+    "chunk_spans",
+    "redact_words",
+    "replacement",
+]
+
+# The longest piece of text the detectors read at once: well under spaCy's max_length
+# (1,000,000) and a few NER windows (256 word pieces each), so patterns stay linear and a
+# name near the end of a huge message is read with the words around it.
+CHUNK_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class RedactionGroup:
+    """The texts of one conversation, with the name words of its people and its bots."""
+
+    texts: list[str]
+    participants: list[str] = field(default_factory=list)
+    keep: list[str] = field(default_factory=list)
 
 
 class Redaction(BaseModel):
@@ -81,36 +107,102 @@ class Redactor:
         if self._presidio is not None:
             result: list[tuple[str, list[Redaction]]] = self._presidio.redact(texts, parses)
             return result
-        findings = self.detector.find(texts, participants, keep)
-        out: list[tuple[str, list[Redaction]]] = []
-        for text, found in zip(texts, findings, strict=True):
-            pieces: list[str] = []
-            redactions: list[Redaction] = []
-            cursor = 0
-            length = 0
-            for item in found:
-                if item.entity_type not in self.redacted_types:
-                    continue
-                pieces.append(text[cursor : item.start])
-                length += item.start - cursor
-                new = replacement(self.config, item.entity_type, text[item.start : item.end])
-                redactions.append(
-                    Redaction(
-                        entity_type=item.entity_type,
-                        start=length,
-                        end=length + len(new),
-                        original_start=item.start,
-                        original_end=item.end,
-                        score=round(item.score, 4),
-                        replacement=new,
+        return self.redact_groups([RedactionGroup(texts, participants or [], keep or [])])[0]
+
+    def redact_groups(
+        self, groups: Sequence[RedactionGroup]
+    ) -> list[list[tuple[str, list[Redaction]]]]:
+        """`redact` for several conversations at once: the NER reads the chunks of every
+        group in one batch (full model batches), each group keeps its own participants.
+
+        Texts longer than `CHUNK_CHARS` are read in chunks cut at sentence ends or spaces,
+        so a message of any length is redacted (never refused) and no detector reads more
+        than the NER's and spaCy's limits at once.
+        """
+        if self._presidio is not None:
+            return [self.redact(g.texts, participants=g.participants, keep=g.keep) for g in groups]
+        from convolens.enrich.pii.detect import Finding
+
+        chunks: list[str] = []
+        owners: list[list[tuple[int, int]]] = []  # per group: (text index, chunk offset)
+        for group in groups:
+            mine = []
+            for index, text in enumerate(group.texts):
+                for start, end in chunk_spans(text):
+                    chunks.append(text[start:end])
+                    mine.append((index, start))
+            owners.append(mine)
+        # Conversations repeat themselves (quoted replies, To/Cc lists, names in fields):
+        # the model reads each distinct chunk once.
+        unique = list(dict.fromkeys(chunks))
+        read = dict(zip(unique, self.detector.ner.words(unique), strict=True))
+        tagged = [read[chunk] for chunk in chunks]
+        out: list[list[tuple[str, list[Redaction]]]] = []
+        cursor = 0
+        for group, mine in zip(groups, owners, strict=True):
+            found = self.detector.find(
+                chunks[cursor : cursor + len(mine)],
+                group.participants,
+                group.keep,
+                read=tagged[cursor : cursor + len(mine)],
+            )
+            cursor += len(mine)
+            per_text: list[list[Finding]] = [[] for _ in group.texts]
+            for (index, offset), findings in zip(mine, found, strict=True):
+                for f in findings:
+                    per_text[index].append(
+                        Finding(f.start + offset, f.end + offset, f.entity_type, f.score, f.source)
                     )
-                )
-                pieces.append(new)
-                length += len(new)
-                cursor = item.end
-            pieces.append(text[cursor:])
-            out.append(("".join(pieces), redactions))
+            out.append([self._replace(t, f) for t, f in zip(group.texts, per_text, strict=True)])
         return out
+
+    def _replace(self, text: str, found: list[Finding]) -> tuple[str, list[Redaction]]:
+        pieces: list[str] = []
+        redactions: list[Redaction] = []
+        cursor = 0
+        length = 0
+        for item in found:
+            if item.entity_type not in self.redacted_types:
+                continue
+            pieces.append(text[cursor : item.start])
+            length += item.start - cursor
+            new = replacement(self.config, item.entity_type, text[item.start : item.end])
+            redactions.append(
+                Redaction(
+                    entity_type=item.entity_type,
+                    start=length,
+                    end=length + len(new),
+                    original_start=item.start,
+                    original_end=item.end,
+                    score=round(item.score, 4),
+                    replacement=new,
+                )
+            )
+            pieces.append(new)
+            length += len(new)
+            cursor = item.end
+        pieces.append(text[cursor:])
+        return "".join(pieces), redactions
+
+
+def chunk_spans(text: str, limit: int = CHUNK_CHARS) -> list[tuple[int, int]]:
+    """Consecutive (start, end) spans covering `text`, each at most `limit` characters, cut
+    after a line or sentence end where there is one in the second half of the window, else
+    at the last space, else hard (a run of 2,000 characters without a space is no name)."""
+    spans: list[tuple[int, int]] = []
+    start = 0
+    while len(text) - start > limit:
+        window = text[start : start + limit]
+        half = limit // 2
+        cut = max(window.rfind("\n"), *(window.rfind(p) + 1 for p in (". ", "! ", "? ")))
+        if cut < half:
+            cut = window.rfind(" ")
+        if cut < half:
+            cut = limit
+        spans.append((start, start + cut))
+        start += cut
+    spans.append((start, len(text)))
+    return spans
 
 
 def redact_words(original: str, words: list[str], redactions: list[Redaction]) -> list[str]:
