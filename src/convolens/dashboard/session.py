@@ -74,6 +74,8 @@ PAGE_ROLES: dict[str, frozenset[Role]] = {
     "scorecard": frozenset({Role.admin, Role.analyst, Role.agent}),
     # Drift and intake health are aggregates over every source: not for agents.
     "data_health": frozenset({Role.admin, Role.analyst, Role.viewer}),
+    # Who did what (convolens.audit): admins only.
+    "audit": frozenset({Role.admin}),
 }
 
 
