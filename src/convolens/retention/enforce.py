@@ -144,8 +144,9 @@ class RetentionScheduler:
     def start(self, first_after_s: float = 30.0) -> None:
         if not self.policy.enabled:
             return
+        first = min(first_after_s, self.policy.interval_s)
         self._thread = threading.Thread(
-            target=self._loop, args=(first_after_s,), name="convolens-retention", daemon=True
+            target=self._loop, args=(first,), name="convolens-retention", daemon=True
         )
         self._thread.start()
 
