@@ -9,7 +9,10 @@ the audio routes as every role.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from planted_audio import DIGIT_RUNS, RATE, RecordedServer, recorded_server
+from planted_audio import DIGIT_RUNS, RATE, ROOT, RecordedServer, recorded_server
 
 from convolens.speech.audio_redaction import BEEP_HZ, PAD_S, recording_files
 from convolens.speech.decode import decode_audio
@@ -199,6 +202,27 @@ def test_a_conversation_without_recording_has_no_audio(recorded: RecordedServer)
     response = _get(recorded, "admin", f"/v1/conversations/{accepted['conversation_id']}/audio")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "recording_not_found"
+
+
+def test_cli_ingest_makes_the_copy_too(recorded: RecordedServer) -> None:
+    """`convolens ingest` of a recording (here through the running server, which holds
+    the warehouse) leaves the redacted copy the dashboard plays, as a job does."""
+    from convolens.model import conversation_id_for
+
+    recording = ROOT / "tests" / "data" / "audio" / "call.ogg"
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("convolens")), "ingest", str(recording),
+         "--db", str(recorded.server.db), "--model", "tiny.en"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    digest = hashlib.sha256(recording.read_bytes()).hexdigest()
+    cid = conversation_id_for("audio", f"sha256:{digest[:32]}")
+    response = _get(recorded, "analyst", f"/v1/conversations/{cid}/audio")
+    assert response.status_code == 200, response.text
+    assert response.content[:4] == b"fLaC"
+    assert recording_files(recorded.server.db, cid)
 
 
 def test_deleting_a_conversation_deletes_its_redacted_copy(recorded: RecordedServer) -> None:

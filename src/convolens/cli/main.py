@@ -52,6 +52,7 @@ from convolens.ingest.mapping import FieldMapping, MappingError, load_mapping, m
 from convolens.ingest.pipeline import dry_run_preview
 from convolens.ingest.redact_intake import intake_redactor
 from convolens.ingest.registry import adapter_names, get_adapter
+from convolens.speech.audio_redaction import recordings_without_copy, redact_recordings
 from convolens.speech.options import SpeechOptions
 from convolens.store.export import ExportFormat, export_layer
 from convolens.store.reader import ConversationFilter, list_conversations, load_conversation
@@ -315,6 +316,9 @@ def ingest(
             # Nothing good went in: a script must not mistake this for success.
             err.print("[red]error:[/] nothing ingested: every record was rejected")
             raise typer.Exit(1)
+        # Each recording gets the copy with its PII beeped out that the dashboard plays.
+        pii_config = settings.config("pii") if settings.enabled("pii") else None
+        redact_recordings(warehouse, recordings_without_copy(warehouse), pii_config)
         if analyze:
             _analyze(warehouse, recompute=False, settings=settings)
 

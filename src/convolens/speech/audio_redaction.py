@@ -33,15 +33,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from convolens.speech.beep import BEEP_HZ, Mode, redact_samples, write_flac
 from convolens.store.private import private_dir, private_file
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from convolens.enrich.pii.redact import Redactor
     from convolens.store.warehouse import Warehouse
 
@@ -59,6 +58,7 @@ __all__ = [
     "pii_spans",
     "reach_into_pauses",
     "recording_files",
+    "recordings_without_copy",
     "redact_recordings",
     "redact_samples",
     "store_redacted_recording",
@@ -66,10 +66,6 @@ __all__ = [
 
 log = logging.getLogger("convolens.speech")
 
-SAMPLE_RATE = 16000
-BEEP_HZ = 1000.0
-BEEP_AMPLITUDE = 0.2  # -14 dBFS: clearly a beep, not painful
-RAMP_S = 0.005  # the tone fades in and out over 5 ms: no click at its edges
 PAD_S = 0.08  # word timings are approximate: take this much more on each side
 REACH_S = 0.5  # ... and up to this much more, where no other word is said
 MERGE_GAP_S = 0.25  # shorter gaps between spans are beeped too (no speech fragment between)
@@ -79,8 +75,6 @@ _REPLACED = re.compile(r"""^[\s"'(\[]*(?:<[A-Z][A-Z0-9_]*>|\*+)[\s.,;:!?"')\]]*$
 # Words of the raw layer further than this from every stored word were dropped by the
 # recogniser's guards (repeats, invented trailing words): not in the transcript.
 _MAX_ASSIGN_S = 1.0
-
-Mode = Literal["beep", "silence"]
 
 
 class RedactedSpan(BaseModel):
@@ -99,7 +93,7 @@ class RecordingCopy(BaseModel):
     file: str  # the copy's name in the audio store
     original: str  # where the original is (the raw layer): admin + confirm only
     media_type: str = "audio/flac"
-    sample_rate: int = SAMPLE_RATE
+    sample_rate: int = 16000
     channels: int
     duration_s: float
     mode: Mode
@@ -348,66 +342,6 @@ def _type_of(text: str) -> str:
     return match.group(1) if match else "MASKED"
 
 
-# -- the samples ------------------------------------------------------------------------
-def _tone(n: int, sample_rate: int) -> np.ndarray:
-    import numpy as np
-
-    t = np.arange(n, dtype=np.float64) / sample_rate
-    tone = BEEP_AMPLITUDE * np.sin(2 * np.pi * BEEP_HZ * t)
-    ramp = min(n // 2, int(RAMP_S * sample_rate))
-    if ramp:
-        fade = np.linspace(0.0, 1.0, ramp, endpoint=False)
-        tone[:ramp] *= fade
-        tone[n - ramp :] *= fade[::-1]
-    return tone.astype(np.float32)
-
-
-def redact_samples(
-    channels: list[np.ndarray],
-    spans: Sequence[RedactedSpan],
-    sample_rate: int = SAMPLE_RATE,
-    mode: Mode = "beep",
-) -> None:
-    """Replace each span in every channel (in place) by the 1 kHz tone or by silence."""
-    for span in spans:
-        for samples in channels:
-            a = max(0, int(span.start * sample_rate))
-            b = min(len(samples), round(span.end * sample_rate))
-            if b <= a:
-                continue
-            samples[a:b] = _tone(b - a, sample_rate) if mode == "beep" else 0.0
-
-
-# FLAC takes up to 8 channels; FFmpeg names their layouts.
-_LAYOUTS = {1: "mono", 2: "stereo", 3: "3.0", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
-
-
-def _write_flac(path: Path, channels: list[np.ndarray], sample_rate: int) -> None:
-    import av
-    import numpy as np
-
-    if len(channels) > len(_LAYOUTS):  # past FLAC's limit: one channel, mixed down
-        channels = [np.mean(np.stack(channels), axis=0)]
-    pcm = np.stack([np.clip(np.round(c * 32768.0), -32768, 32767) for c in channels])
-    pcm = pcm.astype("<i2")
-    layout = _LAYOUTS[len(channels)]
-    with private_file(path) as out:
-        container = av.open(out, "w", format="flac")
-        try:
-            stream: Any = container.add_stream("flac", rate=sample_rate, layout=layout)
-            step = 1 << 16  # frames of 4 s: memory stays flat on long recordings
-            for at in range(0, pcm.shape[1], step):
-                block = np.ascontiguousarray(pcm[:, at : at + step].T).reshape(1, -1)
-                frame = av.AudioFrame.from_ndarray(block, format="s16", layout=layout)
-                frame.sample_rate = sample_rate
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-            for packet in stream.encode(None):
-                container.mux(packet)
-        finally:
-            container.close()
-
-
 def store_redacted_recording(
     wh: Warehouse,
     conversation_id: str,
@@ -432,7 +366,7 @@ def store_redacted_recording(
     stem = f"{_stem(conversation_id)}-v{version}"
     # Written under a temporary name and renamed: a reader never gets half a file.
     partial = store / f".{stem}.{uuid.uuid4().hex}.partial"
-    _write_flac(partial, channels, audio.sample_rate)
+    write_flac(partial, channels, audio.sample_rate)
     os.replace(partial, store / f"{stem}.flac")
     copy = RecordingCopy(
         conversation_id=conversation_id,
@@ -509,3 +443,18 @@ def redact_recordings(
         except Exception as exc:  # one recording's failure never fails the others or the job
             log.warning("no redacted copy of a recording (%s): %s", cid, type(exc).__name__)
     return made
+
+
+def recordings_without_copy(wh: Warehouse) -> list[str]:
+    """Recorded conversations whose current version has no redacted copy yet (what
+    `convolens ingest` passes to `redact_recordings` after a run)."""
+    rows = wh.query(
+        "SELECT DISTINCT h.conversation_id, h.version FROM conversation_heads h "
+        "JOIN raw_interactions r ON r.conversation_id = h.conversation_id "
+        "AND r.version = h.version AND r.locator = 'recording' ORDER BY 1"
+    )
+    return [
+        r["conversation_id"]
+        for r in rows
+        if find_recording(wh, r["conversation_id"], int(r["version"])) is None
+    ]
