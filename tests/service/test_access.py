@@ -176,6 +176,14 @@ MATRIX = [
     ("GET", "/dashboard/scorecards", (200, 200, 200, 200, 303)),
     ("GET", "/dashboard/scorecards/{own}", (200, 200, 200, 403, 303)),
     ("GET", "/dashboard/scorecards/{other}", (200, 200, 404, 403, 303)),
+    # Governance (#17): the audit log, retention and erasure are for admins only.
+    ("GET", "/v1/audit", (200, 403, 403, 403, 401)),
+    ("GET", "/v1/audit?format=csv", (200, 403, 403, 403, 401)),
+    ("GET", "/v1/retention", (200, 403, 403, 403, 401)),
+    ("POST", "/v1/retention/run", (200, 403, 403, 403, 401)),
+    ("POST", "/v1/erasure", (200, 403, 403, 403, 401)),
+    ("GET", "/dashboard/audit", (200, 403, 403, 403, 303)),
+    ("GET", "/dashboard/audit.csv", (200, 403, 403, 403, 303)),
     ("GET", "/dashboard/static/app.js", (200, 200, 200, 200, 200)),
 ]
 # Routes the matrix does not call, and where they are tested instead.
@@ -199,6 +207,7 @@ BODIES: dict[str, Any] = {
     },
     "/_local/cli": {"json": {"args": ["list"], "version": __version__, "cwd": "/"}},
     "/v1/scorecards/score": {"json": {}},
+    "/v1/erasure": {"json": {"email": "nobody@access-test.example"}},
     "/v1/scorecards/validate": {
         "json": {
             "content": "name: mini\nversion: '1'\nsections:\n  - name: a\n    criteria:\n"

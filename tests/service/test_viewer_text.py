@@ -216,6 +216,10 @@ READS: dict[str, Callable[[Planted, str], list[str]]] = {
     "/dashboard/scorecards/{ref}": lambda p, t: [
         t.replace("{ref}", p.ids[s]) for s in ("planted-0", "own-0")
     ],
+    "/v1/audit": _fixed("/v1/audit", "/v1/audit?format=csv"),
+    "/v1/retention": _fixed("/v1/retention"),
+    "/dashboard/audit": _fixed("/dashboard/audit"),
+    "/dashboard/audit.csv": _fixed("/dashboard/audit.csv"),
     "/dashboard/static/{name}": _fixed(
         "/dashboard/static/app.js", "/dashboard/static/dashboard.css"
     ),

@@ -4,7 +4,7 @@
 imported here, so `convolens.cli:app` is the whole command line.
 """
 
-from convolens.cli import analytics, business, governance, health, scorecard, service, understand  # noqa: F401  (registers commands)
+from convolens.cli import analytics, business, governance, health, pull, scorecard, service, understand  # noqa: F401  (registers commands)
 from convolens.cli.main import app
 
 __all__ = ["app"]

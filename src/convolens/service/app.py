@@ -34,6 +34,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         service.start()
+        retention.start()
         if service.admin_key:
             # Shown once (only its hash is stored), and never into a log file.
             line = hand_over_generated_key(
@@ -43,6 +44,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            retention.stop()
             service.stop()
 
     app = FastAPI(
@@ -63,6 +65,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         routes_admin,
         routes_analytics,
         routes_conversations,
+        routes_governance,
         routes_scorecards,
         routes_stream,
     )
@@ -75,6 +78,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.include_router(routes_stream.router)
     app.include_router(routes_analytics.router)
     app.include_router(routes_scorecards.router)
+    app.include_router(routes_governance.router)
+    retention = routes_governance.scheduler(app, service)
     from convolens.service import routes_health
 
     app.include_router(routes_health.router)
@@ -83,10 +88,17 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     from convolens.dashboard import routes as dashboard_routes
 
     app.include_router(dashboard_routes.router)
+    from convolens.dashboard import audit as dashboard_audit
+
+    app.include_router(dashboard_audit.router)
     from convolens.dashboard import health as dashboard_health
 
     app.include_router(dashboard_health.router)
     from convolens.service import bridge
 
     bridge.install(app)  # CLI commands run through the server that holds the warehouse
+    from convolens.audit.http import AuditMiddleware
+
+    # Outermost but the error handler: every audited request gets its row (and its id).
+    app.add_middleware(AuditMiddleware)
     return app

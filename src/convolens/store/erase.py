@@ -26,7 +26,7 @@ import duckdb
 
 from convolens.store.warehouse import Warehouse
 
-__all__ = ["Erased", "erase_conversation", "scrub_free_space"]
+__all__ = ["Edit", "Erased", "erase_conversation", "erase_conversations", "scrub_free_space"]
 
 log = logging.getLogger("convolens.store")
 
@@ -36,6 +36,16 @@ _JOBS_SQL = (
     "OR contains(coalesce(CAST(request AS VARCHAR), ''), ?) "
     "OR contains(coalesce(CAST(result AS VARCHAR), ''), ?)"
 )
+# The same for a list of conversations (parameters: the list of ids, twice).
+_JOBS_ANY = (
+    "list_contains(?::VARCHAR[], conversation_id) OR len(list_filter(?::VARCHAR[], lambda c: "
+    "contains(coalesce(CAST(request AS VARCHAR), '') || coalesce(CAST(result AS VARCHAR), ''), "
+    "c))) > 0"
+)
+
+
+# An in-place edit: (table, SET clause, its parameters, WHERE condition, its parameters).
+Edit = tuple[str, str, list[Any], str, list[Any]]
 
 
 @dataclass
@@ -224,26 +234,59 @@ def erase_conversation(wh: Warehouse, conversation_id: str, *, spool: Path | Non
     freed bytes in the DuckDB file. A cluster whose representative statement came from
     it loses that statement; an ingest run that read its spooled file keeps "(deleted)"
     for the file's name."""
-    cid = conversation_id
+    return erase_conversations(wh, [conversation_id], spool=spool)
+
+
+def _or(
+    where: dict[str, tuple[str, list[Any]]], table: str, condition: str, params: list[Any]
+) -> None:
+    if table in where:
+        old, old_params = where[table]
+        where[table] = (f"({old}) OR ({condition})", [*old_params, *params])
+    else:
+        where[table] = (condition, params)
+
+
+def erase_conversations(
+    wh: Warehouse,
+    conversation_ids: list[str],
+    *,
+    spool: Path | None = None,
+    also: dict[str, tuple[str, list[Any]]] | None = None,
+    edits: list[Edit] | None = None,
+) -> Erased:
+    """`erase_conversation` for many conversations in one pass (one rewrite, one scrub of
+    the file, however many), plus `also`: further rows to delete, table -> (SQL condition,
+    parameters), e.g. the rows that mention a person being erased, and `edits`: rows to
+    keep with a mention edited out, (table, SET clause, its parameters, condition, its
+    parameters)."""
+    ids = list(dict.fromkeys(conversation_ids))
     erased = Erased()
-    paths = _spooled_paths(wh, cid, spool)
-    where: dict[str, tuple[str, list[Any]]] = {
-        table: ("conversation_id = ?", [cid])
-        for table in _tables_with(wh, "conversation_id")
-        if table != "jobs"
-    }
-    where["jobs"] = (_JOBS_SQL.split(" WHERE ", 1)[1], [cid] * 3)
-    where["webhook_deliveries"] = ("contains(CAST(payload AS VARCHAR), ?)", [cid])
+    paths = [p for cid in ids for p in _spooled_paths(wh, cid, spool)]
+    paths = list(dict.fromkeys(paths))
+    where: dict[str, tuple[str, list[Any]]] = {}
+    if ids:
+        for table in _tables_with(wh, "conversation_id"):
+            if table != "jobs":
+                where[table] = ("list_contains(?, conversation_id)", [ids])
+        where["jobs"] = (_JOBS_ANY, [ids, ids])
+        where["webhook_deliveries"] = (
+            "len(list_filter(?::VARCHAR[], lambda c: contains(CAST(payload AS VARCHAR), c))) > 0",
+            [ids],
+        )
     if paths:
-        where["rejects"] = ("list_contains(?, source_path)", [[str(p) for p in paths]])
+        _or(where, "rejects", "list_contains(?, source_path)", [[str(p) for p in paths]])
+    for table, (condition, params) in (also or {}).items():
+        _or(where, table, condition, params)
     for table, (condition, params) in where.items():
         n = wh.query(f"SELECT count(*) AS n FROM {table} WHERE {condition}", params)
         erased.rows[table] = int(n[0]["n"])
     # Spooled paths first: each holds the uploaded name, so it goes as one "(deleted)".
-    mentioned = [str(p) for p in paths] + _uploaded_names(wh, cid)
+    mentioned = [str(p) for p in paths] + [n for cid in ids for n in _uploaded_names(wh, cid)]
+    mentioned = list(dict.fromkeys(mentioned))
     for attempt in range(_ATTEMPTS):
         try:
-            _delete_and_rewrite(wh, cid, where, mentioned)
+            _delete_and_rewrite(wh, ids, where, mentioned, edits or [])
             break
         except duckdb.TransactionException:
             # A worker wrote to a table being rewritten (the job queue, the outbox): the
@@ -256,7 +299,7 @@ def erase_conversation(wh: Warehouse, conversation_id: str, *, spool: Path | Non
     # The redacted copies of its recording (speech/audio_redaction.py) and their manifests.
     from convolens.speech.audio_redaction import recording_files
 
-    for path in [*paths, *recording_files(wh.path, cid)]:
+    for path in [*paths, *(f for cid in ids for f in recording_files(wh.path, cid))]:
         if path.exists():
             path.unlink()
             erased.files.append(path.name)
@@ -269,25 +312,30 @@ _ATTEMPTS = 8
 
 
 def _delete_and_rewrite(
-    wh: Warehouse, cid: str, where: dict[str, tuple[str, list[Any]]], paths: list[str]
+    wh: Warehouse,
+    ids: list[str],
+    where: dict[str, tuple[str, list[Any]]],
+    paths: list[str],
+    more_edits: list[Edit],
 ) -> None:
     """One transaction: edit the rows that only mention the conversation (a cluster's
     representative statement, an ingest run's file names), delete the rows that are
     it, and rewrite every row group that held either."""
-    edits: dict[str, tuple[str, list[Any], str, list[Any]]] = {}  # table -> update
-    clusters = _representative_rowids(wh, cid)
+    edits: list[Edit] = []
+    clusters = sorted({r for cid in ids for r in _representative_rowids(wh, cid)})
     if clusters:
         condition = "list_contains(?, rowid)"
-        edits["clusters"] = ("representative = ''", [], condition, [clusters])
+        edits.append(("clusters", "representative = ''", [], condition, [clusters]))
     if paths:
         # Spooled names carry the uploaded file's name: the run keeps "(deleted)".
         mentions = " OR ".join(["contains(CAST(args AS VARCHAR), ?)"] * len(paths))
         replaced = "CAST(args AS VARCHAR)"
         for _ in paths:
             replaced = f"replace({replaced}, ?, '(deleted)')"
-        edits["runs"] = (f"args = {replaced}", list(paths), f"({mentions})", list(paths))
+        edits.append(("runs", f"args = {replaced}", list(paths), f"({mentions})", list(paths)))
+    edits += more_edits
     touched = dict(where)
-    for table, (_, _, condition, params) in edits.items():
+    for table, _, _, condition, params in edits:
         if table in touched:  # both edited and deleted from: plan for either
             old, old_params = touched[table]
             touched[table] = (f"({old}) OR ({condition})", [*old_params, *params])
@@ -295,7 +343,7 @@ def _delete_and_rewrite(
             touched[table] = (condition, params)
     plan = _rewrites(wh, touched)
     with wh.transaction():
-        for table, (assignment, set_params, condition, params) in edits.items():
+        for table, assignment, set_params, condition, params in edits:
             wh.con.execute(
                 f"UPDATE {table} SET {assignment} WHERE {condition}", [*set_params, *params]
             )
