@@ -138,3 +138,31 @@ def test_a_recompute_in_the_lake_replaces_the_older_run(tmp_path: Path) -> None:
                 "(conversation_id, version)"
             )[0]["n"]
         )
+
+
+def test_a_manifest_cannot_name_files_outside_the_lake(tmp_path: Path) -> None:
+    lake = Lake(str(tmp_path / "lake"))
+    lake.commit("run-1", [lake.stage("run-1", {"enrichment_status": _status("c1", "run-1")})])
+    outside = tmp_path / "secret.parquet"
+    outside.write_bytes(b"not for the lake")
+    (tmp_path / "lake" / "_manifests" / "run-2.json").write_text(
+        json.dumps({"run_id": "run-2", "files": {"enrichment_status": ["../secret.parquet"]}})
+    )
+    files = Lake(str(tmp_path / "lake")).committed()["enrichment_status"]
+    assert len(files) == 1 and "secret" not in files[0]
+
+
+def test_an_unreadable_lake_is_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from convolens.cli import app
+
+    db, lake = tmp_path / "w.duckdb", tmp_path / "lake"
+    with Warehouse(db) as warehouse:
+        warehouse.set_lake(str(lake))
+    (lake / "_manifests").mkdir(parents=True, exist_ok=True)
+    (lake / "_manifests" / "run-1.json").write_text("{torn manifest")
+    result = CliRunner().invoke(app, ["list", "--db", str(db)])
+    assert result.exit_code == 1, result.output
+    assert "its lake cannot be read" in result.output
+    assert "Traceback" not in result.output

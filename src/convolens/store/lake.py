@@ -71,10 +71,12 @@ class Lake:
             else:
                 self.filesystem = pafs.LocalFileSystem()
                 self.root = str(Path(self.uri).expanduser().resolve())
-            self.filesystem.create_dir(f"{self.root}/_manifests", recursive=True)
         except (OSError, pa.ArrowException) as exc:
             raise LakeError(f"lake {self.uri!r}: cannot open ({_short(exc)})") from None
         self.root = self.root.rstrip("/")
+        # Manifests read so far, by name: a manifest never changes once written, so a
+        # new connection (the service opens one per request) lists the folder only.
+        self._manifests: dict[str, dict[str, list[str]]] = {}
 
     @property
     def is_local(self) -> bool:
@@ -114,6 +116,7 @@ class Lake:
                 self.filesystem.move(path, target)
                 committed.setdefault(layer, []).append(_relative(self.root, target))
         manifest = json.dumps({"run_id": run_id, "files": committed}, sort_keys=True)
+        self.filesystem.create_dir(f"{self.root}/_manifests", recursive=True)
         final = f"{self.root}/_manifests/{run_id}.json"
         if self.is_local:
             # Write aside, then rename: a reader sees the whole manifest or none.
@@ -137,16 +140,20 @@ class Lake:
         """Every committed file per layer (full paths), in run order."""
         selector = pafs.FileSelector(f"{self.root}/_manifests", allow_not_found=True)
         out: dict[str, list[str]] = {layer: [] for layer in LAKE_LAYERS}
-        infos = sorted(
-            (i for i in self.filesystem.get_file_info(selector) if i.path.endswith(".json")),
-            key=lambda i: i.path,
-        )
-        for info in infos:
-            with self.filesystem.open_input_stream(info.path) as stream:
-                manifest = json.loads(stream.read())
-            for layer, paths in manifest.get("files", {}).items():
-                if layer in out:
-                    out[layer].extend(f"{self.root}/{p}" for p in paths)
+        try:
+            infos = sorted(
+                (i for i in self.filesystem.get_file_info(selector) if i.path.endswith(".json")),
+                key=lambda i: i.path,
+            )
+            for info in infos:
+                if info.path not in self._manifests:
+                    with self.filesystem.open_input_stream(info.path) as stream:
+                        self._manifests[info.path] = _manifest_files(json.loads(stream.read()))
+                for layer, paths in self._manifests[info.path].items():
+                    if layer in out:
+                        out[layer].extend(f"{self.root}/{p}" for p in paths)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            raise LakeError(f"lake {self.uri!r}: cannot read ({_short(exc)})") from None
         return out
 
     def vacuum(self) -> list[str]:
@@ -216,6 +223,22 @@ def tables_from_columns(
         layer: pa.Table.from_pydict(dict(cols), schema=schemas[layer])
         for layer, cols in columns.items()
         if any(len(v) for v in cols.values())
+    }
+
+
+def _manifest_files(manifest: object) -> dict[str, list[str]]:
+    """A manifest's files, keeping only paths inside the lake (no absolute, no '..')."""
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict):
+        return {}
+    return {
+        str(layer): [
+            p
+            for p in paths
+            if isinstance(p, str) and not p.startswith("/") and ".." not in p.split("/")
+        ]
+        for layer, paths in files.items()
+        if isinstance(paths, list)
     }
 
 

@@ -21,7 +21,7 @@ import duckdb
 import pyarrow as pa
 
 from convolens import __version__
-from convolens.store.lake import LAKE_LAYERS, Lake
+from convolens.store.lake import LAKE_LAYERS, Lake, LakeError
 from convolens.store.schema import MIGRATIONS
 
 __all__ = ["DEFAULT_DB", "Warehouse", "WarehouseError", "WarehouseLockedError", "default_db_path"]
@@ -127,8 +127,9 @@ class Warehouse:
         other._on_close = on_close
         other.con = self.con.cursor()
         other.con.execute("SET TimeZone = 'UTC'")
-        # The lake's views are connection-local: each handle attaches them again.
-        other.lake = None
+        # The lake's views are connection-local: each handle attaches them again (the
+        # same Lake, so manifests already read are not read again).
+        other.lake = self.lake
         other._attach_lake()
         return other
 
@@ -149,8 +150,12 @@ class Warehouse:
         ).fetchone()
         if row is None:
             return
-        self.lake = Lake(row[0])
-        self.refresh_lake()
+        try:
+            if self.lake is None or self.lake.uri != row[0]:
+                self.lake = Lake(row[0])
+            self.refresh_lake()
+        except LakeError as exc:
+            raise WarehouseError(f"{self.path}: its lake cannot be read: {exc}") from None
 
     def refresh_lake(self) -> None:
         """See what the lake has committed since this connection attached it."""
@@ -162,6 +167,8 @@ class Warehouse:
         lake = Lake(uri)
         # A folder is kept as an absolute path: every opener finds it wherever it runs from.
         stored = lake.root if lake.is_local else lake.uri
+        if stored != uri:
+            lake = Lake(stored)
         with self.transaction():
             self.con.execute("DELETE FROM lake_config")
             self.con.execute("INSERT INTO lake_config VALUES (?, ?)", [stored, now_utc()])
