@@ -225,6 +225,35 @@ def test_cli_ingest_makes_the_copy_too(recorded: RecordedServer) -> None:
     assert recording_files(recorded.server.db, cid)
 
 
+def test_a_live_stream_recording_is_served_redacted_too(
+    recorded: RecordedServer, tmp_path: Path
+) -> None:
+    """A call streamed over WS /v1/stream: its recorded WAV gets the copy when its job
+    ends, with the number beeped as in an upload."""
+    from convolens.client import Client
+
+    with Client(recorded.server.url, api_key=recorded.keys["agent"], timeout=120) as client:
+        events = list(
+            client.stream_file(
+                recorded.planted.path, realtime=False, language="en", source_id="planted-live"
+            )
+        )
+        stored = events[-1]
+        assert stored.type == "stored", [e.type for e in events][-5:]
+        assert client.wait(stored.job_id, timeout=300).status == "completed"
+    response = _get(recorded, "agent", f"/v1/conversations/{stored.conversation_id}/audio")
+    assert response.status_code == 200, response.text
+    (tmp_path / "live.flac").write_bytes(response.content)
+    served = decode_audio(tmp_path / "live.flac").channels[0]
+    original = decode_audio(recorded.planted.path).channels[0]
+    d0, d1 = (int(t * RATE) for t in recorded.planted.digits)
+    voiced = np.abs(original[d0:d1]) > 1e-3
+    changed = np.abs(served[: len(original)] - original) > 3 / 32768
+    assert changed[d0:d1][voiced].mean() > 0.98
+    r0, r1 = (int(t * RATE) for t in recorded.planted.real_speech)
+    assert not changed[r0:r1].any()
+
+
 def test_deleting_a_conversation_deletes_its_redacted_copy(recorded: RecordedServer) -> None:
     db: Path = recorded.server.db
     assert recording_files(db, recorded.other)  # the copy and its manifest
