@@ -24,7 +24,7 @@ from convolens.enrich.runner import enrich
 from convolens.health.drift import DriftSettings, drift_report
 from convolens.health.intake_checks import psi
 from convolens.ingest.pipeline import ingest_paths
-from convolens.service.webhooks import WebhookRule
+from convolens.service.webhooks import WebhookRule, render_body
 from convolens.store.warehouse import Warehouse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,6 +119,62 @@ def test_sentiment_drift_is_found(labelled: Path) -> None:
     with Warehouse(labelled, read_only=True) as wh:
         calm = drift_report(wh, DriftSettings(until=RECENT_END - timedelta(days=7)))
     assert not calm.components[0].drifted, calm.components[0].reasons
+
+
+@pytest.fixture(scope="module")
+def topics(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample corpus's support chats (Sept-Nov 2026) after two months of TweetEval
+    tweets as customer messages (July-August): what customers talk about changed."""
+    positive, negative = _sentences()
+    folder = tmp_path_factory.mktemp("topics")
+    tweets = [
+        _chat(f"tweet-{i}", date(2026, 7, 5) + timedelta(days=i), text)
+        for i, text in enumerate((positive[:20] + negative[:20])[:58])
+    ]
+    path = folder / "tweets.jsonl"
+    path.write_text("".join(json.dumps(c) + "\n" for c in tweets), encoding="utf-8")
+    db = folder / "w.duckdb"
+    examples = ROOT / "examples"
+    with Warehouse(db) as wh:
+        for source in (path, examples / "chats" / "support_chats.jsonl", examples / "csv"):
+            assert not ingest_paths(wh, [source]).rejects
+    return db
+
+
+def test_centroid_shift_of_customer_statements(topics: Path, labelled: Path) -> None:
+    """Support requests after tweets move the statements' mean embedding far beyond what
+    random splits of the same statements give; balanced windows of tweets do not."""
+    settings = DriftSettings(
+        embeddings=True, series_points=0, until=date(2026, 11, 10), recent_days=70,
+        reference_days=60,
+    )  # fmt: skip
+    with Warehouse(topics, read_only=True) as wh:
+        moved = drift_report(wh, settings).centroid
+    assert moved is not None and moved.model_id == "all-MiniLM-L6-v2"
+    assert (moved.recent_n, moved.reference_n) == (15, 40)
+    assert moved.cosine_distance is not None and moved.chance_distance is not None
+    assert moved.cosine_distance > 2 * moved.chance_distance
+    assert moved.p_value is not None and moved.p_value < 0.01 and moved.drifted
+    with Warehouse(labelled, read_only=True) as wh:
+        calm = drift_report(
+            wh,
+            DriftSettings(embeddings=True, series_points=0, until=RECENT_END - timedelta(days=7)),
+        ).centroid
+    assert calm is not None and (calm.recent_n, calm.reference_n) == (14, 42)
+    assert calm.p_value is not None and calm.p_value > 0.01 and not calm.drifted
+
+
+def test_slack_summary_of_alerts() -> None:
+    drift_body = json.loads(
+        render_body("slack", "drift", "dl_1", datetime(2026, 11, 5),
+                    {"component": "sentiment", "metric": "psi", "score": 1.46, "threshold": 0.2})
+    )  # fmt: skip
+    assert drift_body["text"] == "Drift in sentiment: psi 1.46 over 0.2"
+    health_body = json.loads(
+        render_body("slack", "data_health", "dl_2", datetime(2026, 11, 5),
+                    {"source": "csv/csv", "message": "field 'agent' filled in 0% of 6 records"})
+    )  # fmt: skip
+    assert health_body["text"] == "Data health (csv/csv): field 'agent' filled in 0% of 6 records"
 
 
 def test_cli_drift(labelled: Path) -> None:

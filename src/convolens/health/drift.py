@@ -57,7 +57,8 @@ class DriftSettings(BaseModel):
     until: date | None = None
     components: list[str] | None = None
     psi_threshold: float = Field(default=0.2, gt=0)
-    chi2_alpha: float = Field(default=0.01, gt=0, lt=1)
+    # Significance level of the chi-square and the centroid's permutation test.
+    alpha: float = Field(default=0.01, gt=0, lt=1)
     confidence_threshold: float = Field(default=0.1, gt=0, le=1)
     centroid_threshold: float = Field(default=0.05, gt=0, le=2)
     min_labels: int = Field(default=20, ge=1)
@@ -93,6 +94,10 @@ class CentroidShift(BaseModel):
     recent_n: int
     reference_n: int
     cosine_distance: float | None = None
+    # The same distance between random splits of the pooled statements (same sizes): what
+    # chance alone gives with this few, this varied statements; p = share at or above.
+    chance_distance: float | None = None
+    p_value: float | None = None
     threshold: float
     drifted: bool = False
     model_id: str | None = None
@@ -232,8 +237,8 @@ def _component(
         return out
     if out.psi is not None and out.psi > s.psi_threshold:
         out.reasons.append(f"PSI {out.psi:.3f} > {s.psi_threshold:g}")
-    if out.chi2_p is not None and out.chi2_p < s.chi2_alpha:
-        out.reasons.append(f"chi-square p {out.chi2_p:.2g} < {s.chi2_alpha:g}")
+    if out.chi2_p is not None and out.chi2_p < s.alpha:
+        out.reasons.append(f"chi-square p {out.chi2_p:.2g} < {s.alpha:g}")
     if out.confidence_shift is not None and abs(out.confidence_shift) > s.confidence_threshold:
         out.reasons.append(
             f"mean confidence {reference_conf:.2f} -> {recent_conf:.2f} "
@@ -287,13 +292,36 @@ def _centroid(
         from convolens.enrich.embeddings import shared_embedder
 
         embedder = shared_embedder()
-    a = np.asarray(embedder.embed(recent), dtype=np.float64).mean(axis=0)
-    b = np.asarray(embedder.embed(reference), dtype=np.float64).mean(axis=0)
-    cosine = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) or 1.0))
-    out.cosine_distance = round(1.0 - cosine, 5)
-    out.drifted = out.cosine_distance > s.centroid_threshold
+    vectors = np.asarray(embedder.embed(recent + reference), dtype=np.float64)
+    observed = _centroid_distance(vectors, np.arange(len(recent)))
+    # A permutation test: short, varied texts move a centroid a lot by chance alone, so a
+    # fixed threshold would call every small window drift.
+    rng = np.random.default_rng(0)
+    permuted = np.array(
+        [
+            _centroid_distance(vectors, rng.permutation(len(vectors))[: len(recent)])
+            for _ in range(_PERMUTATIONS)
+        ]
+    )
+    out.cosine_distance = round(observed, 5)
+    out.chance_distance = round(float(np.median(permuted)), 5)
+    out.p_value = round(float((1 + np.sum(permuted >= observed)) / (1 + _PERMUTATIONS)), 4)
+    out.drifted = out.cosine_distance > s.centroid_threshold and out.p_value < s.alpha
     out.model_id = getattr(embedder, "model_id", None)
     return out
+
+
+_PERMUTATIONS = 499
+
+
+def _centroid_distance(vectors: Any, recent_rows: Any) -> float:
+    """Cosine distance between the mean of `recent_rows` and the mean of the other rows."""
+    import numpy as np
+
+    mask = np.zeros(len(vectors), dtype=bool)
+    mask[recent_rows] = True
+    a, b = vectors[mask].mean(axis=0), vectors[~mask].mean(axis=0)
+    return 1.0 - float(a @ b / ((np.linalg.norm(a) * np.linalg.norm(b)) or 1.0))
 
 
 def drift_report(
@@ -365,7 +393,7 @@ def check_drift(
     for c in report.components:
         figures = (
             ("psi", c.psi, s.psi_threshold, c.psi is not None and c.psi > s.psi_threshold),
-            ("chi2_p", c.chi2_p, s.chi2_alpha, False),
+            ("chi2_p", c.chi2_p, s.alpha, False),
             ("confidence_shift", c.confidence_shift, s.confidence_threshold,
              c.confidence_shift is not None and abs(c.confidence_shift) > s.confidence_threshold),
         )  # fmt: skip
