@@ -166,3 +166,26 @@ def test_an_unreadable_lake_is_a_clear_error_not_a_traceback(tmp_path: Path) -> 
     assert result.exit_code == 1, result.output
     assert "its lake cannot be read" in result.output
     assert "Traceback" not in result.output
+
+
+def test_erasing_a_conversation_rewrites_the_lake_without_it(tmp_path: Path) -> None:
+    from convolens.store.erase import erase_conversation
+
+    lake_dir = tmp_path / "lake"
+    with Warehouse(tmp_path / "w.duckdb") as warehouse:
+        ingest_paths(warehouse, [EXAMPLES / "chats" / "support_chats.jsonl"])
+        warehouse.set_lake(str(lake_dir))
+        analyze(warehouse)
+        ids = [r["conversation_id"] for r in warehouse.query(
+            "SELECT DISTINCT conversation_id FROM metrics_participant ORDER BY 1"
+        )]  # fmt: skip
+        gone, kept = ids[0], ids[1:]
+        erased = erase_conversation(warehouse, gone)
+        assert erased.rows["lake"] > 0
+        left = warehouse.query("SELECT DISTINCT conversation_id FROM metrics_participant")
+        assert sorted(r["conversation_id"] for r in left) == kept
+    # Not in any file of the lake either, whoever reads it.
+    import pyarrow.parquet as pq
+
+    for path in lake_dir.rglob("*.parquet"):
+        assert gone not in pq.read_table(path).column("conversation_id").to_pylist()

@@ -260,6 +260,14 @@ def erase_conversations(
     parameters), e.g. the rows that mention a person being erased, and `edits`: rows to
     keep with a mention edited out, (table, SET clause, its parameters, condition, its
     parameters)."""
+    if wh.lake is not None and not wh.lake_is_set_aside:
+        # The lake's files are rewritten without these conversations first; then the
+        # tables, with the lake's views set aside on this connection (store/lake.py).
+        in_lake = wh.lake.erase(conversation_ids)
+        with wh.lake_set_aside():
+            done = erase_conversations(wh, conversation_ids, spool=spool, also=also, edits=edits)
+        done.rows["lake"] = in_lake
+        return done
     ids = list(dict.fromkeys(conversation_ids))
     erased = Erased()
     paths = [p for cid in ids for p in _spooled_paths(wh, cid, spool)]

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
@@ -115,7 +116,12 @@ class Lake:
                 target = f"{folder}/{path.rsplit('/', 1)[-1]}"
                 self.filesystem.move(path, target)
                 committed.setdefault(layer, []).append(_relative(self.root, target))
-        manifest = json.dumps({"run_id": run_id, "files": committed}, sort_keys=True)
+        self._write_manifest(run_id, committed)
+        self._drop(f"{self.root}/_staging/{run_id}")
+        return sum(len(p) for p in committed.values())
+
+    def _write_manifest(self, run_id: str, files: Mapping[str, list[str]]) -> None:
+        manifest = json.dumps({"run_id": run_id, "files": files}, sort_keys=True)
         self.filesystem.create_dir(f"{self.root}/_manifests", recursive=True)
         final = f"{self.root}/_manifests/{run_id}.json"
         if self.is_local:
@@ -127,8 +133,44 @@ class Lake:
         else:  # an object store's single PUT is atomic
             with self.filesystem.open_output_stream(final) as out:
                 out.write(manifest.encode())
-        self._drop(f"{self.root}/_staging/{run_id}")
-        return sum(len(p) for p in committed.values())
+
+    # -- erasing --------------------------------------------------------------------------
+    def erase(self, conversation_ids: Sequence[str]) -> int:
+        """Rewrite every committed file that holds rows of these conversations without
+        them; returns the rows removed. Per run: new files first, then the run's manifest
+        names them instead (one atomic write), then the old files go."""
+        wanted = pa.array(list(dict.fromkeys(conversation_ids)), type=pa.string())
+        if len(wanted) == 0:
+            return 0
+        removed = 0
+        for path, files in self._read_manifests().items():
+            run_id = path.rsplit("/", 1)[-1].removesuffix(".json")
+            changed, old = False, []
+            kept: dict[str, list[str]] = {}
+            for layer, names in files.items():
+                for name in names:
+                    full = f"{self.root}/{name}"
+                    table = pq.read_table(full, filesystem=self.filesystem)
+                    keep = pc.invert(pc.is_in(table.column("conversation_id"), wanted))
+                    remaining = table.filter(keep)
+                    if remaining.num_rows == table.num_rows:
+                        kept.setdefault(layer, []).append(name)
+                        continue
+                    changed = True
+                    removed += table.num_rows - remaining.num_rows
+                    old.append(full)
+                    if remaining.num_rows:
+                        folder = full.rsplit("/", 1)[0]
+                        fresh = f"{folder}/part-{uuid.uuid4().hex}.parquet"
+                        pq.write_table(
+                            remaining, fresh, filesystem=self.filesystem, compression="zstd"
+                        )
+                        kept.setdefault(layer, []).append(_relative(self.root, fresh))
+            if changed:
+                self._write_manifest(run_id, kept)
+                for full in old:
+                    self.filesystem.delete_file(full)
+        return removed
 
     def abandon(self, run_id: str) -> None:
         """Forget a failed run's staged files (nothing of it was visible)."""
@@ -138,23 +180,32 @@ class Lake:
     # -- reading --------------------------------------------------------------------------
     def committed(self) -> dict[str, list[str]]:
         """Every committed file per layer (full paths), in run order."""
-        selector = pafs.FileSelector(f"{self.root}/_manifests", allow_not_found=True)
         out: dict[str, list[str]] = {layer: [] for layer in LAKE_LAYERS}
+        for files in self._read_manifests().values():
+            for layer, paths in files.items():
+                if layer in out:
+                    out[layer].extend(f"{self.root}/{p}" for p in paths)
+        return out
+
+    def _read_manifests(self) -> dict[str, dict[str, list[str]]]:
+        """Each manifest's files by layer (paths relative to the root), in run order."""
+        selector = pafs.FileSelector(f"{self.root}/_manifests", allow_not_found=True)
+        found: dict[str, dict[str, list[str]]] = {}
         try:
             infos = sorted(
                 (i for i in self.filesystem.get_file_info(selector) if i.path.endswith(".json")),
                 key=lambda i: i.path,
             )
             for info in infos:
-                if info.path not in self._manifests:
+                # An erasure rewrites a manifest: known by its new time and size.
+                key = f"{info.path}|{info.mtime_ns}|{info.size}"
+                if key not in self._manifests:
                     with self.filesystem.open_input_stream(info.path) as stream:
-                        self._manifests[info.path] = _manifest_files(json.loads(stream.read()))
-                for layer, paths in self._manifests[info.path].items():
-                    if layer in out:
-                        out[layer].extend(f"{self.root}/{p}" for p in paths)
+                        self._manifests[key] = _manifest_files(json.loads(stream.read()))
+                found[info.path] = self._manifests[key]
         except (OSError, ValueError, pa.ArrowException) as exc:
             raise LakeError(f"lake {self.uri!r}: cannot read ({_short(exc)})") from None
-        return out
+        return found
 
     def vacuum(self) -> list[str]:
         """Delete files no manifest names (a killed job's leftovers); returns them."""

@@ -176,6 +176,23 @@ class Warehouse:
         self.refresh_lake()
         return lake
 
+    @contextmanager
+    def lake_set_aside(self) -> Iterator[None]:
+        """This connection reads and writes the DuckDB tables alone for a while (erasure
+        deletes from them); the lake's views come back afterwards."""
+        self._lake_set_aside = True
+        try:
+            for layer in LAKE_LAYERS:
+                self.con.execute(f'DROP VIEW IF EXISTS temp.main."{layer}"')
+            yield
+        finally:
+            self._lake_set_aside = False
+            self.refresh_lake()
+
+    @property
+    def lake_is_set_aside(self) -> bool:
+        return getattr(self, "_lake_set_aside", False)
+
     def base_table(self, table: str) -> str:
         """The table itself, where the lake shadows it with a view (writes go here)."""
         if self.lake is not None and table in LAKE_LAYERS:
