@@ -241,6 +241,12 @@ def test_check_fires_the_drift_webhook(server: Server) -> None:
     assert data["until"] == str(RECENT_END) and data["check_id"] == checked["check_id"]
     time.sleep(1.5)  # the dispatcher polls every second: the other hook had its chance
     assert other.bodies == []
+    # Checked again, still drifted: already told, so no second alert unless asked for.
+    with server.client(keys["analyst"]) as analyst:
+        assert analyst.post("/v1/drift/check").json()["alerts"] == 0
+        again = analyst.post("/v1/drift/check", params={"repeat_alerts": "true"}).json()
+        assert again["alerts"] == 1
+    assert len(_wait_for(matching, 2)) == 2
 
 
 def test_page_draws_the_drift_series(server: Server) -> None:

@@ -48,6 +48,10 @@ def drift_command(
         bool,
         typer.Option("--check", help="Store the figures and send 'drift' webhook events."),
     ] = False,
+    repeat_alerts: Annotated[
+        bool,
+        typer.Option(help="With --check: alert figures already drifted at the last check."),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Label drift per component: PSI and chi-square of the label distribution and the
@@ -67,8 +71,10 @@ def drift_command(
         err.print(f"[red]error:[/] {escape(str(exc.errors()[0]['msg']))}")
         raise typer.Exit(2) from None
     with _open(db, read_only=not check) as warehouse:
-        run = drift.check_drift if check else drift.drift_report
-        report = run(warehouse, settings)
+        if check:
+            report = drift.check_drift(warehouse, settings, repeat_alerts=repeat_alerts)
+        else:
+            report = drift.drift_report(warehouse, settings)
     if as_json:
         console.print_json(report.model_dump_json())
     else:

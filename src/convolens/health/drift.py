@@ -371,11 +371,26 @@ def _day_start(day: date) -> datetime:
 
 
 def check_drift(
-    wh: Warehouse, settings: DriftSettings | None = None, *, embedder: Any | None = None
+    wh: Warehouse,
+    settings: DriftSettings | None = None,
+    *,
+    embedder: Any | None = None,
+    repeat_alerts: bool = False,
 ) -> DriftReport:
     """`drift_report`, stored as `drift_results` rows, with a `drift` webhook event queued
-    for each drifted figure (payload: component, metric, score, threshold, windows)."""
+    for each drifted figure (payload: component, metric, score, threshold, windows).
+
+    A figure that was drifted at the previous check already had its alert: it is alerted
+    again only when it recovers and drifts anew, or with `repeat_alerts` (so a daily cron
+    job tells once, not every day)."""
     report = drift_report(wh, settings, embedder=embedder)
+    before = {
+        (r["component"], r["metric"]): bool(r["drifted"])
+        for r in wh.query(
+            "SELECT component, metric, arg_max(drifted, checked_at) AS drifted "
+            "FROM drift_results GROUP BY component, metric"
+        )
+    }
     s = report.settings
     report.check_id = f"dc_{uuid.uuid4().hex[:16]}"
     if report.until is None or report.recent_start is None or report.reference_start is None:
@@ -418,6 +433,8 @@ def check_drift(
         wh.con.executemany(
             "INSERT INTO drift_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
         )
+    if not repeat_alerts:
+        events = [e for e in events if not before.get((e["component"], e["metric"]), False)]
     report.alerts = _alert(wh, events)
     return report
 

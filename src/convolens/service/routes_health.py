@@ -107,14 +107,18 @@ def post_drift_check(
     psi_threshold: Psi = 0.2,
     series_points: Points = 8,
     embeddings: Embeddings = False,
+    repeat_alerts: Annotated[
+        bool, Query(description="Alert figures that were drifted at the last check too.")
+    ] = False,
 ) -> drift.DriftReport:
-    """As GET /v1/drift, and the figures are stored (`drift_results`) and each drifted
-    one is sent as a `drift` webhook event to the hooks whose rules match it."""
+    """As GET /v1/drift, and the figures are stored (`drift_results`) and each figure that
+    newly drifted (or every drifted one, with `repeat_alerts`) is sent as a `drift`
+    webhook event to the hooks whose rules match it."""
     require(caller, Role.admin, Role.analyst)
     settings = _settings(
         recent_days, reference_days, until, component, psi_threshold, series_points, embeddings
     )
-    report = drift.check_drift(db, settings)
+    report = drift.check_drift(db, settings, repeat_alerts=repeat_alerts)
     if report.alerts:
         get_service(request).webhooks.notify()
     return report
