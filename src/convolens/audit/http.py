@@ -77,6 +77,17 @@ RULES: dict[tuple[str, str], tuple[str, str | None, str | None]] = {
     ),
     ("POST", "/dashboard/scorecards/{ref}/review"): ("scorecard.review", "conversation", "ref"),
     ("POST", "/v1/analytics/clusters/refresh"): ("clusters.refresh", "job", "body:job_id"),
+    # Label review (#17 items 1-3): a verdict, a sample drawn, a taxonomy proposed or
+    # activated from the corrections.
+    ("POST", "/v1/review/items/{item_id}"): ("label.review", "review_item", "item_id"),
+    ("POST", "/v1/review/batches"): ("review.sample", "review_batch", "body:batch_id"),
+    ("POST", "/v1/review/taxonomies/propose"): ("taxonomy.propose", "taxonomy", None),
+    ("POST", "/v1/review/taxonomies/{version}/validate"): (
+        "taxonomy.validate", "taxonomy", "version"
+    ),
+    ("POST", "/v1/review/taxonomies/{version}/activate"): (
+        "taxonomy.activate", "taxonomy", "version"
+    ),
     ("POST", "/dashboard/login"): ("dashboard.login", "session", None),
     ("POST", "/dashboard/logout"): ("dashboard.logout", "session", None),
     ("POST", "/v1/erasure"): ("erasure", "person", None),

@@ -7,7 +7,8 @@ middleware records "audit.read" and "audit.export").
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -17,13 +18,14 @@ from convolens.audit.http import annotate
 from convolens.dashboard.routes import PREFIX, Who, _PageRoute, render
 from convolens.dashboard.session import PageDenied
 from convolens.service.auth import Principal, Role
+from convolens.service.errors import ApiError
 from convolens.service.state import Db
 
 __all__ = ["router"]
 
 router = APIRouter(prefix=PREFIX, route_class=_PageRoute, include_in_schema=False)
 
-Outcome = Literal["ok", "denied", "not_found", "rejected", "error"]
+OUTCOMES = ("ok", "denied", "not_found", "rejected", "error")
 
 
 def _admin(who: Principal) -> None:
@@ -32,10 +34,23 @@ def _admin(who: Principal) -> None:
 
 
 def _filter(
-    action: str | None, actor: str | None, outcome: Outcome | None, since: datetime | None
+    action: str | None, actor: str | None, outcome: str | None, since: str | None
 ) -> AuditFilter:
+    """The filter form's fields; an empty field means any (a browser sends them empty)."""
+    if outcome and outcome not in OUTCOMES:
+        raise ApiError(422, "invalid_outcome", f"outcome: one of {', '.join(OUTCOMES)}")
+    start = None
+    if since:
+        try:
+            start = datetime.fromisoformat(since)
+        except ValueError:
+            raise ApiError(422, "invalid_since", "since: a date such as 2026-10-01") from None
     return AuditFilter(
-        action=action or None, actor=actor or None, outcome=outcome, since=since, limit=1000
+        action=action or None,
+        actor=actor or None,
+        outcome=outcome or None,  # type: ignore[arg-type]  # checked above
+        since=start,
+        limit=1000,
     )
 
 
@@ -46,17 +61,18 @@ def audit_page(
     who: Who,
     action: Annotated[str | None, Query(max_length=100)] = None,
     actor: Annotated[str | None, Query(max_length=200)] = None,
-    outcome: Annotated[Outcome | None, Query()] = None,
-    since: Annotated[datetime | None, Query()] = None,
+    outcome: Annotated[str | None, Query(max_length=20)] = None,
+    since: Annotated[str | None, Query(max_length=40)] = None,
 ) -> HTMLResponse:
     _admin(who)
     entries = query_audit(db, _filter(action, actor, outcome, since))
     annotate(request, details={"rows": len(entries)})
-    query = request.url.query
+    # The export link carries the filters in use (the form sends empty fields too).
+    query = urlencode({k: v for k, v in request.query_params.items() if v})
     return render(
         "audit.html", request, who, active="audit", entries=entries, actions=sorted(ACTIONS),
         chosen={"action": action or "", "actor": actor or "", "outcome": outcome or "",
-                "since": since.isoformat() if since else ""},
+                "since": since or ""},
         csv_href=f"{PREFIX}/audit.csv" + (f"?{query}" if query else ""),
     )  # fmt: skip
 
@@ -68,8 +84,8 @@ def audit_export(
     who: Who,
     action: Annotated[str | None, Query(max_length=100)] = None,
     actor: Annotated[str | None, Query(max_length=200)] = None,
-    outcome: Annotated[Outcome | None, Query()] = None,
-    since: Annotated[datetime | None, Query()] = None,
+    outcome: Annotated[str | None, Query(max_length=20)] = None,
+    since: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
     from convolens.service.routes_governance import audit_csv
 
