@@ -261,3 +261,39 @@ def test_deleting_a_conversation_deletes_its_redacted_copy(recorded: RecordedSer
         assert admin.delete(f"/v1/conversations/{recorded.other}").status_code == 200
     assert recording_files(db, recorded.other) == []
     assert recording_files(db, recorded.own)  # the other recording's copy stays
+
+
+def test_spans_are_padded_into_pauses_but_never_over_another_word() -> None:
+    from convolens.speech.audio_redaction import REACH_S, merge_spans, reach_into_pauses
+
+    words = [
+        {"start_s": 0.0, "end_s": 0.5},  # "my number is"
+        {"start_s": 1.0, "end_s": 1.4},  # "415" (redacted)
+        {"start_s": 1.45, "end_s": 1.9},  # "555" (redacted)
+        {"start_s": 1.95, "end_s": 2.3},  # "thanks": right after
+        {"start_s": 5.0, "end_s": 5.5},
+    ]
+    spans = reach_into_pauses([(1.0, 1.4, {"PHONE_NUMBER"}), (1.45, 1.9, {"PHONE_NUMBER"})], words)
+    merged = merge_spans(spans, pad=0.0)
+    assert len(merged) == 1 and merged[0].types == ["PHONE_NUMBER"]
+    # Back to the end of the word before; forward only the padding, into "thanks".
+    assert merged[0].start == 0.5 and merged[0].end == pytest.approx(1.9 + PAD_S)
+    # With nothing after it, a span reaches REACH_S into the silence.
+    alone = reach_into_pauses([(5.0, 5.5, {"PERSON"})], words[:4])
+    assert alone[0][1] == pytest.approx(5.5 + REACH_S)
+
+
+def test_silence_mode_and_leftovers_of_a_killed_write(tmp_path: Path) -> None:
+    from convolens.speech.audio_redaction import RedactedSpan, audio_store, redact_samples
+
+    samples = np.ones(16000, np.float32)
+    redact_samples([samples], [RedactedSpan(start=0.25, end=0.5, types=["PERSON"])], mode="silence")
+    assert not samples[4000:8000].any() and samples[:4000].all() and samples[8000:].all()
+    db = tmp_path / "w.duckdb"
+    store = audio_store(db)
+    store.mkdir()
+    stem = hashlib.sha256(b"cv-1").hexdigest()[:32]
+    made = [store / f"{stem}-v1.flac", store / f"{stem}-v1.json", store / f".{stem}-v2.ab.partial"]
+    for path in [*made, store / "other-v1.flac"]:
+        path.write_bytes(b"x")
+    assert recording_files(db, "cv-1") == sorted(made)

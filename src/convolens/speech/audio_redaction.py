@@ -1,4 +1,5 @@
-"""Recordings with their PII beeped (or silenced): the copy every key but an admin hears.
+"""Recordings with their PII beeped (or silenced): the copy every key that reads text hears
+(the original: admin keys only, with confirm).
 
 Which stretches of audio go is decided from the words, in two ways whose union is taken:
 - the words whose stored text the PII redactor replaced (`<PHONE_NUMBER>`,
@@ -10,8 +11,8 @@ A value can span several words ("415 555 0134"). Word timings are approximate (W
 often ends a word before its sound does), so each span is padded (`PAD_S`) and then
 reaches into the pause around it, up to the neighbouring words (at most `REACH_S`): a
 beep over silence costs nothing, a syllable left over costs a digit. Spans closer than
-`MERGE_GAP_S` are merged. Every channel is
-edited: the other side of a call can carry the value as echo.
+`MERGE_GAP_S` are merged. Every channel is edited: the other side of a call can carry
+the value as echo.
 
 The copy is 16 kHz FLAC, the timeline the word timings were measured on, kept beside the
 warehouse (`<warehouse>.audio/`, owner-only) with a JSON manifest (spans, types: never a
@@ -117,11 +118,13 @@ def _stem(conversation_id: str) -> str:
 
 
 def recording_files(db_path: Path, conversation_id: str) -> list[Path]:
-    """Every redacted copy and manifest of a conversation (all versions), for erasure."""
+    """Every redacted copy and manifest of a conversation (all versions, and any file a
+    killed process left half written), for erasure."""
     store = audio_store(db_path)
     if not store.is_dir():
         return []
-    return sorted(store.glob(f"{_stem(conversation_id)}-v*.*"))
+    stem = _stem(conversation_id)
+    return sorted([*store.glob(f"{stem}-v*.*"), *store.glob(f".{stem}-v*.partial")])
 
 
 def find_recording(wh: Warehouse, conversation_id: str, version: int) -> RecordingCopy | None:
@@ -366,8 +369,11 @@ def store_redacted_recording(
     stem = f"{_stem(conversation_id)}-v{version}"
     # Written under a temporary name and renamed: a reader never gets half a file.
     partial = store / f".{stem}.{uuid.uuid4().hex}.partial"
-    write_flac(partial, channels, audio.sample_rate)
-    os.replace(partial, store / f"{stem}.flac")
+    try:
+        write_flac(partial, channels, audio.sample_rate)
+        os.replace(partial, store / f"{stem}.flac")
+    finally:
+        partial.unlink(missing_ok=True)
     copy = RecordingCopy(
         conversation_id=conversation_id,
         version=version,
@@ -381,9 +387,12 @@ def store_redacted_recording(
         redacted_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     manifest = store / f".{stem}.{uuid.uuid4().hex}.json.partial"
-    with private_file(manifest) as out:
-        out.write(copy.model_dump_json(indent=1).encode("utf-8"))
-    os.replace(manifest, store / f"{stem}.json")
+    try:
+        with private_file(manifest) as out:
+            out.write(copy.model_dump_json(indent=1).encode("utf-8"))
+        os.replace(manifest, store / f"{stem}.json")
+    finally:
+        manifest.unlink(missing_ok=True)
     return copy
 
 
