@@ -35,6 +35,7 @@ CANONICAL_FIELDS = ("agent", "customer", "account_id", "timestamps", "queue", "l
 _MAX_DEPTH = 8
 _MAX_PATHS = 300
 _MAX_PII_VALUES = 400
+_MAX_ELEMENTS = 50
 # Keys whose values are people by design: names, addresses, authors. PII there is expected.
 _IDENTITY_KEYS = re.compile(
     r"(^|_)(name|names|email|emails|e_mail|mail|phone|mobile|author|sender|from|to|cc|bcc|"
@@ -78,9 +79,11 @@ def _walk(value: Any, path: str, depth: int, out: dict[str, list[Any]]) -> None:
         for key, item in value.items():
             child = f"{path}.{key}" if path else str(key)
             out.setdefault(child, []).append(item)
-            _walk(item, child, depth + 1, out)
+            if isinstance(item, dict | list):
+                _walk(item, child, depth + 1, out)
     elif isinstance(value, list):
-        for item in value:
+        # The first elements tell a field's shape; a 5,000-message thread adds nothing.
+        for item in value[:_MAX_ELEMENTS]:
             if isinstance(item, dict | list):
                 _walk(item, f"{path}[]", depth + 1, out)
 
@@ -155,10 +158,11 @@ class SourceProfile:
     filled: Counter[str] = field(default_factory=Counter)
     fill: Counter[str] = field(default_factory=Counter)
     languages: Counter[str] = field(default_factory=Counter)
-    ids: list[tuple[str, str]] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
     # Paths whose values are utterance text or people by design (no PII check there).
     declared: set[str] = field(default_factory=set)
     pii_values: dict[str, set[str]] = field(default_factory=dict)
+    pii_kept: int = 0
 
     def fields_json(self) -> dict[str, dict[str, Any]]:
         return {
@@ -204,7 +208,7 @@ class IntakeObserver:
         source = f"{parsed.source_format}/{conversation.source.system}"
         profile = self.profiles.setdefault(source, SourceProfile(source))
         profile.records += 1
-        profile.ids.append((conversation.conversation_id, parsed.content_hash))
+        profile.ids.append(conversation.conversation_id)
         for name, filled in canonical_fill(conversation).items():
             profile.fill[name] += filled
         language = _language(conversation)
@@ -243,29 +247,31 @@ class IntakeObserver:
     def _note_values(
         profile: SourceProfile, path: str, values: list[str], texts: set[str], people: set[str]
     ) -> None:
-        key = path.rsplit(".", 1)[-1].rstrip("[]")
+        """Keep values of `path` for the PII check, unless the path holds text or people."""
         if path in profile.declared:
             return
-        if _IDENTITY_KEYS.search(key) or any(
-            v.strip() in texts or v.strip().lower() in people for v in values if v.strip()
-        ):
+        if _IDENTITY_KEYS.search(path.rsplit(".", 1)[-1].rstrip("[]")):
             profile.declared.add(path)
-            profile.pii_values.pop(path, None)
+            return
+        # The cheap pre-filter first: most values (ids, enums, numbers) stop here.
+        candidates = [
+            v
+            for v in (value.strip() for value in values)
+            if 3 <= len(v) <= 300 and _PII_HINT.search(v) and not _TIMESTAMP_HINT.match(v)
+        ]
+        if not candidates:
+            return
+        if any(v in texts or v.lower() in people for v in candidates):
+            profile.declared.add(path)
+            profile.pii_kept -= len(profile.pii_values.pop(path, ()))
             return
         held = profile.pii_values.setdefault(path, set())
-        total = sum(len(v) for v in profile.pii_values.values())
-        for value in values:
-            if total >= _MAX_PII_VALUES:
+        for value in candidates:
+            if profile.pii_kept >= _MAX_PII_VALUES:
                 return
-            value = value.strip()
-            if (
-                3 <= len(value) <= 300
-                and not _TIMESTAMP_HINT.match(value)
-                and _PII_HINT.search(value)
-                and value not in held
-            ):
+            if value not in held:
                 held.add(value)
-                total += 1
+                profile.pii_kept += 1
 
     def finish(self, warehouse: Any, run_id: str) -> list[Any]:
         """Store the run's profiles, compare them with history, store and alert findings;

@@ -324,7 +324,7 @@ def _f(
 def _count_duplicates(wh: Warehouse, profile: SourceProfile, run_id: str) -> int:
     """Repeats within the run, plus conversations stored before that this run left as they
     were (no new version): the same content sent again."""
-    ids = [cid for cid, _ in profile.ids]
+    ids = profile.ids
     unique = sorted(set(ids))
     rows = wh.query(
         "SELECT conversation_id, bool_or(run_id = ?) AS changed FROM conversations "
