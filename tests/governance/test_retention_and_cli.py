@@ -163,6 +163,20 @@ def test_erase_and_audit_cli(tmp_path: Path) -> None:
     with Warehouse(db) as wh:
         ingest_paths(wh, [source])
     source.unlink()
+    # Reading a conversation and exporting a layer from the CLI are audited too.
+    assert _cli("show", "p-2", "--db", str(db)).returncode == 0
+    table = tmp_path / "utterances.csv"
+    exported = _cli(
+        "export", "--layer", "utterances", "-f", "csv", "-o", str(table), "--db", str(db)
+    )
+    assert exported.returncode == 0, exported.stderr
+    with Warehouse(db, read_only=True) as wh:
+        read = query_audit(wh, AuditFilter(action="conversation.read"))
+        export = query_audit(wh, AuditFilter(action="export"))
+    assert len(read) == 1 and read[0].via == "cli" and read[0].actor_role == "local"
+    assert len(export) == 1 and export[0].target_id == "utterances"
+    assert export[0].details["rows"] == 4
+    table.unlink()
     bad = _cli("erase", "--db", str(db))
     assert bad.returncode == 2 and "name the person" in bad.stderr
     dry = _cli("erase", "--db", str(db), "--email", "INES@cli.example")

@@ -556,6 +556,10 @@ def show(
             "evidence FROM labels_current WHERE conversation_id = ? ORDER BY label",
             key,
         )
+    from convolens.cli.governance import audit_cli
+
+    # Its text was read: the audit log says by whom (cli/governance.py).
+    audit_cli(db, "conversation.read", target_type="conversation", target_id=key[0])
     if as_json:
         console.print_json(conversation.model_dump_json())
         return
@@ -633,6 +637,12 @@ def export(
         except WarehouseError as exc:
             err.print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from None
+    from convolens.cli.governance import audit_cli
+
+    audit_cli(
+        db, "export", target_type="layer", target_id=layer,
+        details={"rows": rows, "format": fmt.value, "all_versions": all_versions},
+    )  # fmt: skip
     console.print(f"wrote {rows:,} rows of '{layer}' to {target}")
 
 

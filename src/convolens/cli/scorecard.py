@@ -199,12 +199,17 @@ def review(
     db: DbOption = _DEFAULT_DB,
 ) -> None:
     """Record a QA reviewer's outcomes; they override the automatic ones."""
+    from convolens.audit import cli_actor, record
     from convolens.scorecards.store import QaEntry, import_qa_file, record_qa
 
     with _open(db) as warehouse:
         try:
             if qa_file is not None:
                 count = import_qa_file(warehouse, qa_file)
+                record(
+                    warehouse, "scorecard.review", actor=cli_actor(), via="cli",
+                    target_type="qa_file", details={"outcomes": count},
+                )  # fmt: skip
                 console.print(f"recorded {count} criterion outcome(s) from {qa_file.name}")
                 return
             if conversation is None or not outcome:
@@ -215,9 +220,13 @@ def review(
                 if value not in ("pass", "fail", "na"):
                     raise WarehouseError(f"--set {item!r}: give criterion=pass, fail or na")
                 entries.append(QaEntry(criterion=criterion, outcome=value))  # type: ignore[arg-type]
-            result = record_qa(
-                warehouse, warehouse.resolve_id(conversation), scorecard, entries, reviewer
-            )
+            cid = warehouse.resolve_id(conversation)
+            result = record_qa(warehouse, cid, scorecard, entries, reviewer)
+            record(
+                warehouse, "scorecard.review", actor=cli_actor(), via="cli",
+                target_type="conversation", target_id=cid,
+                details={"scorecard": scorecard, "outcomes": len(entries)},
+            )  # fmt: skip
         except WarehouseError as exc:
             raise _fail(str(exc)) from None
     console.print(f"{scorecard}: score {result.auto_score} (auto) -> {result.score} (with QA)")
