@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -223,6 +224,7 @@ def test_retyped_field_and_pii_in_a_field(tmp_path: Path) -> None:
                 meta = {**r["meta"], "csat": str(r["meta"]["csat"]), "note": "call 415 555 0134"}
                 changed.append({**r, "id": f"{r['id']}-d3", "meta": meta})
         changed[0]["meta"]["note"] = "write to dana.whitfield@example.org"
+        changed[1]["meta"]["backup"] = "ann.lee@example.com"  # a whole value too
         path = tmp_path / "chats-d3.jsonl"
         path.write_text("".join(json.dumps(r) + "\n" for r in changed))
         report = ingest_paths(wh, [path])
@@ -232,7 +234,23 @@ def test_retyped_field_and_pii_in_a_field(tmp_path: Path) -> None:
     assert ("schema_new_field", "meta.note") in found
     pii = found[("pii_in_field", "meta.note")]
     assert "PHONE_NUMBER" in pii.message and "EMAIL_ADDRESS" in pii.message
+    assert "EMAIL_ADDRESS (1)" in found[("pii_in_field", "meta.backup")].message
     assert "dana" not in json.dumps([f.model_dump(mode="json") for f in report.health])
+
+
+def test_sample_corpus_raises_no_false_alarms(tmp_path: Path) -> None:
+    """The sample corpus's text exports (chats, CSV, e-mail threads, tickets, call and
+    meeting transcripts with sidecars): message ids, recording file names, account and
+    order ids, authors and addresses are where they belong, so a first run finds nothing."""
+    folder = tmp_path / "examples"
+    for part in ("chats", "csv", "email", "tickets", "calls"):
+        shutil.copytree(ROOT / "examples" / part, folder / part)
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        report = ingest_paths(wh, [folder])
+        sources = {r["source"] for r in wh.query("SELECT source FROM intake_profiles")}
+    assert report.conversations == 44 and not report.rejects
+    assert report.health == [], [f.message for f in report.health]
+    assert {"email/email", "csv/csv", "zendesk/zendesk", "subtitles/aircall"} <= sources
 
 
 def test_volume_and_duplicate_surge(tmp_path: Path) -> None:

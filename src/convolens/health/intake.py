@@ -37,12 +37,16 @@ _MAX_PATHS = 300
 _MAX_PII_VALUES = 400
 _MAX_ELEMENTS = 50
 # Keys whose values are people by design: names, addresses, authors. PII there is expected.
+# E-mail threading headers hold addresses by design too (message ids look like e-mails).
 _IDENTITY_KEYS = re.compile(
-    r"(^|_)(name|names|email|emails|e_mail|mail|phone|mobile|author|sender|from|to|cc|bcc|"
+    r"(^|[_-])(name|names|email|emails|e_mail|mail|phone|mobile|author|sender|from|to|cc|bcc|"
     r"user|username|customer|agent|assignee|requester|participants?|speaker|display_name|"
-    r"first_name|last_name|full_name|contact|address|reply_to)$",
+    r"first_name|last_name|full_name|contact|address|reply_to|reply-to|message-id|"
+    r"in-reply-to|references|return-path|received|delivered-to|x-original-to)$",
     re.IGNORECASE,
 )
+# File names and links: digits in "call-20260915-0007.wav" are no phone number.
+_FILE_OR_LINK = re.compile(r"^[^\s@]+\.[A-Za-z0-9]{2,5}$|^[a-z][a-z0-9+.-]*://|^www\.", re.IGNORECASE)
 # Cheap pre-filter before the PII detector: an e-mail-like token, a long digit run, or two
 # capitalised words. Most field values (ids, codes, enums, dates) pass none of these.
 _PII_HINT = re.compile(r"@\w|\d[\d \-().]{6,}\d|\b[A-Z][a-z]+\s+[A-Z][a-z]+\b")
@@ -257,7 +261,10 @@ class IntakeObserver:
         candidates = [
             v
             for v in (value.strip() for value in values)
-            if 3 <= len(v) <= 300 and _PII_HINT.search(v) and not _TIMESTAMP_HINT.match(v)
+            if 3 <= len(v) <= 300
+            and _PII_HINT.search(v)
+            and not _TIMESTAMP_HINT.match(v)
+            and not _FILE_OR_LINK.match(v)
         ]
         if not candidates:
             return
