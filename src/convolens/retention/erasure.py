@@ -8,8 +8,13 @@ identifiers (the customer id beside the email, the email beside the phone) for a
 look. Those conversations are erased whole (store/erase.py: every table keyed by
 conversation, jobs, webhook deliveries, spooled files, cluster representatives, freed
 bytes), and so is any row elsewhere that still mentions the person (a reject, a job, a
-delivery, a run's arguments, a table added later). Configuration tables (API keys,
-webhooks, definitions, scorecards) and the audit log are not searched.
+delivery, a run's arguments, a table added later), and the run-level rows of the ingest
+runs that read their records (intake profiles, data-health findings). Their names (from
+the matched participant rows, where intake redaction left them) are edited out of tables
+about no one conversation. An address is also matched in the pseudonymised form intake
+redaction writes (`<EMAIL_ADDRESS_1a2b3c4d>@domain`, default policy), so the person is
+found after their raw records have expired. Configuration tables (API keys, webhooks,
+definitions, scorecards) and the audit log are not searched.
 
 The receipt says what went: counts per table, the number of files and the conversations'
 ids hashed, never the person's data; it is stored in the audit log.
@@ -80,6 +85,16 @@ class ErasureReceipt(BaseModel):
     audit_id: str | None = None
 
 
+def _pseudonyms(email: str) -> set[str]:
+    """What intake redaction (ingest/redact_intake.py) writes for a customer's address in
+    the normalised layer, `<EMAIL_ADDRESS_1a2b3c4d>@domain` under the default policy: the
+    person's conversations are found by it once their raw records have expired."""
+    from convolens.ingest.redact_intake import intake_redactor
+
+    pseudonym = getattr(intake_redactor(), "_email_pseudonym", None)
+    return {str(pseudonym(email)).lower()} if callable(pseudonym) else set()
+
+
 def _phone_pattern(phone: str) -> str:
     """A regex for the number written any usual way: the last ten digits (the national
     number) with up to three separators between digits."""
@@ -107,6 +122,7 @@ class _Needles:
         needles = cls()
         if person.email:
             needles.emails.add(person.email.lower())
+            needles.emails |= _pseudonyms(person.email)
         if person.phone:
             needles.patterns.add(_phone_pattern(person.phone))
         for value in (person.customer_id, person.account_id):
@@ -143,6 +159,28 @@ def _base_tables(wh: Warehouse) -> dict[str, set[str]]:
     for r in rows:
         tables.setdefault(r["table_name"], set()).add(r["column_name"])
     return {t: cols for t, cols in tables.items() if t not in _NOT_SEARCHED}
+
+
+def _run_level_rows(wh: Warehouse, ids: list[str]) -> dict[str, tuple[str, list[Any]]]:
+    """Rows derived from a whole ingest run that read the person's records (an intake
+    profile, a data-health finding: they can hold field paths made of the records' own
+    keys, a sidecar's `roles: {"<name>": ...}`): deleted with the run's conversations."""
+    if not ids:
+        return {}
+    runs = [
+        r["run_id"]
+        for r in wh.query(
+            "SELECT DISTINCT run_id FROM conversations WHERE list_contains(?, conversation_id) "
+            "UNION SELECT DISTINCT run_id FROM raw_interactions "
+            "WHERE list_contains(?, conversation_id)",
+            [ids, ids],
+        )
+    ]
+    out: dict[str, tuple[str, list[Any]]] = {}
+    for table, columns in _base_tables(wh).items():
+        if "run_id" in columns and "conversation_id" not in columns and table != "runs":
+            out[table] = ("list_contains(?, run_id)", [runs])
+    return out
 
 
 def _name_edits(wh: Warehouse, names: set[str]) -> tuple[list[Edit], dict[str, int]]:
@@ -204,8 +242,10 @@ def find_person(
         ):
             if row["email"] and "@" in row["email"]:
                 needles.emails.add(row["email"].lower())
-            if row["name"] and len(row["name"].strip()) >= _MIN_NAME:
-                needles.names.add(row["name"].strip())
+            name = (row["name"] or "").strip()
+            # Not a placeholder intake redaction left ("<PERSON>"): that is no one's name.
+            if len(name) >= _MIN_NAME and "<" not in name:
+                needles.names.add(name)
             for value in _id_values(row["ext"]):
                 needles.patterns.add(_id_pattern(value))
         ids = sorted(set(ids) | set(_matching_conversations(wh, needles, spool)))
@@ -267,12 +307,17 @@ def erase_person(
     """Erase everything of `person` (see the module doc); returns the receipt, which is
     also recorded in the audit log (action "erasure")."""
     ids, needles = find_person(wh, person, spool=spool)
-    also: dict[str, tuple[str, list[Any]]] = {}
+    also: dict[str, tuple[str, list[Any]]] = _run_level_rows(wh, ids)
     for table in _base_tables(wh):
         condition, params = needles.sql(_row_text(table, "x"))
         hits = wh.query(f"SELECT count(*) AS n FROM {table} x WHERE {condition}", params)
         if hits[0]["n"]:
-            also[table] = (f"rowid IN (SELECT x.rowid FROM {table} x WHERE {condition})", params)
+            mention = f"rowid IN (SELECT x.rowid FROM {table} x WHERE {condition})"
+            if table in also:
+                old, old_params = also[table]
+                also[table] = (f"({old}) OR ({mention})", [*old_params, *params])
+            else:
+                also[table] = (mention, params)
     edits, edited = _name_edits(wh, needles.names)
     erased = erase_conversations(wh, ids, spool=spool, also=also, edits=edits)
     files = len(erased.files)
