@@ -277,6 +277,8 @@ def test_record_fields_by_format(tmp_path: Path) -> None:
     nested = RawRecord("x.json", "line 1", b'{"a": {"b": [{"c": 1}, {"c": null}]}, "d": "x"}')
     fields = record_fields(nested, "json")
     assert fields["a.b[].c"] == [1, None] and fields["d"] == ["x"]
+    keyed = RawRecord("x.json", "1", b'{"by_user": {"ann@example.com": {"n": 1}, "ORD-5581": 2}}')
+    assert set(record_fields(keyed, "json")) == {"by_user", "by_user.*", "by_user.*.n"}
     assert record_fields(RawRecord("x.json", "1", b"{not json"), "json") == {}
     email = b"From: Ann <ann@example.com>\r\nSubject: Hi\r\n\r\nbody"
     assert set(record_fields(RawRecord("m.eml", "1", email), "email")) == {"from", "subject"}

@@ -45,8 +45,14 @@ _IDENTITY_KEYS = re.compile(
     r"in-reply-to|references|return-path|received|delivered-to|x-original-to)$",
     re.IGNORECASE,
 )
+# Objects used as maps ({"maria@x.com": {...}}, {"ORD-55812": ...}) are keyed by data, not
+# by a schema: such keys become "*", so no address or id is stored as a field name and a
+# new key is no "new field".
+_MAP_KEY = re.compile(r"@|\d{3}|\s")
 # File names and links: digits in "call-20260915-0007.wav" are no phone number.
-_FILE_OR_LINK = re.compile(r"^[^\s@]+\.[A-Za-z0-9]{2,5}$|^[a-z][a-z0-9+.-]*://|^www\.", re.IGNORECASE)
+_FILE_OR_LINK = re.compile(
+    r"^[^\s@]+\.[A-Za-z0-9]{2,5}$|^[a-z][a-z0-9+.-]*://|^www\.", re.IGNORECASE
+)
 # Cheap pre-filter before the PII detector: an e-mail-like token, a long digit run, or two
 # capitalised words. Most field values (ids, codes, enums, dates) pass none of these.
 _PII_HINT = re.compile(r"@\w|\d[\d \-().]{6,}\d|\b[A-Z][a-z]+\s+[A-Z][a-z]+\b")
@@ -81,7 +87,8 @@ def _walk(value: Any, path: str, depth: int, out: dict[str, list[Any]]) -> None:
         return
     if isinstance(value, dict):
         for key, item in value.items():
-            child = f"{path}.{key}" if path else str(key)
+            name = "*" if _MAP_KEY.search(str(key)) or len(str(key)) > 64 else str(key)
+            child = f"{path}.{name}" if path else name
             out.setdefault(child, []).append(item)
             if isinstance(item, dict | list):
                 _walk(item, child, depth + 1, out)
