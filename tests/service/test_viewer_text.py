@@ -178,6 +178,7 @@ READS: dict[str, Callable[[Planted, str], list[str]]] = {
     "/v1/jobs": _fixed("/v1/jobs?limit=500"),
     "/v1/jobs/{job_id}": lambda p, t: [t.replace("{job_id}", p.job_id)],
     "/v1/keys": _fixed("/v1/keys"),
+    "/v1/quarantine": _fixed("/v1/quarantine", "/v1/quarantine?include_released=true"),
     "/v1/definitions/{kind}": _fixed(
         "/v1/definitions/taxonomy?content=true", "/v1/definitions/trackers?content=true"
     ),

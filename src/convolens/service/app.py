@@ -79,6 +79,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.include_router(routes_analytics.router)
     app.include_router(routes_scorecards.router)
     app.include_router(routes_governance.router)
+    from convolens.service import routes_quarantine
+
+    app.include_router(routes_quarantine.router)
     retention = routes_governance.scheduler(app, service)
     from convolens.service import routes_health
 
