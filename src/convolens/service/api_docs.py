@@ -37,7 +37,11 @@ def _assets_dir() -> Path:
 
 
 def install(app: FastAPI) -> None:
-    """Serve /docs and /redoc from local assets (the app is made with docs_url=None)."""
+    """Serve /docs and /redoc from local assets (the app is made with docs_url=None), and
+    describe every parameter the schema they show lists (openapi_params.py)."""
+    from convolens.service import openapi_params
+
+    openapi_params.install(app)
     title = f"{app.title} API"
     openapi_url = app.openapi_url or "/openapi.json"
     folder = _assets_dir()

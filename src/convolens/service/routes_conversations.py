@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import Path as PathParam
 
 from convolens.client.models import (
     Accepted,
@@ -31,6 +32,7 @@ from convolens.service.auth import Principal, Role, require
 from convolens.service.errors import ApiError, ErrorResponse, public_reason
 from convolens.service.jobs import Job, JobQueue
 from convolens.service.params import Moment
+from convolens.service.schemas import ConversationOut, LabelOut, MetricsOut, UtteranceOut
 from convolens.service.state import Caller, Db, Service, get_service
 from convolens.service.webhook_targets import job_webhook_url
 from convolens.store.erase import erase_conversation
@@ -46,6 +48,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 413, 422)
 }
 router = APIRouter(prefix="/v1", responses=ERRORS)
+ConversationRef = Annotated[
+    str,
+    PathParam(
+        description="The conversation: its convolens id (cv-...) or its source id, e.g. "
+        "the ticket number or chat id it had where it came from (409 if ambiguous).",
+        examples=["cv-7a7cfeadef9138b29bc8", "chat-20261106-0010"],
+    ),
+]
 
 
 def _spool(service: Service, name: str) -> Path:
@@ -320,13 +330,25 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-@router.get("/conversations/{conversation_id}", tags=["results"])
+@router.get(
+    "/conversations/{conversation_id}",
+    tags=["results"],
+    response_model=ConversationOut,
+    response_model_exclude_unset=True,  # a part not asked for is absent, not null
+)
 def get_conversation(
-    conversation_id: str,
+    conversation_id: ConversationRef,
     db: Db,
     caller: Caller,
     words: Annotated[bool, Query(description="Include word timings.")] = False,
-    parts: Annotated[str | None, Query(description="Comma-separated parts; default all.")] = None,
+    parts: Annotated[
+        str | None,
+        Query(
+            description="Comma-separated parts to include; default all: "
+            + ", ".join(results.PARTS),
+            examples=["sentiment,intents,summary"],
+        ),
+    ] = None,
 ) -> dict[str, Any]:
     """Everything about one conversation in one call: header, utterances, metrics, and
     each part's labels with evidence and lineage."""
@@ -344,17 +366,32 @@ def get_conversation(
     return out
 
 
-@router.get("/conversations/{conversation_id}/utterances", tags=["results"])
+@router.get(
+    "/conversations/{conversation_id}/utterances",
+    tags=["results"],
+    response_model=list[UtteranceOut],
+    response_model_exclude_unset=True,
+)
 def get_utterances(
-    conversation_id: str, db: Db, caller: Caller, words: bool = False
+    conversation_id: ConversationRef,
+    db: Db,
+    caller: Caller,
+    words: Annotated[bool, Query(description="Include word timings (recordings).")] = False,
 ) -> list[dict[str, Any]]:
+    """The messages or speech turns in order, text as stored (redacted at intake)."""
     _text_reader(caller)
     cid = results.find_conversation(db, caller, conversation_id)["conversation_id"]
     return results.utterances(db, cid, words=words)
 
 
-@router.get("/conversations/{conversation_id}/metrics", tags=["results"])
-def get_metrics(conversation_id: str, db: Db, caller: Caller) -> dict[str, Any]:
+@router.get(
+    "/conversations/{conversation_id}/metrics",
+    tags=["results"],
+    response_model=MetricsOut,
+    response_model_exclude_unset=True,
+)
+def get_metrics(conversation_id: ConversationRef, db: Db, caller: Caller) -> dict[str, Any]:
+    """Conversation dynamics (docs/metrics.md): the conversation's and each participant's."""
     _text_reader(caller)
     cid = results.find_conversation(db, caller, conversation_id)["conversation_id"]
     return results.metrics(db, cid)
@@ -362,7 +399,7 @@ def get_metrics(conversation_id: str, db: Db, caller: Caller) -> dict[str, Any]:
 
 @router.get("/conversations/{conversation_id}/raw", tags=["results"])
 def get_raw(
-    conversation_id: str,
+    conversation_id: ConversationRef,
     db: Db,
     caller: Caller,
     confirm: Annotated[
@@ -385,8 +422,21 @@ def get_raw(
     return [{**r, "received_at": _iso(r["received_at"])} for r in rows]
 
 
-@router.get("/conversations/{conversation_id}/{part}", tags=["results"])
-def get_part(conversation_id: str, part: str, db: Db, caller: Caller) -> list[dict[str, Any]]:
+@router.get(
+    "/conversations/{conversation_id}/{part}",
+    tags=["results"],
+    response_model=list[LabelOut],
+    response_model_exclude_unset=True,
+)
+def get_part(
+    conversation_id: ConversationRef,
+    part: Annotated[
+        str,
+        PathParam(description="The part: " + ", ".join(results.PARTS) + ".", examples=["trackers"]),
+    ],
+    db: Db,
+    caller: Caller,
+) -> list[dict[str, Any]]:
     """One part: sentiment, intents, topics, entities, questions, action_items, trackers,
     signals, resolution, summary or pii."""
     _text_reader(caller)
@@ -395,7 +445,9 @@ def get_part(conversation_id: str, part: str, db: Db, caller: Caller) -> list[di
 
 
 @router.delete("/conversations/{conversation_id}", response_model=Deleted, tags=["results"])
-def delete_conversation(conversation_id: str, request: Request, db: Db, caller: Caller) -> Deleted:
+def delete_conversation(
+    conversation_id: ConversationRef, request: Request, db: Db, caller: Caller
+) -> Deleted:
     """Delete a conversation (all versions) and every copy of it: everything derived, the
     raw layer, its jobs, webhook deliveries and spooled uploads, and the freed bytes of
     the warehouse file."""
