@@ -155,6 +155,19 @@ MATRIX = [
     ("GET", "/v1/data-health?format=csv", (200, 200, 403, 200, 401)),
     ("GET", "/v1/data-health/sources", (200, 200, 403, 200, 401)),
     ("GET", "/dashboard/data-health", (200, 200, 403, 200, 303)),
+    # Label review: reviewers are admins and analysts; viewers read the quality figures;
+    # taxonomy versions (propose, validate, activate) are for admins.
+    ("POST", "/v1/review/batches", (201, 201, 403, 403, 401)),
+    ("GET", "/v1/review/batches", (200, 200, 403, 403, 401)),
+    ("GET", "/v1/review/next", (200, 200, 403, 403, 401)),
+    ("GET", "/v1/review/items/ri-none", (404, 404, 403, 403, 401)),
+    ("POST", "/v1/review/items/ri-none", (404, 404, 403, 403, 401)),
+    ("GET", "/v1/review/quality", (200, 200, 403, 200, 401)),
+    ("GET", "/v1/review/candidates", (200, 200, 403, 403, 401)),
+    ("GET", "/v1/review/taxonomies", (200, 200, 403, 403, 401)),
+    ("POST", "/v1/review/taxonomies/propose", (422, 403, 403, 403, 401)),
+    ("POST", "/v1/review/taxonomies/99/validate", (422, 403, 403, 403, 401)),
+    ("POST", "/v1/review/taxonomies/99/activate", (422, 403, 403, 403, 401)),
     # Public: liveness and the API's own description.
     ("GET", "/v1/health", (200, 200, 200, 200, 200)),
     ("GET", "/openapi.json", (200, 200, 200, 200, 200)),
@@ -209,6 +222,9 @@ BODIES: dict[str, Any] = {
     },
     "/_local/cli": {"json": {"args": ["list"], "version": __version__, "cwd": "/"}},
     "/v1/scorecards/score": {"json": {}},
+    "/v1/review/batches": {"json": {"per_value": 1, "low_confidence": 0, "disagreement": 0}},
+    "/v1/review/items/ri-none": {"json": {"verdict": "accept"}},
+    "/v1/review/taxonomies/99/activate": {"json": {"accept": True}},
     "/v1/erasure": {"json": {"email": "nobody@access-test.example"}},
     "/v1/scorecards/validate": {
         "json": {

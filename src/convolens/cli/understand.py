@@ -138,10 +138,28 @@ app.add_typer(taxonomy_app, name="taxonomy")
 
 @taxonomy_app.command("validate")
 def taxonomy_validate(
-    path: Annotated[Path, typer.Argument(help="Taxonomy YAML, or a text,category CSV.")],
+    path: Annotated[
+        Path | None, typer.Argument(help="Taxonomy YAML, or a text,category CSV.")
+    ] = None,
+    version: Annotated[
+        int | None,
+        typer.Option(help="A stored draft instead: its figures on the reviewed labels."),
+    ] = None,
+    db: DbOption = _DEFAULT_DB,
 ) -> None:
-    """Check a taxonomy: structure, parents, examples; prints the tree."""
+    """Check a taxonomy file: structure, parents, examples; prints the tree. With
+    --version, cross-validate a stored draft on the reviewed labels (cli/review.py)."""
     from convolens.enrich.taxonomy import validate_taxonomy
+
+    if (path is None) == (version is None):
+        err.print("[red]error:[/] give a taxonomy file or --version N of a stored draft")
+        raise typer.Exit(2)
+    if version is not None:
+        from convolens.cli.review import validate_stored
+
+        validate_stored(db, version)
+        return
+    assert path is not None
 
     report = validate_taxonomy(path)
     for message in report.errors:

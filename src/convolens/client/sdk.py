@@ -80,6 +80,7 @@ from convolens.client.models import (
     Webhook,
     WebhookCreated,
 )
+from convolens.client.review_calls import AsyncReviewMethods, ReviewMethods
 from convolens.client.stream import (
     LiveStream,
     StreamEvent,
@@ -103,7 +104,7 @@ __all__ = [
 ]
 
 
-class Client(_Base):
+class Client(_Base, ReviewMethods):
     """A blocking client. Use as a context manager (or call `close()`)."""
 
     def __init__(
@@ -366,7 +367,7 @@ class Client(_Base):
         return LiveStream(self.base_url, self.api_key, start, webhook_url=webhook_url, **fields)
 
 
-class AsyncClient(_Base):
+class AsyncClient(_Base, AsyncReviewMethods):
     """The same calls as `Client`, for asyncio (`async with AsyncClient(...) as api`)."""
 
     def __init__(

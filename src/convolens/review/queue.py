@@ -20,7 +20,6 @@ import uuid
 from collections import defaultdict
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
 from convolens.review.values import VALUE_KEYS, categorical_value, margin
@@ -163,6 +162,8 @@ def _population(db: Warehouse, spec: SampleSpec) -> dict[tuple[Any, ...], list[d
 def create_batch(db: Warehouse, spec: SampleSpec, created_by: str | None = None) -> BatchSummary:
     """Sample a batch of labels to review (see the module doc); an empty batch when no
     current label matches."""
+    import numpy as np  # here: the SDK imports this module's models without numpy
+
     rng = np.random.default_rng(spec.seed)
     chosen: list[tuple[dict[str, Any], str, float, int]] = []
     for _, rows in sorted(_population(db, spec).items(), key=lambda kv: str(kv[0])):

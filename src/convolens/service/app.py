@@ -78,6 +78,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.include_router(routes_stream.router)
     app.include_router(routes_analytics.router)
     app.include_router(routes_scorecards.router)
+    from convolens.service import routes_review
+
+    app.include_router(routes_review.router)
+    service.queue.handlers["taxonomy_validate"] = routes_review.run_validation_job
     app.include_router(routes_governance.router)
     from convolens.service import routes_quarantine
 
