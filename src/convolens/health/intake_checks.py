@@ -4,8 +4,8 @@ History is the previous `HealthSettings.history_runs` profiles of the same sourc
 fields and fill rates are learnt from it (record-weighted), so nobody declares a schema:
 a field present in nearly every record before is expected, and so is its type and fill.
 Each check below returns findings; a check that needs history is silent until the source
-has `min_history` runs, and rate checks need `min_records` records in the run (one
-conversation missing an agent says little; a hundred of them say a lot).
+has `min_history` runs, and every check but PII needs `min_records` records in the run
+(one conversation missing an agent says little; a hundred of them say a lot).
 
 Findings name fields, counts and entity types, never values: they are shown to viewers.
 """
@@ -18,6 +18,7 @@ import math
 import statistics
 import uuid
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -77,7 +78,7 @@ class HealthFinding(BaseModel):
     expected: float | None = None
     score: float | None = None
     message: str
-    created_at: Any = None
+    created_at: datetime | None = None
 
 
 def psi(expected: dict[str, float], actual: dict[str, float], *, smoothing: float = 0.5) -> float:
@@ -157,6 +158,8 @@ def _present(profile: SourceProfile, path: str) -> int:
 # -- checks -----------------------------------------------------------------------------
 def _schema(p: SourceProfile, h: _History, s: HealthSettings) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
+    if p.records < s.min_records:  # one conversation posted alone says little of a schema
+        return found
     expected = {path for path in h.present if h.presence(path) >= s.expected_presence}
     missing = sorted(path for path in expected if _present(p, path) == 0)
     new = sorted(
