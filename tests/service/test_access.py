@@ -200,12 +200,22 @@ MATRIX = [
     ("GET", "/dashboard/audit", (200, 403, 403, 403, 303)),
     ("GET", "/dashboard/audit.csv", (200, 403, 403, 403, 303)),
     ("GET", "/dashboard/static/app.js", (200, 200, 200, 200, 200)),
+    # Uploads from the dashboard: the roles that may POST /v1/uploads, and their jobs.
+    ("GET", "/dashboard/upload", (200, 200, 200, 403, 303)),
+    ("GET", "/dashboard/jobs/no-such-job", (404, 404, 404, 403, 303)),
+    ("GET", "/dashboard/jobs/no-such-job/status", (404, 404, 404, 403, 303)),
+    # A page's table as CSV: whoever may open the page, with what it shows them.
+    ("GET", "/dashboard/csv/overview/channels", (200, 200, 200, 200, 303)),
+    ("GET", "/dashboard/csv/agents/scorecards", (200, 200, 403, 200, 303)),
 ]
 # Routes the matrix does not call, and where they are tested instead.
 ELSEWHERE = {
     ("WEBSOCKET", "/v1/stream"): "test_stream.py (a key on connect, agents their own calls)",
     ("POST", "/dashboard/login"): "tests/dashboard/test_csrf.py (sign-in needs the CSRF token)",
     ("POST", "/dashboard/logout"): "tests/dashboard/test_csrf.py (sign-out needs the CSRF token)",
+    ("POST", "/dashboard/upload"): (
+        "tests/dashboard/test_dashboard_firstrun.py (the upload form needs the CSRF token)"
+    ),
     ("POST", "/dashboard/scorecards/{ref}/review"): (
         "tests/scorecards/test_dashboard.py (the QA form needs the CSRF token; analysts only)"
     ),

@@ -230,6 +230,21 @@ READS: dict[str, Callable[[Planted, str], list[str]]] = {
     "/dashboard/static/{name}": _fixed(
         "/dashboard/static/app.js", "/dashboard/static/dashboard.css"
     ),
+    "/dashboard/upload": _fixed("/dashboard/upload"),
+    "/dashboard/jobs/{job_id}": lambda p, t: [t.replace("{job_id}", p.job_id)],
+    "/dashboard/jobs/{job_id}/status": lambda p, t: [t.replace("{job_id}", p.job_id)],
+    "/dashboard/csv/{page}/{table}": _fixed(
+        "/dashboard/csv/overview/alerts",
+        "/dashboard/csv/overview/rising",
+        "/dashboard/csv/topics/clusters",
+        "/dashboard/csv/topics/spikes?dimension=topic",
+        "/dashboard/csv/topics/topics",
+        "/dashboard/csv/agents/scorecards",
+        "/dashboard/csv/accounts/accounts",
+        "/dashboard/csv/accounts/issues",
+        "/dashboard/csv/scorecards/coaching",
+        "/dashboard/csv/conversations/conversations",
+    ),
 }
 
 

@@ -16,7 +16,9 @@ part, as each had a hand in them.
 Measures (per conversation, then averaged over the agent's conversations):
 
 - handle time: the call's duration, else the written thread's elapsed time (first to last
-  message), else the source's duration;
+  message), else the source's duration; none (not 0) when none of them is above 0, e.g. a
+  thread whose messages carry no or a single timestamp, so it is neither shown as 0 s nor
+  ranked;
 - talk share, questions asked, longest monologue, interruptions made: `metrics_participant`
   (talk share, monologue and interruptions exist for timed calls and meetings only);
 - patience: the mean pause before the agent starts speaking after a customer stops, over
@@ -44,6 +46,7 @@ from convolens.store.reader import ConversationFilter
 from convolens.store.warehouse import Warehouse
 
 __all__ = [
+    "AGENT_OF_CONVERSATION",
     "MEASURES",
     "AgentMeasures",
     "AgentScorecard",
@@ -53,6 +56,7 @@ __all__ = [
     "MeasureStat",
     "TeamComparison",
     "agent_scorecards",
+    "conversations_without_agent",
     "human_vs_ai",
 ]
 
@@ -145,7 +149,10 @@ class HumanVsAi(BaseModel):
 _BASE = """
 WITH conv AS (
     SELECT c.conversation_id, c.version, c.agent AS assigned,
-           coalesce(m.duration_s, m.elapsed_s, c.duration_seconds) AS handle_s,
+           -- Missing is missing: a thread with fewer than two distinct message times has
+           -- an elapsed time of 0, which is no handle time (it would rank best).
+           coalesce(nullif(m.duration_s, 0), nullif(m.elapsed_s, 0),
+                    nullif(c.duration_seconds, 0)) AS handle_s,
            coalesce(m.timed, false) AS timed
     FROM conversations_current c
     LEFT JOIN metrics_conversation m USING (conversation_id, version)
@@ -216,6 +223,37 @@ scored AS (
     LEFT JOIN outcome o USING (conversation_id)
 )
 """
+
+# Who a conversation counts under, as everywhere here: each agent or bot participant who
+# wrote or said something (by name), else its assigned agent. `report --by agent` groups by
+# the same rows, so the two agree; a conversation with neither has no agent (missing, not
+# an agent called "(none)"). Over conversations `c`; one row per (conversation, agent).
+AGENT_OF_CONVERSATION = """
+    SELECT c.conversation_id, c.version, coalesce(s.agent, c.agent) AS agent
+    FROM conversations_current c
+    LEFT JOIN (
+        SELECT DISTINCT p.conversation_id, p.version,
+               coalesce(nullif(trim(p.name), ''), p.participant_id) AS agent
+        FROM participants p
+        JOIN metrics_participant mp USING (conversation_id, version, participant_id)
+        WHERE p.role IN ('agent', 'bot') AND mp.message_count > 0
+    ) s USING (conversation_id, version)
+"""
+
+
+def conversations_without_agent(
+    warehouse: Warehouse, filters: ConversationFilter | None = None
+) -> int:
+    """Conversations no agent took part in and none was assigned to (in `filters`)."""
+    where, params = (filters or ConversationFilter()).where()
+    row = warehouse.query(
+        f"SELECT count(DISTINCT a.conversation_id) AS n FROM ({AGENT_OF_CONVERSATION}) a "
+        f"JOIN conversations_current c USING (conversation_id, version){where} "
+        f"{'AND' if where else 'WHERE'} a.agent IS NULL",
+        params,
+    )
+    return int(row[0]["n"])
+
 
 _AGGREGATES = """
     count(DISTINCT conversation_id) AS conversations,

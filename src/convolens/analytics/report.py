@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+from convolens.analytics.agents import AGENT_OF_CONVERSATION
 from convolens.store.reader import ConversationFilter
 from convolens.store.warehouse import Warehouse
 
@@ -20,7 +21,9 @@ class ReportGrouping(StrEnum):
 
 _GROUP_EXPRESSIONS = {
     ReportGrouping.channel: "c.channel",
-    ReportGrouping.agent: "coalesce(c.agent, '(none)')",
+    # As `convolens agents` counts them (analytics/agents.py): each agent or bot who took
+    # part, else the assigned agent; "(none)" only where there is neither.
+    ReportGrouping.agent: "coalesce(ag.agent, '(none)')",
     ReportGrouping.queue: "coalesce(c.queue, '(none)')",
     # ISO weeks start on Monday; the label is that Monday's date.
     ReportGrouping.week: (
@@ -37,6 +40,12 @@ def report_table(
     Averages skip conversations where a metric does not apply (e.g. talk share for chats).
     """
     where, params = (filters or ConversationFilter()).where()
+    # By agent, a conversation with two agents counts under each (as in `agents`).
+    agent_join = (
+        f"LEFT JOIN ({AGENT_OF_CONVERSATION}) ag USING (conversation_id, version)"
+        if by is ReportGrouping.agent
+        else ""
+    )
     sql = f"""
         WITH agent_side AS (
             SELECT conversation_id, version, sum(talk_share) AS agent_talk_share,
@@ -61,6 +70,7 @@ def report_table(
         FROM conversations_current c
         LEFT JOIN metrics_conversation m USING (conversation_id, version)
         LEFT JOIN agent_side a USING (conversation_id, version)
+        {agent_join}
         {where}
         GROUP BY ALL
         ORDER BY 1

@@ -10,7 +10,12 @@ from typing import Annotated, Literal
 import typer
 
 from convolens import render
-from convolens.analytics.agents import MEASURES, agent_scorecards, human_vs_ai
+from convolens.analytics.agents import (
+    MEASURES,
+    agent_scorecards,
+    conversations_without_agent,
+    human_vs_ai,
+)
 from convolens.analytics.business_import import EntityKind, StitchResult, import_entities, stitch
 from convolens.analytics.business_marts import (
     DIMENSIONS,
@@ -280,6 +285,7 @@ def agents(
             team = agent_scorecards(
                 warehouse, filters, kind=kind, min_conversations=min_conversations
             )
+            unassigned = conversations_without_agent(warehouse, filters)
     if vs_ai:
         if as_json:
             console.print_json(comparison.model_dump_json())
@@ -347,3 +353,9 @@ def agents(
         }
     )
     console.print(render.table(rows, title="agents (value, percentile: p100 = best)"))
+    if unassigned:
+        # Missing is missing: not an agent, but said, so the counts add up with `report`.
+        console.print(
+            f"{unassigned} conversation(s) with no agent (none took part, none assigned): "
+            "`convolens report --by agent` lists them as (none)"
+        )

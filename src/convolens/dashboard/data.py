@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from convolens.client.models import Aggregates, ConversationList
+from convolens.dashboard.daterange import DateRange
 from convolens.dashboard.transcript import (
     Insight,
     Timeline,
@@ -34,8 +35,10 @@ __all__ = [
     "aggregates",
     "alerts",
     "conversation_view",
+    "evidence_anchors",
     "filter_options",
     "list_page",
+    "utterance_anchors",
     "weekly_sentiment",
     "weekly_volume",
 ]
@@ -71,6 +74,10 @@ class ListFilters(BaseModel):
     def active(self) -> bool:
         return any(v for k, v in self.model_dump().items() if k != "page")
 
+    def besides_dates(self) -> dict[str, Any]:
+        """The filters other than the date range (what a preset link keeps)."""
+        return self.model_dump(exclude={"since", "until", "page"})
+
 
 def _day(value: str, *, end: bool = False) -> datetime | None:
     if not value:
@@ -85,14 +92,18 @@ def _day(value: str, *, end: bool = False) -> datetime | None:
     return at + timedelta(days=1) if end else at
 
 
-def _scope(db: Warehouse, principal: Principal) -> tuple[str, list[Any]]:
-    return results.conversation_filter_sql(principal)
+def _scope(
+    db: Warehouse, principal: Principal, dates: DateRange | None = None
+) -> tuple[str, list[Any]]:
+    since, until = dates.bounds() if dates is not None else (None, None)
+    return results.conversation_filter_sql(principal, since=since, until=until)
 
 
-def aggregates(db: Warehouse, principal: Principal) -> Aggregates:
+def aggregates(db: Warehouse, principal: Principal, dates: DateRange | None = None) -> Aggregates:
     from convolens.service.routes_conversations import aggregates as api_aggregates
 
-    return api_aggregates(db, principal)
+    since, until = dates.bounds() if dates is not None else (None, None)
+    return api_aggregates(db, principal, since=since, until=until)
 
 
 def list_page(db: Warehouse, principal: Principal, filters: ListFilters) -> ConversationList:
@@ -136,9 +147,11 @@ def filter_options(db: Warehouse, principal: Principal) -> dict[str, list[str]]:
     }  # fmt: skip
 
 
-def weekly_volume(db: Warehouse, principal: Principal) -> list[dict[str, Any]]:
+def weekly_volume(
+    db: Warehouse, principal: Principal, dates: DateRange | None = None
+) -> list[dict[str, Any]]:
     """Conversations per ISO week (its Monday) and channel."""
-    where, params = _scope(db, principal)
+    where, params = _scope(db, principal, dates)
     return db.query(
         "SELECT strftime(date_trunc('week', c.started_at), '%Y-%m-%d') AS week, c.channel, "
         f"count(*) AS conversations FROM conversations_current c{where} "
@@ -147,9 +160,11 @@ def weekly_volume(db: Warehouse, principal: Principal) -> list[dict[str, Any]]:
     )
 
 
-def weekly_sentiment(db: Warehouse, principal: Principal) -> list[dict[str, Any]]:
+def weekly_sentiment(
+    db: Warehouse, principal: Principal, dates: DateRange | None = None
+) -> list[dict[str, Any]]:
     """Mean conversation sentiment and the share labelled negative, per ISO week."""
-    where, params = _scope(db, principal)
+    where, params = _scope(db, principal, dates)
     return db.query(
         "SELECT strftime(date_trunc('week', c.started_at), '%Y-%m-%d') AS week, "
         "round(avg(CAST(l.value->>'score' AS DOUBLE)), 3) AS mean_score, "
@@ -163,15 +178,17 @@ def weekly_sentiment(db: Warehouse, principal: Principal) -> list[dict[str, Any]
     )
 
 
-def alerts(db: Warehouse, principal: Principal, limit: int = 12) -> list[dict[str, Any]]:
+def alerts(
+    db: Warehouse, principal: Principal, limit: int = 12, dates: DateRange | None = None
+) -> list[dict[str, Any]]:
     """The latest tracker hits and churn-risk signals, newest conversation first; the
     words that raised them only for keys that may read conversation text."""
-    where, params = _scope(db, principal)
+    where, params = _scope(db, principal, dates)
     rows = db.query(
         "SELECT c.conversation_id, c.source_id, c.channel, c.agent, c.started_at, l.label, "
         "coalesce(l.value->>'tracker', l.value->>'signal') AS name, "
         "coalesce(TRY_CAST(l.value->>'score' AS DOUBLE), l.confidence) AS score, "
-        "u.text AS text, CAST(l.evidence->0->>'start' AS INTEGER) AS ev_start, "
+        "u.text AS text, u.seq AS seq, CAST(l.evidence->0->>'start' AS INTEGER) AS ev_start, "
         "CAST(l.evidence->0->>'end' AS INTEGER) AS ev_end "
         "FROM conversations_current c JOIN labels_current l "
         "ON l.conversation_id = c.conversation_id "
@@ -185,6 +202,9 @@ def alerts(db: Warehouse, principal: Principal, limit: int = 12) -> list[dict[st
     )
     for r in rows:
         text, start, end = r.pop("text"), r.pop("ev_start"), r.pop("ev_end")
+        # The utterance's anchor on its conversation's page (viewers get no link at all).
+        seq = r.pop("seq")
+        r["anchor"] = f"u-{seq}" if principal.reads_text and seq is not None else ""
         r["quote"] = None
         if principal.reads_text and text:
             quote = text[start:end] if start is not None and end else text
@@ -278,12 +298,14 @@ def weekly_label_counts(
     )
 
 
-def account_activity(db: Warehouse, principal: Principal) -> list[dict[str, Any]]:
+def account_activity(
+    db: Warehouse, principal: Principal, dates: DateRange | None = None
+) -> list[dict[str, Any]]:
     """Per account: volume, channels, last contact, customer sentiment and the signals
     raised (most conversations first). Conversations count under the account they are
     stitched to (`convolens stitch`, with the account's name, plan, ARR and churn date)
     where business data was imported, else under the account id their source gave."""
-    where, params = _scope(db, principal)
+    where, params = _scope(db, principal, dates)
     stitched = bool(
         db.query(
             "SELECT 1 FROM information_schema.tables WHERE table_name = 'conversation_accounts'"
@@ -328,10 +350,12 @@ def account_activity(db: Warehouse, principal: Principal) -> list[dict[str, Any]
     )
 
 
-def alert_counts(db: Warehouse, principal: Principal) -> list[dict[str, Any]]:
+def alert_counts(
+    db: Warehouse, principal: Principal, dates: DateRange | None = None
+) -> list[dict[str, Any]]:
     """Tracker hits and churn-risk signals counted (conversations, latest day): the
     alerts panel for keys that see aggregates only."""
-    where, params = _scope(db, principal)
+    where, params = _scope(db, principal, dates)
     return db.query(
         "SELECT l.label, coalesce(l.value->>'tracker', l.value->>'signal') AS name, "
         "count(DISTINCT c.conversation_id) AS conversations, max(c.started_at) AS latest "
@@ -342,3 +366,46 @@ def alert_counts(db: Warehouse, principal: Principal) -> list[dict[str, Any]]:
         "GROUP BY ALL ORDER BY latest DESC NULLS LAST, name",
         params,
     )
+
+
+# label and value expression (over labels `l`) behind each spike dimension: literals only.
+_SPIKE_LABELS = {
+    "intent": ("intent.primary", "l.value->>'intent'"),
+    "topic": ("topic.conversation", "lower(trim(l.value->'phrases'->>0))"),
+    "tracker": ("tracker.match", "l.value->>'tracker'"),
+    "signal": ("signal", "l.value->>'signal'"),
+}
+
+
+def evidence_anchors(
+    db: Warehouse, principal: Principal, dimension: str, value: str, conversation_ids: list[str]
+) -> dict[str, str]:
+    """conversation id -> the anchor (`u-<seq>`) of the utterance whose label gave it
+    `value` of `dimension`, so an evidence link opens the quote rather than the top of the
+    conversation. Only conversations this key may read; none for keys without text."""
+    found = _SPIKE_LABELS.get(dimension)
+    if not principal.reads_text or found is None or not conversation_ids:
+        return {}
+    label, expression = found
+    where, params = _scope(db, principal)
+    rows = db.query(
+        "SELECT l.conversation_id, min(u.seq) AS seq FROM labels_current l "
+        "JOIN utterances_current u ON u.utterance_id = "
+        "coalesce(l.utterance_id, l.evidence->0->>'utterance_id') "
+        f"WHERE l.label = ? AND {expression} = ? AND list_contains(?, l.conversation_id) "
+        f"AND l.conversation_id IN (SELECT c.conversation_id FROM conversations_current c{where}) "
+        "GROUP BY 1",
+        [label, value, conversation_ids, *params],
+    )
+    return {r["conversation_id"]: f"u-{r['seq']}" for r in rows if r["seq"] is not None}
+
+
+def utterance_anchors(db: Warehouse, utterance_ids: list[str]) -> dict[str, str]:
+    """utterance id -> its anchor on its conversation's page (`u-<seq>`)."""
+    if not utterance_ids:
+        return {}
+    rows = db.query(
+        "SELECT utterance_id, seq FROM utterances_current WHERE list_contains(?, utterance_id)",
+        [utterance_ids],
+    )
+    return {r["utterance_id"]: f"u-{r['seq']}" for r in rows}

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from convolens.analytics.viewer_view import OpaqueNames
-from convolens.dashboard import charts, corpus, data
+from convolens.dashboard import charts, corpus, data, headline
+from convolens.dashboard.daterange import DateRange, latest_day
 from convolens.dashboard.transcript import recording_player
 from convolens.service.auth import Principal, Role
 from convolens.store.warehouse import Warehouse
@@ -23,6 +24,7 @@ __all__ = [
     "fmt",
     "overview",
     "pct",
+    "warehouse_empty",
 ]
 
 
@@ -58,33 +60,50 @@ def duration(seconds: Any) -> str:
 
 
 # -- pages ------------------------------------------------------------------------------
-def overview(db: Warehouse, principal: Principal) -> dict[str, Any]:
-    totals = data.aggregates(db, principal)
-    volume = data.weekly_volume(db, principal)
-    sentiment = data.weekly_sentiment(db, principal)
-    negative = totals.sentiment.get("negative", 0)
-    labelled = sum(totals.sentiment.values())
-    figures = {
-        "volume": charts.stacked_volume(volume, x="week", group="channel", y="conversations"),
-        "sentiment": charts.weekly_sentiment(sentiment),
-        "sentiment_mix": charts.bar_chart(
-            [(k, totals.sentiment.get(k, 0)) for k in ("positive", "neutral", "negative")],
-            color=charts.SENTIMENT_COLORS,
-        ),
-        "intents": charts.bar_chart(list(totals.primary_intents.items())[:12]),
-    }
+def overview(db: Warehouse, principal: Principal, dates: DateRange) -> dict[str, Any]:
+    totals = data.aggregates(db, principal, dates)
+    figures: dict[str, Any] = {}
+    # No conversation in the range: no charts (an empty date axis reads "Jan 2000").
+    if totals.conversations:
+        volume = data.weekly_volume(db, principal, dates)
+        sentiment = data.weekly_sentiment(db, principal, dates)
+        if volume:
+            figures["volume"] = charts.stacked_volume(
+                volume, x="week", group="channel", y="conversations"
+            )
+        if sentiment:
+            figures["sentiment"] = charts.weekly_sentiment(sentiment)
+        if totals.sentiment:
+            figures["sentiment_mix"] = charts.bar_chart(
+                [(k, totals.sentiment.get(k, 0)) for k in ("positive", "neutral", "negative")],
+                color=charts.SENTIMENT_COLORS,
+            )
+        if totals.primary_intents:
+            figures["intents"] = charts.bar_chart(list(totals.primary_intents.items())[:12])
+    latest = latest_day(db, principal)
     return {
+        "dates": dates,
+        "presets": dates.presets(latest),
         "totals": totals,
-        "negative_share": negative / labelled if labelled else None,
+        "negative_share": headline.negative_share(totals),
+        "wow": headline.week_over_week(db, principal, dates),
         "figures": figures,
         # Keys that see aggregates only get counts, not conversations.
-        "alerts": data.alerts(db, principal) if principal.reads_text else [],
-        "alert_counts": [] if principal.reads_text else data.alert_counts(db, principal),
+        "alerts": data.alerts(db, principal, dates=dates) if principal.reads_text else [],
+        "alert_counts": [] if principal.reads_text else data.alert_counts(db, principal, dates),
         # Spikes are corpus-wide: an agent's overview counts only their conversations.
         "rising": None
         if principal.role == Role.agent
-        else corpus.rising(db, names=None if principal.reads_text else OpaqueNames(db)),
-    }
+        else corpus.rising(
+            db, principal, as_of=dates.end,
+            names=None if principal.reads_text else OpaqueNames(db),
+        ),
+    }  # fmt: skip
+
+
+def warehouse_empty(db: Warehouse) -> bool:
+    """No conversation at all yet: the dashboard opens on its first-run page."""
+    return not db.query("SELECT 1 FROM conversation_heads LIMIT 1")
 
 
 def conversation_list(
@@ -92,8 +111,11 @@ def conversation_list(
 ) -> dict[str, Any]:
     found = data.list_page(db, principal, filters)
     pages = max(1, -(-found.total // data.PAGE_SIZE))
+    dates = DateRange(since=filters.since, until=filters.until)
     return {
         "filters": filters,
+        "dates": dates,
+        "presets": dates.presets(latest_day(db, principal)),
         "options": data.filter_options(db, principal),
         "found": found,
         "page": min(max(filters.page, 1), pages),

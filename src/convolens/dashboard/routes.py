@@ -11,17 +11,20 @@ left out of the OpenAPI schema: they are for people, not API clients.
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Query, Request, Response
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import ValidationError
 
-from convolens.dashboard import charts, corpus, data, pages, scorecards
+from convolens.dashboard import charts, corpus, data, export, intake, pages, scorecards
+from convolens.dashboard.daterange import DateRange, latest_day
 from convolens.dashboard.session import (
     COOKIE,
     CSRF_FIELD,
@@ -93,6 +96,11 @@ def render(
         path=request.url.path,
         csrf_field=CSRF_FIELD,
         csrf_token=token if set_cookies or not new else "",
+        # The date range travels with the navigation: every page reads the same days.
+        range_query=DateRange(
+            since=request.query_params.get("since", ""),
+            until=request.query_params.get("until", ""),
+        ).query(),
         **context,
     )
     response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
@@ -236,10 +244,18 @@ def root() -> Response:
     return RedirectResponse(f"{PREFIX}/", status_code=307)
 
 
+Dates = Annotated[DateRange, Depends()]
+
+
 @router.get("/", response_class=HTMLResponse)
-def overview(request: Request, db: Db, who: Who) -> HTMLResponse:
+def overview(request: Request, db: Db, who: Who, dates: Dates) -> HTMLResponse:
     require_page(who, "overview")
-    return render("overview.html", request, who, active="overview", **pages.overview(db, who))
+    if pages.warehouse_empty(db):
+        # First run: upload files (keys that may), rather than empty charts.
+        return render("first_run.html", request, who, active="overview", **intake.first_run(who))
+    return render(
+        "overview.html", request, who, active="overview", **pages.overview(db, who, dates)
+    )
 
 
 @router.get("/conversations", response_class=HTMLResponse)
@@ -267,22 +283,30 @@ def conversation(request: Request, db: Db, who: Who, ref: str) -> HTMLResponse:
 
 @router.get("/topics", response_class=HTMLResponse)
 def topics(
-    request: Request, db: Db, who: Who, query: Annotated[corpus.TrendQuery, Depends()]
+    request: Request,
+    db: Db,
+    who: Who,
+    query: Annotated[corpus.TrendQuery, Depends()],
+    dates: Dates,
 ) -> HTMLResponse:
     require_page(who, "topics")
-    return render("topics.html", request, who, active="topics", **corpus.topics(db, who, query))
+    return render(
+        "topics.html", request, who, active="topics", **corpus.topics(db, who, query, dates)
+    )
 
 
 @router.get("/agents", response_class=HTMLResponse)
-def agents(request: Request, db: Db, who: Who) -> HTMLResponse:
+def agents(request: Request, db: Db, who: Who, dates: Dates) -> HTMLResponse:
     require_page(who, "agents")
-    return render("agents.html", request, who, active="agents", **corpus.agents(db, who))
+    return render("agents.html", request, who, active="agents", **corpus.agents(db, who, dates))
 
 
 @router.get("/accounts", response_class=HTMLResponse)
-def accounts(request: Request, db: Db, who: Who) -> HTMLResponse:
+def accounts(request: Request, db: Db, who: Who, dates: Dates) -> HTMLResponse:
     require_page(who, "accounts")
-    return render("accounts.html", request, who, active="accounts", **corpus.accounts(db, who))
+    return render(
+        "accounts.html", request, who, active="accounts", **corpus.accounts(db, who, dates)
+    )
 
 
 @router.get("/scorecards", response_class=HTMLResponse)
@@ -290,14 +314,16 @@ def scorecard_team(
     request: Request,
     db: Db,
     who: Who,
+    dates: Dates,
     scorecard: Annotated[str | None, Query(max_length=100)] = None,
     agent: Annotated[str | None, Query(max_length=200)] = None,
     coached_on: Annotated[Day | None, Query()] = None,
 ) -> HTMLResponse:
     require_page(who, "scorecards")
     return render(
-        "scorecards.html", request, who, active="scorecards",
-        **scorecards.team_page(db, who, scorecard, agent, coached_on),
+        "scorecards.html", request, who, active="scorecards", dates=dates,
+        presets=dates.presets(latest_day(db, who)),
+        **scorecards.team_page(db, who, scorecard, agent, coached_on, dates=dates),
     )  # fmt: skip
 
 
@@ -317,3 +343,77 @@ async def scorecard_review(request: Request, db: Db, who: Who, ref: str) -> Resp
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     cid = scorecards.review(db, who, ref, form)
     return RedirectResponse(f"{PREFIX}/scorecards/{quote(cid, safe='')}", status_code=303)
+
+
+# -- first run: upload, job progress ---------------------------------------------------
+@router.get("/upload", response_class=HTMLResponse)
+def upload_form(request: Request, db: Db, who: Who) -> HTMLResponse:
+    require_page(who, "upload")
+    return render("first_run.html", request, who, active="upload", **intake.first_run(who))
+
+
+@router.post("/upload", response_model=None)
+async def upload(request: Request, db: Db, who: Who) -> Response:
+    # The CSRF token was checked by _PageRoute (a state-changing form); the file goes
+    # through the API's own upload (same checks, limits, spool and job).
+    require_page(who, "upload")
+    job_id = intake.submit(request, db, who, await request.form())
+    return RedirectResponse(f"{PREFIX}/jobs/{quote(job_id, safe='')}", status_code=303)
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(request: Request, db: Db, who: Who, job_id: str) -> HTMLResponse:
+    require_page(who, "upload")
+    return render("job.html", request, who, active="upload", job=intake.job(db, who, job_id))
+
+
+@router.get("/jobs/{job_id}/status", response_model=None)
+def job_status(db: Db, who: Who, job_id: str) -> Response:
+    """The job as JSON for the progress page's script (same visibility as /v1/jobs)."""
+    require_page(who, "upload")
+    return JSONResponse(intake.job_state(db, who, job_id), headers=SECURITY_HEADERS)
+
+
+# -- CSV export of a page's table ------------------------------------------------------
+@router.get("/csv/{page}/{table}", response_model=None)
+def table_csv(request: Request, db: Db, who: Who, page: str, table: str) -> Response:
+    """A table of a page as CSV: the page is built for this key from the same query string
+    and its table read back, so the file holds exactly what the page shows this key."""
+    html = _page_html(page, request, db, who)
+    if html.status_code != 200:
+        return html
+    text = export.table_csv(bytes(html.body).decode("utf-8"), table)
+    if text is None:
+        raise ApiError(404, "not_found", f"the {page} page has no table {table!r}")
+    filename = export.filename(page, table, request.query_params.get("since", ""),
+                               request.query_params.get("until", ""))  # fmt: skip
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _page_html(page: str, request: Request, db: Db, who: Principal) -> HTMLResponse:
+    query = dict(request.query_params)
+    dates = DateRange(since=query.get("since", ""), until=query.get("until", ""))
+    try:
+        if page == "overview":
+            return overview(request, db, who, dates)
+        if page == "conversations":
+            return conversations(request, db, who, data.ListFilters.model_validate(query))
+        if page == "topics":
+            return topics(request, db, who, corpus.TrendQuery.model_validate(query), dates)
+        if page == "agents":
+            return agents(request, db, who, dates)
+        if page == "accounts":
+            return accounts(request, db, who, dates)
+        if page == "scorecards":
+            coached_on = query.get("coached_on")
+            return scorecard_team(
+                request, db, who, dates, query.get("scorecard"), query.get("agent"),
+                date.fromisoformat(coached_on) if coached_on else None,
+            )  # fmt: skip
+    except (ValidationError, ValueError):
+        raise ApiError(422, "invalid_query", "the page's query string is not valid") from None
+    raise ApiError(404, "not_found", f"no page {page!r} to export")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from convolens.dashboard.daterange import DateRange
 from convolens.scorecards.calibration import calibration
 from convolens.scorecards.coaching import coaching_impact, coaching_report
 from convolens.scorecards.definition import load_scorecards
@@ -34,6 +35,8 @@ def team_page(
     scorecard: str | None,
     coached: str | None = None,
     coached_on: date | None = None,
+    *,
+    dates: DateRange | None = None,
 ) -> dict[str, Any]:
     names = [c.name for c in load_scorecards()]
     chosen = scorecard if scorecard in names else names[0]
@@ -47,7 +50,14 @@ def team_page(
             item.examples = []
     recent: list[dict[str, Any]] = []
     if principal.reads_text:
-        recent = scores_table(db, scorecard=chosen, agent=agent)[-50:][::-1]
+        since, until = dates.bounds() if dates is not None else (None, None)
+        recent = [
+            r
+            for r in scores_table(db, scorecard=chosen, agent=agent)
+            # The page's date range: scored conversations that started in it.
+            if (since is None or (r["started_at"] is not None and r["started_at"] >= since))
+            and (until is None or (r["started_at"] is not None and r["started_at"] < until))
+        ][-50:][::-1]
     agreement = calibration(db, scorecard=chosen) if principal.role != Role.agent else None
     if agreement is not None and not principal.reads_text:
         for criterion in agreement.criteria:

@@ -76,6 +76,8 @@ PAGE_ROLES: dict[str, frozenset[Role]] = {
     "data_health": frozenset({Role.admin, Role.analyst, Role.viewer}),
     # Who did what (convolens.audit): admins only.
     "audit": frozenset({Role.admin}),
+    # Files in through the API's upload (the roles POST /v1/uploads takes), and their jobs.
+    "upload": frozenset({Role.admin, Role.analyst, Role.agent}),
 }
 
 
