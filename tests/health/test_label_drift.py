@@ -185,6 +185,8 @@ def test_cli_drift(labelled: Path) -> None:
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["drift", "--db", str(labelled), "--json", "--recent-days", "0"])
     assert result.exit_code == 2
+    result = runner.invoke(app, ["drift", "--db", str(labelled), "--until", "0001-01-01"])
+    assert result.exit_code == 2 and "between 1900-01-01 and 2999-12-31" in result.output
 
 
 def test_drift_rule_matching() -> None:

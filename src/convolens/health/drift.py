@@ -25,7 +25,7 @@ from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from convolens.health.intake_checks import psi
 from convolens.store.warehouse import Warehouse, now_utc
@@ -67,6 +67,14 @@ class DriftSettings(BaseModel):
     # Earlier windows for the chart, each `recent_days` further back.
     series_points: int = Field(default=8, ge=0, le=104)
     embeddings: bool = False
+
+    @field_validator("until")
+    @classmethod
+    def _until_in_range(cls, value: date | None) -> date | None:
+        # Windows and the series reach back up to ~115 years: keep date arithmetic in range.
+        if value is not None and not date(1900, 1, 1) <= value <= date(2999, 12, 31):
+            raise ValueError("until must be a day between 1900-01-01 and 2999-12-31")
+        return value
 
 
 class CategoryShare(BaseModel):
