@@ -23,13 +23,10 @@ from convolens.model import Conversation
 from convolens.store.quarantine import list_quarantine
 from convolens.store.warehouse import Warehouse
 
-# The data-health profile (convolens.health, #17) records the raw records' field paths, and
-# a sidecar's `roles` are keyed by the speakers' names: it is checked on its own below.
-KNOWN_LEAK_TABLES = {"intake_profiles"}
 
-
-def _non_raw_leaks(wh: Warehouse, skip: set[str] = KNOWN_LEAK_TABLES) -> dict[str, list[str]]:
-    """Planted values found per table, every table and column but the raw layer's."""
+def _non_raw_leaks(wh: Warehouse) -> dict[str, list[str]]:
+    """Planted values found per table, every table and column but the raw layer's (the
+    data-health profile of the raw records' field paths included)."""
     tables = [
         row["table_name"]
         for row in wh.query(
@@ -38,7 +35,7 @@ def _non_raw_leaks(wh: Warehouse, skip: set[str] = KNOWN_LEAK_TABLES) -> dict[st
     ]
     found: dict[str, list[str]] = {}
     for table in tables:
-        if table == "raw_interactions" or table in skip:
+        if table == "raw_interactions":
             continue
         for row in wh.query(f'SELECT * FROM "{table}"'):
             hits = leaks(json.dumps(row, default=str, ensure_ascii=False))
@@ -83,14 +80,6 @@ def test_every_field_of_every_channel_is_redacted_before_it_is_stored(ingested: 
             "SELECT 1 FROM utterances u ANTI JOIN participants p "
             "USING (conversation_id, version, participant_id)"
         )
-
-
-@pytest.mark.xfail(
-    reason="health/intake.py stores raw field paths such as 'roles.<speaker name>' (#17)"
-)
-def test_the_data_health_profile_holds_no_planted_value(ingested: Path) -> None:
-    with Warehouse(ingested / "w.duckdb") as wh:
-        assert _non_raw_leaks(wh, skip=set()) == {}
 
 
 def test_reingest_is_unchanged_and_the_pii_component_keeps_the_redacted_text(
@@ -242,3 +231,23 @@ def test_one_conversation_that_fails_is_quarantined_and_the_others_are_stored(
         assert [h["locator"] for h in held] == ["line 2"]
         assert "RuntimeError" in held[0]["reason"]
         assert _non_raw_leaks(wh) == {}
+
+
+def test_the_demo_sales_call_keeps_its_competitor(tmp_path: Path) -> None:
+    # Redacted at intake, "We're also evaluating Contoso" keeps the competitor: a
+    # competitor entity and a competitor-evaluation signal.
+    call = Path(__file__).resolve().parents[2] / "examples/calls/call-20260915-0007.vtt"
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        ingest_paths(wh, [call])
+        said = [r["text"] for r in wh.query("SELECT text FROM utterances")]
+        assert any("We're also evaluating Contoso." in t for t in said)
+        enrich(wh, ["pii", "conversation_type", "entities", "trackers", "signals"])
+        values = [
+            (r["label"], json.loads(r["value"]))
+            for r in wh.query("SELECT label, value FROM enrichments")
+        ]
+    assert any(
+        label == "entity.mention" and v["type"] == "competitor" and v["canonical"] == "Contoso"
+        for label, v in values
+    )
+    assert any(label == "signal" and v["signal"] == "competitor_evaluation" for label, v in values)

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from convolens.enrich.pii.detect import participant_terms
-from convolens.enrich.pii.policy import PiiConfig
+from convolens.enrich.pii.policy import INTAKE_POLICY_KEY, PiiConfig, policy_version
 from convolens.enrich.pii.redact import (
     Redaction,
     RedactionGroup,
@@ -177,6 +177,8 @@ class IntakeRedactor:
                 if found or also:
                     slot.put(self._merge(slot.text, [*found, *also]))
             self._participants(conversation)
+            # The `pii` component reads this and does not run the detectors again.
+            conversation.meta[INTAKE_POLICY_KEY] = policy_version(self.config)
 
     def _merge(self, text: str, found: list[Redaction]) -> str:
         """`text` with the union of the findings of both readings replaced."""
@@ -213,7 +215,8 @@ class IntakeRedactor:
                 continue
             terms = participant_terms([participant.name], [participant.email])
             pid = participant.participant_id
-            if "PERSON" in types and participant.name and participant.name.strip():
+            # A label that names no one ("Customer", "Caller 2", "Speaker") stays.
+            if "PERSON" in types and participant.name and participant_terms([participant.name], []):
                 participant.name = replacement(self.config, "PERSON", participant.name)
             if "EMAIL_ADDRESS" in types and participant.email:
                 participant.email = self._email_pseudonym(participant.email)

@@ -9,14 +9,13 @@ value: only the type, the score and the span of the replacement in the redacted 
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import Counter
 from typing import Any, ClassVar
 
 from convolens.enrich.base import Annotation, Component, Doc, Evidence
 from convolens.enrich.pii.detect import REDACTED, participant_terms
-from convolens.enrich.pii.policy import PiiConfig
+from convolens.enrich.pii.policy import INTAKE_POLICY_KEY, PiiConfig, policy_version
 from convolens.enrich.pii.redact import Redactor, redact_words
 from convolens.model import Role
 
@@ -53,12 +52,55 @@ class PiiComponent(Component):
         self.redactor = Redactor(self.settings)
         self.model_id = self.redactor.model_id
         # The configuration decides what a label means: it is this component's taxonomy.
-        self.taxonomy_version = hashlib.sha256(
-            self.settings.model_dump_json(exclude={"hash_salt"}).encode()
-        ).hexdigest()[:12]
+        self.taxonomy_version = policy_version(self.settings)
 
     def __call__(self, batch: list[Doc]) -> list[list[Annotation]]:
         return [self._one(doc) for doc in batch]
+
+    def _reported(self, doc: Doc) -> list[Annotation]:
+        """The labels of text intake redacted: one per replacement it left."""
+        annotations: list[Annotation] = []
+        counts: Counter[str] = Counter()
+        for index, utterance in enumerate(doc.conversation.utterances):
+            annotations += self._intake_tags(doc, index, utterance.text, set(), counts)
+        if counts:
+            annotations.append(
+                Annotation(
+                    label="pii.summary",
+                    value={"redacted": sum(counts.values()), "by_type": dict(counts)},
+                )
+            )
+        return annotations
+
+    def _intake_tags(
+        self,
+        doc: Doc,
+        index: int,
+        text: str,
+        fresh: set[tuple[int, int]],
+        counts: Counter[str],
+    ) -> list[Annotation]:
+        """Labels for the replacements in `text` this run did not make (intake's)."""
+        out = []
+        for match in REDACTED.finditer(text):
+            if match.span() in fresh:
+                continue
+            entity_type, hashed = _tag_type(match.group())
+            counts[entity_type] += 1
+            out.append(
+                Annotation(
+                    label="pii.entity",
+                    value={
+                        "type": entity_type,
+                        "operator": "hash" if hashed else "tag",
+                        "replacement": match.group(),
+                        "at": "intake",
+                    },
+                    utterance_id=doc.utterance_ids[index],
+                    evidence=[Evidence(doc.utterance_ids[index], *match.span())],
+                )
+            )
+        return out
 
     def _one(self, doc: Doc) -> list[Annotation]:
         conversation = doc.conversation
@@ -70,6 +112,10 @@ class PiiComponent(Component):
         )
         utterances = conversation.utterances
         texts = [u.text for u in utterances]
+        # Intake redacted this text under this very policy (ingest.redact_intake), with the
+        # participants' real names: reading it again finds nothing, only what it replaced.
+        if conversation.meta.get(INTAKE_POLICY_KEY) == self.taxonomy_version:
+            return self._reported(doc)
         parses = None
         if self.settings.detector == "presidio":
             from convolens.enrich.nlp import parsed
@@ -106,24 +152,7 @@ class PiiComponent(Component):
             # Intake redacted the text before it was stored (ingest.redact_intake): what it
             # replaced is reported too, so the labels say what the text held either way.
             fresh = {(item.start, item.end) for item in redactions}
-            for match in REDACTED.finditer(utterance.text):
-                if match.span() in fresh:
-                    continue
-                entity_type, hashed = _tag_type(match.group())
-                counts[entity_type] += 1
-                annotations.append(
-                    Annotation(
-                        label="pii.entity",
-                        value={
-                            "type": entity_type,
-                            "operator": "hash" if hashed else "tag",
-                            "replacement": match.group(),
-                            "at": "intake",
-                        },
-                        utterance_id=doc.utterance_ids[index],
-                        evidence=[Evidence(doc.utterance_ids[index], *match.span())],
-                    )
-                )
+            annotations += self._intake_tags(doc, index, utterance.text, fresh, counts)
         subject = conversation.subject
         if subject:
             new_subject, found = self.redactor.redact([subject], participants=names, keep=bots)[0]

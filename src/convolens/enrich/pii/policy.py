@@ -16,6 +16,7 @@ product the team tracks is business, not a person.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,9 +29,11 @@ from convolens.enrich.nlp import DEFAULT_SPACY_MODEL
 __all__ = [
     "ALL_TYPES",
     "DEFAULT_ENTITIES",
+    "INTAKE_POLICY_KEY",
     "KeepList",
     "Operator",
     "PiiConfig",
+    "policy_version",
     "team_terms",
 ]
 
@@ -89,6 +92,15 @@ class PiiConfig(BaseModel):
 
     def operator_for(self, entity_type: str) -> Operator:
         return self.operators.get(entity_type, self.operator)
+
+
+# `conversations.meta` key where intake records the policy it redacted with (its version).
+INTAKE_POLICY_KEY = "pii_policy"
+
+
+def policy_version(config: PiiConfig) -> str:
+    """The policy's version: what a redaction means (the salt changes no decision)."""
+    return hashlib.sha256(config.model_dump_json(exclude={"hash_salt"}).encode()).hexdigest()[:12]
 
 
 def _phrase_regex(phrases: Iterable[str]) -> re.Pattern[str] | None:
