@@ -133,7 +133,16 @@ def get_drift_checks(
     return drift.stored_checks(db, limit=limit)
 
 
-@router.get("/v1/data-health", response_model=list[HealthFinding])
+@router.get(
+    "/v1/data-health",
+    response_model=list[HealthFinding],
+    responses={
+        200: {
+            "description": "The findings (JSON), or with format=csv a CSV file of them.",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def get_data_health(
     db: Db,
     caller: Caller,
