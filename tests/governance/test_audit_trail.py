@@ -217,3 +217,20 @@ def test_dashboard_sign_in_and_audit_page_in_a_browser(
         assert {r["actor_role"] for r in logins} >= {"admin", "analyst"}
         assert any(r["action"] == "audit.export" for r in rows)
         assert any(r["action"] == "audit.read" and r["outcome"] == "denied" for r in rows)
+
+
+def test_sdk_governance_calls(server: Server, keys: dict[str, str]) -> None:
+    from convolens.client import ApiError, Client
+
+    with Client(server.url, ADMIN_KEY) as api:
+        made = api.erase_person(email="nobody@sdk-test.example", phone="+44 20 7946 0000")
+        assert made.conversations == 0 and made.identifiers == ["email", "phone"]
+        assert api.retention()["aggregates"] == "forever"
+        assert api.retention_run().conversations == 0
+        erasures = api.audit(action="erasure", limit=5)
+        assert erasures[0].target_id == made.erasure_id and erasures[0].actor_role == "admin"
+        assert {e.action for e in api.audit(action="retention.")} == {"retention.run"}
+    with Client(server.url, keys["analyst"]) as analyst:
+        with pytest.raises(ApiError) as refused:
+            analyst.audit()
+        assert refused.value.status == 403

@@ -61,6 +61,7 @@ from convolens.client.calls import (
     _submit,
     _upload,
 )
+from convolens.client.governance_calls import AsyncGovernanceMethods, GovernanceMethods
 from convolens.client.health_calls import (
     data_health_call,
     data_health_sources_call,
@@ -104,7 +105,7 @@ __all__ = [
 ]
 
 
-class Client(_Base, ReviewMethods):
+class Client(_Base, ReviewMethods, GovernanceMethods):
     """A blocking client. Use as a context manager (or call `close()`)."""
 
     def __init__(
@@ -367,7 +368,7 @@ class Client(_Base, ReviewMethods):
         return LiveStream(self.base_url, self.api_key, start, webhook_url=webhook_url, **fields)
 
 
-class AsyncClient(_Base, AsyncReviewMethods):
+class AsyncClient(_Base, AsyncReviewMethods, AsyncGovernanceMethods):
     """The same calls as `Client`, for asyncio (`async with AsyncClient(...) as api`)."""
 
     def __init__(
