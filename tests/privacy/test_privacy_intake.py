@@ -251,3 +251,20 @@ def test_the_demo_sales_call_keeps_its_competitor(tmp_path: Path) -> None:
         for label, v in values
     )
     assert any(label == "signal" and v["signal"] == "competitor_evaluation" for label, v in values)
+
+
+def test_ingest_warnings_that_quote_the_source_are_redacted(tmp_path: Path) -> None:
+    # The email adapter quotes an unreadable Date header in its warning: the report (what
+    # the CLI prints and a job's result holds) and the stored warnings get it redacted.
+    (tmp_path / "m.eml").write_text(
+        f"From: {NAME} <{EMAIL}>\nTo: support@northwindcloud.com\nSubject: Help\n"
+        f"Date: {NAME} {CARD}\nMessage-ID: <w-1@mail.example>\n\nMy card was charged twice.\n",
+        encoding="utf-8",
+    )
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        report = ingest_paths(wh, [tmp_path / "m.eml"])
+        assert report.written.new == 1
+        assert any("unreadable Date" in w for w in report.warnings), report.warnings
+        assert not leaks(" ".join(report.warnings))
+        (meta,) = [json.loads(r["meta"]) for r in wh.query("SELECT meta FROM conversations")]
+        assert meta["ingest_warnings"] and not leaks(json.dumps(meta))

@@ -394,7 +394,6 @@ def ingest_paths(
             continue
         batch.append(result)
         report.records += len(result.raw)
-        report.warnings.extend(result.warnings)
         if len(batch) >= batch_size:
             _write(warehouse, batch, run_id, report, redactor)
             batch.clear()
@@ -490,6 +489,9 @@ def _write(
     refuses are lost, each as a reject with the reason."""
     if redactor is not None:
         batch, held = redactor.apply(batch)
+        # Warnings may quote the source (an attachment's name): reported once redacted.
+        for item in batch:
+            report.warnings.extend(item.warnings)
         if held:
             write_quarantine(warehouse, held, run_id)
             for quarantined in held:
@@ -497,6 +499,9 @@ def _write(
                 report.quarantined += 1
                 report.conversations -= 1
                 report.records -= len(quarantined.parsed.raw)
+    else:
+        for item in batch:
+            report.warnings.extend(item.warnings)
     try:
         report.written.add(write_conversations(warehouse, batch, run_id))
         _release(warehouse, batch, run_id)
