@@ -31,7 +31,7 @@ from convolens.store.warehouse import Warehouse
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "service"))
-from live_server import Receiver, Server, role_keys  # noqa: E402
+from live_server import Receiver, Server, role_keys, unlabelled_server, wait_job  # noqa: E402
 
 CHAT_EXPORT = ROOT / "examples" / "chats" / "support_chats.jsonl"
 CSV_EXPORT = ROOT / "examples" / "csv" / "chat_export.csv"
@@ -199,6 +199,27 @@ def test_api_and_page(drifted: tuple[Path, str], tmp_path: Path) -> None:
         assert sent == ["agent", "canonical:account_id"]
     finally:
         server.stop()
+
+
+def test_upload_job_reports_data_health(tmp_path: Path) -> None:
+    """Uploads through the API are ingest runs too: the drifted export's job says so."""
+    with unlabelled_server(tmp_path) as server, server.client() as admin:
+        for k in range(3):
+            rows = [{**r, "conversation_id": f"{r['conversation_id']}-up{k}"} for r in _rows()]
+            path = _write_csv(tmp_path / f"up{k}.csv", rows)
+            accepted = admin.post("/v1/uploads", files={"file": (path.name, path.read_bytes())})
+            job = wait_job(admin, accepted.json()["job_id"])
+            assert job["status"] == "completed" and job["result"]["data_health"] == []
+        path = _drifted_export(tmp_path)
+        accepted = admin.post("/v1/uploads", files={"file": (path.name, path.read_bytes())})
+        job = wait_job(admin, accepted.json()["job_id"])
+    found = {(f["check_name"], f["field"]) for f in job["result"]["data_health"]}
+    assert found == {
+        ("schema_missing_field", "account_id"),
+        ("schema_new_field", "account"),
+        ("fill_rate_drop", "canonical:account_id"),
+        ("fill_rate_drop", "agent"),
+    }
 
 
 def test_binomial_tail_matches_scipy() -> None:

@@ -290,5 +290,10 @@ class ServicePipeline:
             "rejects": rejects,
             # What a mapping left out (no roles, no timestamps, unknown role values).
             "warnings": [without_paths(w) for w in report.warnings[:20]],
+            # What this upload got wrong against its source's history (convolens.health).
+            "data_health": [
+                f.model_dump(mode="json", include={"check_name", "field", "message"})
+                for f in report.health
+            ],
             "labels": labels,
         }
