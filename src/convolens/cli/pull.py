@@ -15,7 +15,6 @@ import typer
 from rich.markup import escape
 
 from convolens.cli.main import _DEFAULT_DB, DbOption, _open, app, console, err
-from convolens.ingest.pull import PullError, pull
 
 __all__ = ["pull_command"]
 
@@ -50,6 +49,15 @@ def pull_command(
 ) -> None:
     """Pull tickets or conversations changed since the last pull (the cursor is kept in
     the warehouse), then ingest them like an exported file."""
+    try:
+        # httpx comes with the service extra: the rest of the CLI works without it.
+        from convolens.ingest.pull import PullError, pull
+    except ImportError as exc:
+        err.print(
+            f"[red]error:[/] convolens pull needs {escape(exc.name or 'httpx')}: "
+            "pip install 'convolens[service]'"
+        )
+        raise typer.Exit(2) from None
     token = os.environ.get(token_env, "")
     if not token:
         err.print(f"[red]error:[/] the environment variable {escape(token_env)} is not set")

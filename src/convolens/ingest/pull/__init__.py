@@ -17,15 +17,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
-
-import httpx
+from typing import TYPE_CHECKING, Any, Literal
 
 from convolens.ingest.pipeline import IngestReport, ingest_paths
 from convolens.ingest.pull import intercom, zendesk
 from convolens.ingest.pull.client import HelpdeskClient, PullError, site_of
 from convolens.store.private import private_dir, private_file
 from convolens.store.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["SOURCES", "PullError", "PullReport", "pull", "read_cursor"]
 
