@@ -58,3 +58,11 @@ def test_an_unreachable_cluster_is_a_clear_error(tmp_path: Path) -> None:
     assert code == "1", done.stdout + done.stderr[-2000:]
     assert "cannot start or reach Ray at 127.0.0.1:1" in output
     assert "Traceback" not in output
+
+
+def test_the_engine_package_exports() -> None:
+    import convolens.engine
+
+    assert sorted(convolens.engine.__all__) == [
+        "BatchWorker", "Engine", "EngineOptions", "LocalEngine", "WorkerSpec", "open_engine",
+    ]  # fmt: skip

@@ -4,6 +4,7 @@ metrics, labels, values, evidence and redacted text, read through the same views
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +19,10 @@ from convolens.store.warehouse import Warehouse
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 runner = CliRunner(env={"COLUMNS": "200"})
-# A slice of the sample corpus with every kind of conversation (support and sales chat,
-# call, meeting, email thread, ticket) keeps the test near a minute on two busy cores.
+# A slice of the sample corpus with every kind of conversation (support chat, call,
+# meeting, email thread, ticket) keeps the test near a minute on two cores: the first
+# five chats and four tickets, one of each other kind.
 SUBSET = [
-    "chats/support_chats.jsonl",
     "calls/call-20260915-0007.vtt",
     "calls/call-20260915-0007.meta.json",
     "calls/meeting-20261013-0011.srt",
@@ -29,7 +30,6 @@ SUBSET = [
     "email/2026-09-08_brightlane-refund_1.eml",
     "email/2026-09-08_brightlane-refund_2.eml",
     "email/2026-09-08_brightlane-refund_3.eml",
-    "tickets/zendesk_export.json",
 ]
 
 
@@ -60,6 +60,15 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
         target = folder / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(EXAMPLES / name, target)
+    chats = (EXAMPLES / "chats" / "support_chats.jsonl").read_text(encoding="utf-8")
+    (folder / "chats").mkdir()
+    (folder / "chats" / "support_chats.jsonl").write_text(
+        "\n".join(chats.splitlines()[:5]) + "\n", encoding="utf-8"
+    )
+    tickets = json.loads((EXAMPLES / "tickets" / "zendesk_export.json").read_text())
+    tickets["tickets"] = tickets["tickets"][:4]
+    (folder / "tickets").mkdir()
+    (folder / "tickets" / "zendesk_export.json").write_text(json.dumps(tickets))
     return folder
 
 
