@@ -200,6 +200,9 @@ MATRIX = [
     ("GET", "/dashboard/audit", (200, 403, 403, 403, 303)),
     ("GET", "/dashboard/audit.csv", (200, 403, 403, 403, 303)),
     ("GET", "/dashboard/static/app.js", (200, 200, 200, 200, 200)),
+    ("GET", "/dashboard/review", (200, 200, 403, 403, 303)),
+    ("GET", "/dashboard/quality", (200, 200, 403, 200, 303)),
+    ("GET", "/dashboard/review/keys.js", (200, 200, 200, 200, 200)),
     # Uploads from the dashboard: the roles that may POST /v1/uploads, and their jobs.
     ("GET", "/dashboard/upload", (200, 200, 200, 403, 303)),
     ("GET", "/dashboard/jobs/no-such-job", (404, 404, 404, 403, 303)),
@@ -213,6 +216,12 @@ ELSEWHERE = {
     ("WEBSOCKET", "/v1/stream"): "test_stream.py (a key on connect, agents their own calls)",
     ("POST", "/dashboard/login"): "tests/dashboard/test_csrf.py (sign-in needs the CSRF token)",
     ("POST", "/dashboard/logout"): "tests/dashboard/test_csrf.py (sign-out needs the CSRF token)",
+    ("POST", "/dashboard/review/{item_id}"): (
+        "tests/review/test_review_dashboard.py (verdicts need the CSRF token; reviewers only)"
+    ),
+    ("POST", "/dashboard/review/sample"): (
+        "tests/review/test_review_dashboard.py (sampling needs the CSRF token; reviewers only)"
+    ),
     ("POST", "/dashboard/upload"): (
         "tests/dashboard/test_dashboard_firstrun.py (the upload form needs the CSRF token)"
     ),

@@ -76,6 +76,10 @@ PAGE_ROLES: dict[str, frozenset[Role]] = {
     "data_health": frozenset({Role.admin, Role.analyst, Role.viewer}),
     # Who did what (convolens.audit): admins only.
     "audit": frozenset({Role.admin}),
+    # Label review: reviewers are admins and analysts (no separate role: both read text);
+    # the quality figures are aggregates, so viewers read them too.
+    "review": frozenset({Role.admin, Role.analyst}),
+    "quality": frozenset({Role.admin, Role.analyst, Role.viewer}),
     # Files in through the API's upload (the roles POST /v1/uploads takes), and their jobs.
     "upload": frozenset({Role.admin, Role.analyst, Role.agent}),
 }

@@ -93,6 +93,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     service.queue.handlers["clusters"] = routes_analytics.run_clusters_job
     service.queue.handlers["scorecards"] = routes_scorecards.run_scoring_job
     from convolens.dashboard import routes as dashboard_routes
+    from convolens.dashboard import review as dashboard_review
+
+    app.include_router(dashboard_review.router)
 
     app.include_router(dashboard_routes.router)
     from convolens.dashboard import audit as dashboard_audit

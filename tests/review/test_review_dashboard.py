@@ -1,0 +1,168 @@
+"""The review pages in a real browser on a real server: one item a screen driven by the keys
+a / c / s, CSRF-checked verdicts, roles, and the "Label quality" page flagging a value
+under the bar with its marker and tooltip."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
+from live_server import ROOT, Server, role_keys
+
+from convolens.store.warehouse import Warehouse
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = ROOT / "tests" / "artifacts" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def served(labelled_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    db = tmp_path_factory.mktemp("review_dashboard") / "corpus.duckdb"
+    shutil.copy(labelled_db, db)
+    # A bar every corrected value falls under, after a single review.
+    server = Server(
+        db, db.with_name("server.log"), CONVOLENS_WORKERS="0", CONVOLENS_PRELOAD="0",
+        CONVOLENS_PRECISION_BAR="0.99", CONVOLENS_PRECISION_MIN_REVIEWS="1",
+    ).start()  # fmt: skip
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def keys(served: Server) -> dict[str, str]:
+    return role_keys(served, name="dash")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def _sign_in(browser: Any, server: Server, key: str) -> Any:
+    context = browser.new_context(viewport={"width": 1300, "height": 900}, base_url=server.url)
+    page = context.new_page()
+    page.goto("/dashboard/login")
+    page.fill("#api_key", key)
+    page.click("form[action='/dashboard/login'] button[type=submit]")
+    page.wait_for_url("**/dashboard/")
+    return page
+
+
+def _reviews(server: Server) -> list[dict[str, Any]]:
+    # The server holds the warehouse: read what it stored through a read-only copy.
+    copy = server.db.with_name("peek.duckdb")
+    shutil.copy(server.db, copy)
+    wal = server.db.with_name(server.db.name + ".wal")
+    if wal.exists():  # rows not yet checkpointed into the file
+        shutil.copy(wal, copy.with_name(copy.name + ".wal"))
+    with Warehouse(copy, read_only=True) as db:
+        return db.query(
+            "SELECT r.verdict, r.corrected_value, r.reviewer_name, i.value FROM reviews r "
+            "JOIN review_items i USING (item_id) ORDER BY r.created_at"
+        )
+
+
+def test_keyboard_review_and_quality_flags(
+    served: Server, keys: dict[str, str], browser: Any
+) -> None:
+    page = _sign_in(browser, served, keys["analyst"])
+    page.goto("/dashboard/review")
+    assert page.locator("#review-empty").is_visible()
+    page.fill("#form-sample input[name=component]", "sentiment")
+    page.fill("#form-sample input[name=label]", "sentiment.utterance")
+    page.fill("#form-sample input[name=per_value]", "2")
+    # Random items only: precision (and so the flag) is estimated from them alone.
+    page.fill("#form-sample input[name=low_confidence]", "0")
+    page.fill("#form-sample input[name=disagreement]", "0")
+    page.click("#form-sample button[type=submit]")
+    page.wait_for_selector("#review-item")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "review-item.png"))
+    assert page.locator("mark.ev-mark").count() >= 1
+
+    first = page.get_attribute("#review-item", "data-item")
+    page.keyboard.press("a")
+    page.wait_for_selector(f"#review-item:not([data-item='{first}'])")
+    # c: the right-value list takes the focus; pick a value and Enter sends it.
+    second = page.get_attribute("#review-item", "data-item")
+    model_value = page.inner_text("#review-value")
+    page.keyboard.press("c")
+    assert page.evaluate("document.activeElement.id") == "corrected-value"
+    other = next(v for v in ("negative", "neutral", "positive") if v != model_value)
+    page.select_option("#corrected-value", other)
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"#review-item:not([data-item='{second}'])")
+    third = page.get_attribute("#review-item", "data-item")
+    page.keyboard.press("s")
+    page.wait_for_selector(f"#review-item:not([data-item='{third}'])")
+    stored = _reviews(served)
+    assert [r["verdict"] for r in stored] == ["accept", "correct", "skip"]
+    assert stored[1]["corrected_value"] == other and stored[1]["value"] == model_value
+    assert stored[0]["reviewer_name"] == "dash analyst"
+
+    # Label quality: the corrected value is under the bar, marked with its tooltip.
+    page.goto("/dashboard/quality")
+    row = page.locator(f"#quality-values tr[data-value='sentiment.utterance={model_value}']")
+    flag = row.locator(".flag")
+    assert flag.inner_text() == "⚑"
+    assert re.search(
+        r"reviewed precision 0% \(95% CI 0%-\d+%, 1 reviews\)", flag.get_attribute("title")
+    )
+    page.screenshot(path=str(SCREENSHOTS / "label-quality.png"), full_page=True)
+    page.context.close()
+
+    viewer = _sign_in(browser, served, keys["viewer"])
+    assert "Label quality" in viewer.inner_text("header nav")
+    assert "Review" not in viewer.inner_text("header nav").split()
+    viewer.goto("/dashboard/quality")
+    assert viewer.locator("#quality-values .flag").count() >= 1
+    viewer.context.close()
+
+
+def test_verdicts_need_the_token_and_a_reviewer(served: Server, keys: dict[str, str]) -> None:
+    with httpx.Client(base_url=served.url, timeout=30) as client:
+        client.cookies.set("convolens_dashboard_key", keys["analyst"])
+        page = client.get("/dashboard/review")
+        token = client.cookies.get("convolens_csrf")
+        item = re.search(r'data-item="([^"]+)"', page.text)
+        assert token and item, "a sampled item waits (the keyboard test sampled a batch)"
+        target = f"/dashboard/review/{item.group(1)}"
+        forged = client.post(target, data={"verdict": "accept"})
+        assert forged.status_code == 403 and "Form refused" in forged.text
+        bad = client.post(
+            target,
+            data={"verdict": "correct", "corrected_value": "furious", "csrf_token": token},
+            headers={"Origin": served.url},
+        )
+        assert bad.status_code == 422 and "unknown value" in bad.text
+        assert "Traceback" not in bad.text
+    with httpx.Client(base_url=served.url, timeout=30) as client:
+        client.cookies.set("convolens_dashboard_key", keys["viewer"])
+        client.get("/dashboard/quality")
+        token = client.cookies.get("convolens_csrf")
+        refused = client.post(
+            target, data={"verdict": "accept", "csrf_token": token},
+            headers={"Origin": served.url},
+        )  # fmt: skip
+        assert refused.status_code == 403
