@@ -200,6 +200,8 @@ class IntakeRedactor:
         """A customer's address as `<EMAIL_ADDRESS_1a2b3c4d>@brightlane.io`: the person is
         gone, the organisation stays (accounts are stitched by their domain), and one
         address is one pseudonym everywhere (repeat contacts still link)."""
+        if email.startswith("<EMAIL_ADDRESS"):  # already one (a batch retried item by item)
+            return email
         _, at, domain = email.strip().rpartition("@")
         key = " ".join(email.lower().split())
         digest = hashlib.sha256((self.config.hash_salt + key).encode()).hexdigest()[:8]
