@@ -273,6 +273,13 @@ def erase_conversations(
     paths = [p for cid in ids for p in _spooled_paths(wh, cid, spool)]
     paths = list(dict.fromkeys(paths))
     where: dict[str, tuple[str, list[Any]]] = {}
+    if ids and _has_table(wh, "reviews") and _has_table(wh, "review_items"):
+        # Reviewers' verdicts on its labels (keyed by item, not by conversation): first,
+        # while the items that name the conversation are still there to find them by.
+        where["reviews"] = (
+            "item_id IN (SELECT item_id FROM review_items WHERE list_contains(?, conversation_id))",
+            [ids],
+        )
     if ids:
         for table in _tables_with(wh, "conversation_id"):
             if table != "jobs":
