@@ -4,6 +4,7 @@ under the bar with its marker and tooltip."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
@@ -166,3 +167,42 @@ def test_verdicts_need_the_token_and_a_reviewer(served: Server, keys: dict[str, 
             headers={"Origin": served.url},
         )  # fmt: skip
         assert refused.status_code == 403
+
+
+def _intent_chart(server: Server, key: str) -> dict[str, Any]:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        client.cookies.set("convolens_dashboard_key", key)
+        page = client.get("/dashboard/")
+    assert page.status_code == 200
+    found = re.search(
+        r'<script type="application/json" id="fig-intents">(.*?)</script>', page.text, re.S
+    )
+    assert found, "the overview charts the intent mix"
+    [bar] = json.loads(found.group(1))["data"]
+    return bar
+
+
+def test_overview_chart_flags_a_value_under_the_bar(served: Server, keys: dict[str, str]) -> None:
+    from convolens.client import Client
+
+    charted = _intent_chart(served, keys["viewer"])["y"]
+    assert not any(_intent_chart(served, keys["viewer"]).get("text") or [])
+    with Client(served.url, api_key=keys["analyst"]) as api:
+        batch = api.review_sample(
+            component="intents", label="intent.primary", per_value=1,
+            low_confidence=0, disagreement=0, second_share=0.0, seed=2,
+        )  # fmt: skip
+        # The first primary intent of the batch that the chart shows (it shows the top 12).
+        while (item := api.review_next(batch.batch_id)) is not None:
+            if item.value in charted:
+                break
+            api.review(item.item_id, "skip")
+        assert item is not None
+        other = next(v for v in item.choices if v not in (item.value, "out_of_scope"))
+        api.review(item.item_id, "correct", corrected_value=other)
+    bar = _intent_chart(served, keys["viewer"])
+    names = bar["y"]
+    marked = {n: t for n, t in zip(names, bar["text"], strict=True) if t}
+    assert marked == {item.value: "⚑"}
+    hover = bar["hovertext"][names.index(item.value)]
+    assert "reviewed precision 0%" in hover and "below the bar" in hover

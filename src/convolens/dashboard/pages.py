@@ -12,6 +12,7 @@ from typing import Any
 from convolens.analytics.viewer_view import OpaqueNames
 from convolens.dashboard import charts, corpus, data, headline
 from convolens.dashboard.daterange import DateRange, latest_day
+from convolens.dashboard.label_flags import mark_flagged
 from convolens.dashboard.transcript import recording_player
 from convolens.service.auth import Principal, Role
 from convolens.store.warehouse import Warehouse
@@ -74,12 +75,19 @@ def overview(db: Warehouse, principal: Principal, dates: DateRange) -> dict[str,
         if sentiment:
             figures["sentiment"] = charts.weekly_sentiment(sentiment)
         if totals.sentiment:
-            figures["sentiment_mix"] = charts.bar_chart(
-                [(k, totals.sentiment.get(k, 0)) for k in ("positive", "neutral", "negative")],
-                color=charts.SENTIMENT_COLORS,
+            figures["sentiment_mix"] = mark_flagged(
+                charts.bar_chart(
+                    [(k, totals.sentiment.get(k, 0)) for k in ("positive", "neutral", "negative")],
+                    color=charts.SENTIMENT_COLORS,
+                ),
+                db,
+                "sentiment.conversation",
             )
         if totals.primary_intents:
-            figures["intents"] = charts.bar_chart(list(totals.primary_intents.items())[:12])
+            # Values whose reviewed precision is under the bar carry a flag (label_flags.py).
+            figures["intents"] = mark_flagged(
+                charts.bar_chart(list(totals.primary_intents.items())[:12]), db, "intent.primary"
+            )
     latest = latest_day(db, principal)
     return {
         "dates": dates,

@@ -17,9 +17,10 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from convolens.dashboard import charts
+from convolens.dashboard.label_flags import FLAG, flag_note
 from convolens.dashboard.routes import PREFIX, Who, _PageRoute, render
 from convolens.dashboard.session import require_page
-from convolens.review.figures import QualityReport, ValueQuality, flagged_values, quality_report
+from convolens.review.figures import QualityReport, quality_report
 from convolens.review.queue import (
     ReviewError,
     ReviewInput,
@@ -31,33 +32,14 @@ from convolens.review.queue import (
 )
 from convolens.service.errors import ApiError
 from convolens.service.state import Db
-from convolens.store.warehouse import Warehouse
 
-__all__ = ["flag_counts", "router"]
+__all__ = ["router"]
 
 HERE = Path(__file__).resolve().parent
 router = APIRouter(prefix=PREFIX, route_class=_PageRoute, include_in_schema=False)
-FLAG = "⚑"
 SAMPLE_FIELDS = (
     "component", "label", "per_value", "low_confidence", "disagreement", "second_share"
 )  # fmt: skip
-
-
-def flag_note(v: ValueQuality) -> str:
-    """The tooltip of a flagged value: its reviewed precision and interval."""
-    return (
-        f"reviewed precision {v.precision:.0%} (95% CI {v.precision_low:.0%}-"
-        f"{v.precision_high:.0%}, {v.reviewed} reviews): below the bar"
-    )
-
-
-def flag_counts(
-    db: Warehouse, label: str, counts: list[tuple[str, float]]
-) -> list[tuple[str, float]]:
-    """`counts` of a label's values with each flagged value marked ("refund_request ⚑"), for
-    charts that show a label's values; a chart's hover shows the name with its mark."""
-    flagged = flagged_values(db)
-    return [(f"{name} {FLAG}" if (label, name) in flagged else name, n) for name, n in counts]
 
 
 @router.get("/review", response_class=HTMLResponse)
