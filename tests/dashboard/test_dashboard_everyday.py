@@ -124,13 +124,14 @@ def test_date_range_presets_stay_in_the_url_and_scope_every_page(
     page.context.close()
 
 
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_headline_figures_show_week_over_week_deltas(
-    browser: Any, server: Any, keys: dict[str, str], screenshots: Path
+    browser: Any, server: Any, keys: dict[str, str], screenshots: Path, viewport: dict[str, int]
 ) -> None:
     latest = _latest_day(server)
     week = _aggregates(server, latest - timedelta(days=6), latest)
     before = _aggregates(server, latest - timedelta(days=13), latest - timedelta(days=7))
-    page = _open(browser, server, keys["admin"], DESKTOP, "/dashboard/")
+    page = _open(browser, server, keys["admin"], viewport, "/dashboard/")
     change = week["conversations"] - before["conversations"]
     sign = "+" if change > 0 else "−" if change < 0 else "±"
     card = page.locator(".card", has=page.locator(".card-title", has_text="Conversations"))
@@ -145,7 +146,7 @@ def test_headline_figures_show_week_over_week_deltas(
     expect(churn_card.locator(".card-delta")).to_contain_text(f"{abs(churn)}")
     expect(page.locator("#wow-note")).to_contain_text(latest.strftime("%d %b %Y"))
     assert page.locator(".card-delta").count() == 6
-    _shot(page, screenshots, "wow-overview-1280")
+    _shot(page, screenshots, f"wow-overview-{viewport['width']}")
     page.context.close()
 
 
@@ -197,10 +198,11 @@ def test_csv_exports_hold_what_the_page_shows_each_role(
     assert _csv(server, keys["analyst"], "/dashboard/csv/nosuch/table").status_code == 404
 
 
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_columns_sort_by_value_with_missing_last(
-    browser: Any, server: Any, keys: dict[str, str], screenshots: Path
+    browser: Any, server: Any, keys: dict[str, str], screenshots: Path, viewport: dict[str, int]
 ) -> None:
-    page = _open(browser, server, keys["analyst"], DESKTOP, "/dashboard/agents")
+    page = _open(browser, server, keys["analyst"], viewport, "/dashboard/agents")
     table = page.locator("table[data-export=scorecards]")
     header = table.locator("thead th", has_text="Conversations")
 
@@ -227,7 +229,7 @@ def test_columns_sort_by_value_with_missing_last(
     # Team mean and top quartile stay under the agents.
     rows = table.locator("tbody tr")
     expect(rows.nth(rows.count() - 1)).to_contain_text("top quartile")
-    _shot(page, screenshots, "sorting-agents-1280")
+    _shot(page, screenshots, f"sorting-agents-{viewport['width']}")
     page.context.close()
 
 
@@ -299,12 +301,13 @@ def test_evidence_links_open_the_utterance_scrolled_and_highlighted(
     page.context.close()
 
 
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_clusters_are_named_by_a_representative_statement(
-    browser: Any, server: Any, keys: dict[str, str], screenshots: Path
+    browser: Any, server: Any, keys: dict[str, str], screenshots: Path, viewport: dict[str, int]
 ) -> None:
     with server.client() as admin:
         clusters = {c["cluster_id"]: c for c in admin.get("/v1/analytics/clusters").json()}
-    page = _open(browser, server, keys["analyst"], DESKTOP, "/dashboard/topics")
+    page = _open(browser, server, keys["analyst"], viewport, "/dashboard/topics")
     rows = page.locator("#clusters tr[data-cluster]")
     assert rows.count() > 0
     for row in rows.all():
@@ -317,9 +320,9 @@ def test_clusters_are_named_by_a_representative_statement(
         assert not re.match(r"(hi|hello|hey|yeah)\b", name, re.IGNORECASE)
         assert len(name) <= 71
         expect(row).to_contain_text(", ".join(cluster["phrases"][:3]))
-    _shot(page, screenshots, "clusters-named-1280")
+    _shot(page, screenshots, f"clusters-named-{viewport['width']}")
     page.context.close()
-    viewer = _open(browser, server, keys["viewer"], DESKTOP, "/dashboard/topics")
+    viewer = _open(browser, server, keys["viewer"], viewport, "/dashboard/topics")
     for name in viewer.locator("#clusters .cluster-name").all_inner_texts():
         assert re.fullmatch(r"cluster k-\w+", name.strip())
     viewer.context.close()
