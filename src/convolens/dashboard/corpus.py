@@ -25,6 +25,7 @@ from convolens.analytics.before_after import before_after as compare_windows
 from convolens.analytics.business_import import BusinessDataError
 from convolens.dashboard import charts, data
 from convolens.dashboard.daterange import DateRange, latest_day
+from convolens.dashboard.label_flags import mark_flagged_series
 from convolens.service.auth import Principal
 from convolens.store.warehouse import Warehouse
 
@@ -171,6 +172,9 @@ def topics(
     figures: dict[str, Any] = {}
     if table.periods:
         figures["volume"] = charts.trend_volume(table, share=query.share)
+        if query.dimension == "intent":
+            # Primary intents whose reviewed precision is under the bar are marked.
+            figures["volume"] = mark_flagged_series(figures["volume"], db, "intent.primary")
     if mood:
         figures["mood"] = charts.sentiment_trend(mood, table.annotations)
     if clusters:

@@ -41,3 +41,19 @@ def mark_flagged(fig: Any, db: Warehouse, label: str) -> Any:
             f"{n} {FLAG} {flag_note(v)}" if (v := notes[n]) else str(n) for n in names
         ]
     return fig
+
+
+def mark_flagged_series(fig: Any, db: Warehouse, label: str) -> Any:
+    """`fig` (one trace per value of `label`, as the trends chart draws them) with each
+    flagged value's legend name marked and its figures added to the hover."""
+    flagged = flagged_values(db)
+    for trace in fig.data:
+        found = flagged.get((label, str(trace.name)))
+        if found is None:
+            continue
+        note = flag_note(found)
+        trace.name = f"{trace.name} {FLAG}"
+        if trace.hovertemplate:
+            head, _, _ = trace.hovertemplate.partition("<extra>")
+            trace.hovertemplate = f"{head}<br>{note}<extra>{trace.name}</extra>"
+    return fig
