@@ -79,7 +79,7 @@ def test_review_quality_and_taxonomy_gate(labelled_copy: Path) -> None:
     assert "draft" in proposed.stdout and "how_to +" in proposed.stdout
     early = cli(db, "taxonomy", "activate", "1", "--accept")
     assert early.returncode == 1 and "validate it first" in early.stderr
-    validated = cli(db, "taxonomy", "validate", "--version", "1")
+    validated = cli(db, "taxonomy", "validate", "--version", "1", "--folds", "2")
     assert validated.returncode == 0, validated.stderr
     assert "draft (cv)" in validated.stdout and "accuracy on" in validated.stdout
     unaccepted = cli(db, "taxonomy", "activate", "1", "--no-relabel")

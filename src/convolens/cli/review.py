@@ -305,13 +305,13 @@ def print_validation(report: object) -> None:
     )
 
 
-def validate_stored(db: Path, version: int | None) -> None:
+def validate_stored(db: Path, version: int | None, folds: int = 5) -> None:
     """`convolens taxonomy validate --version N`: the draft's figures on reviewed items."""
     from convolens.review.feedback import validate
 
     with _open(db) as warehouse, console.status("cross-validating on reviewed labels"):
         try:
-            report = validate(warehouse, version)
+            report = validate(warehouse, version, folds=folds)
         except WarehouseError as exc:
             err.print(f"[red]error:[/] {escape(str(exc))}")
             raise typer.Exit(1) from None

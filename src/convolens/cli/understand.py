@@ -145,6 +145,7 @@ def taxonomy_validate(
         int | None,
         typer.Option(help="A stored draft instead: its figures on the reviewed labels."),
     ] = None,
+    folds: Annotated[int, typer.Option(help="With --version: cross-validation folds.")] = 5,
     db: DbOption = _DEFAULT_DB,
 ) -> None:
     """Check a taxonomy file: structure, parents, examples; prints the tree. With
@@ -157,7 +158,7 @@ def taxonomy_validate(
     if version is not None:
         from convolens.cli.review import validate_stored
 
-        validate_stored(db, version)
+        validate_stored(db, version, folds)
         return
     assert path is not None
 

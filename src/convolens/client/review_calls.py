@@ -82,9 +82,10 @@ def propose_taxonomy_call() -> _Call[Proposal]:
     return _Call("POST", "/v1/review/taxonomies/propose", _model(Proposal))
 
 
-def validate_taxonomy_call(version: int) -> _Call[Accepted]:
+def validate_taxonomy_call(version: int, folds: int | None = None) -> _Call[Accepted]:
     """A job: its result is the `ValidationReport` (see `Client.wait`)."""
-    return _Call("POST", f"/v1/review/taxonomies/{version}/validate", _model(Accepted))
+    path = f"/v1/review/taxonomies/{version}/validate"
+    return _Call("POST", path, _model(Accepted), params={"folds": folds})
 
 
 def activate_taxonomy_call(version: int, accept: bool) -> _Call[TaxonomyVersion]:
@@ -151,10 +152,10 @@ class ReviewMethods:
         result: Proposal = self._do(propose_taxonomy_call())
         return result
 
-    def validate_taxonomy(self, version: int) -> Accepted:
+    def validate_taxonomy(self, version: int, folds: int | None = None) -> Accepted:
         """Start the cross-validation of a draft: a job whose result is the figures (the
         `ValidationReport` fields); wait for it with `wait`."""
-        result: Accepted = self._do(validate_taxonomy_call(version))
+        result: Accepted = self._do(validate_taxonomy_call(version, folds))
         return result
 
     def activate_taxonomy(self, version: int, *, accept: bool) -> TaxonomyVersion:
@@ -213,8 +214,8 @@ class AsyncReviewMethods:
         result: Proposal = await self._do(propose_taxonomy_call())
         return result
 
-    async def validate_taxonomy(self, version: int) -> Accepted:
-        result: Accepted = await self._do(validate_taxonomy_call(version))
+    async def validate_taxonomy(self, version: int, folds: int | None = None) -> Accepted:
+        result: Accepted = await self._do(validate_taxonomy_call(version, folds))
         return result
 
     async def activate_taxonomy(self, version: int, *, accept: bool) -> TaxonomyVersion:

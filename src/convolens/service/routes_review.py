@@ -144,7 +144,13 @@ def propose(caller: Caller, db: Db) -> feedback.Proposal:
 
 
 @router.post("/taxonomies/{version}/validate", status_code=202, response_model=Accepted)
-def validate(request: Request, caller: Caller, db: Db, version: int) -> Accepted:
+def validate(
+    request: Request,
+    caller: Caller,
+    db: Db,
+    version: int,
+    folds: Annotated[int, Query(ge=2, le=10, description="Cross-validation folds.")] = 5,
+) -> Accepted:
     """Cross-validate the draft on the reviewed items beside the active taxonomy, as a job
     (it trains a classifier per fold); the figures are its result and stay with the version."""
     require(caller, Role.admin)
@@ -156,7 +162,7 @@ def validate(request: Request, caller: Caller, db: Db, version: int) -> Accepted
     if not row["n"]:
         raise ApiError(422, "cannot_validate", f"no draft taxonomy version {version}")
     job_id = get_service(request).queue.submit(
-        db, "taxonomy_validate", {"version": version}, created_by=caller.key_id
+        db, "taxonomy_validate", {"version": version, "folds": folds}, created_by=caller.key_id
     )
     return Accepted(job_id=job_id, status_url=f"/v1/jobs/{job_id}")
 
@@ -165,7 +171,8 @@ def run_validation_job(
     db: Warehouse, job: Job, request: dict[str, Any], progress: Any
 ) -> dict[str, Any]:
     progress("cross-validating", 0.0)
-    return feedback.validate(db, int(request["version"])).model_dump()
+    folds = int(request.get("folds", 5))
+    return feedback.validate(db, int(request["version"]), folds=folds).model_dump()
 
 
 @router.post("/taxonomies/{version}/activate", response_model=feedback.TaxonomyVersion)
