@@ -108,6 +108,9 @@ def _fields_problem(fields: dict[str, Any]) -> str | None:
     return None
 
 
+_HASH_EXCLUDE: dict[str, Any] = {"conversation_id": True, "utterances": {"__all__": {"language"}}}
+
+
 class Word(_Model):
     """One recognised or tokenised word with its timing, in seconds from conversation start."""
 
@@ -152,6 +155,12 @@ class Utterance(_Model):
     internal: bool = Field(default=False, description="Internal note, not seen by the customer.")
     words: list[Word] | None = None
     meta: dict[str, Any] = Field(default_factory=dict)
+    language: str | None = Field(
+        default=None,
+        max_length=16,
+        description="ISO 639-1 code; identified at ingest when the source does not say "
+        "(enrich/language.py). Not part of the content hash: it is derived, not content.",
+    )
 
     # Timing rules are checked by `Conversation` for all its utterances in one loop: a
     # validator per utterance costs more than the rest of validation at 100k messages.
@@ -267,7 +276,9 @@ class Conversation(_Model):
         The JSON is pydantic's own serialisation: fields in model order, dict keys in
         source order, so the same source always hashes the same.
         """
-        payload = self.model_dump_json(exclude={"conversation_id"})
+        # Utterance languages are derived at ingest (and absent in warehouses written before
+        # they were): leaving them out keeps every stored hash, so re-ingest stays a no-op.
+        payload = self.model_dump_json(exclude=_HASH_EXCLUDE)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
     @property

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from convolens.model import Conversation
 
-__all__ = ["Annotation", "Component", "Doc", "Evidence"]
+__all__ = ["Annotation", "Component", "Doc", "Evidence", "languages_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +80,11 @@ class Component(ABC):
     # does not apply to gets no labels, whoever calls the component (runner, stream, user).
     applies_to: ClassVar[frozenset[str] | None] = None
     needs_customer: ClassVar[bool] = False
+    # Languages (ISO 639-1) the component's models and cue lists read; None: any. A
+    # conversation in another language gets one `<name>.skipped` label ("skipped: language
+    # es") instead of labels from a model that cannot read it; in a mixed conversation the
+    # component sees only the utterances in its languages and the rest are named skipped.
+    languages: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.config = dict(config or {})
@@ -101,9 +106,74 @@ class Component(ABC):
             return False
         return not (self.needs_customer and not kind.get("customer"))
 
+    def language_view(self, doc: Doc) -> tuple[Doc | None, list[Annotation]]:
+        """The part of `doc` in this component's languages (None: nothing), and the
+        `<name>.skipped` labels that say what was left out and why."""
+        if self.languages is None:
+            return doc, []
+        conversation_language, per_utterance = languages_of(doc)
+        outside = [
+            i
+            for i, lang in enumerate(per_utterance)
+            if lang is not None and lang not in self.languages
+        ]
+        if (conversation_language is not None and conversation_language not in self.languages) or (
+            outside and len(outside) == len(per_utterance)
+        ):
+            language = conversation_language or per_utterance[outside[0]]
+            return None, [self._skipped(str(language), [])]
+        if not outside:
+            return doc, []
+        skipped: dict[str, list[Evidence]] = {}
+        for i in outside:
+            skipped.setdefault(str(per_utterance[i]), []).append(doc.whole(i))
+        kept = [i for i in range(len(per_utterance)) if i not in set(outside)]
+        utterances = doc.conversation.utterances
+        view = Doc(
+            doc.conversation_id,
+            doc.version,
+            doc.conversation.model_copy(update={"utterances": [utterances[i] for i in kept]}),
+            [doc.utterance_ids[i] for i in kept],
+            # The same list: labels earlier components gave any utterance stay visible.
+            annotations=doc.annotations,
+            # Only what is about the whole conversation: other scratch is by position.
+            cache={
+                k: v for k, v in doc.cache.items() if k in ("conversation_type", _LANGUAGES_KEY)
+            },
+        )
+        view.cache[_LANGUAGES_KEY] = (conversation_language, [per_utterance[i] for i in kept])
+        return view, [self._skipped(lang, ev) for lang, ev in skipped.items()]
+
+    def _skipped(self, language: str, evidence: list[Evidence]) -> Annotation:
+        return Annotation(
+            f"{self.name}.skipped",
+            {
+                "skipped": f"language {language}",
+                "language": language,
+                "reads": sorted(self.languages or ()),
+                "utterances": len(evidence) or None,
+            },
+            evidence=evidence,
+        )
+
     @abstractmethod
     def __call__(self, batch: list[Doc]) -> list[list[Annotation]]:
         """Labels for each document of the batch, in order."""
+
+
+_LANGUAGES_KEY = "languages"
+
+
+def languages_of(doc: Doc) -> tuple[str | None, list[str | None]]:
+    """The conversation's language and each utterance's (stored at ingest; identified
+    here for documents that never went through the warehouse, e.g. live streams)."""
+    cached = doc.cache.get(_LANGUAGES_KEY)
+    if cached is None:
+        from convolens.enrich.language import identify_languages
+
+        found = identify_languages(doc.conversation)
+        cached = doc.cache[_LANGUAGES_KEY] = (found.language, found.utterances)
+    return cached  # type: ignore[no-any-return]
 
 
 _Call = Callable[[Component, list[Doc]], list[list[Annotation]]]
@@ -114,13 +184,21 @@ def _only_applicable(call: _Call) -> _Call:
 
     @functools.wraps(call)
     def filtered(self: Component, batch: list[Doc]) -> list[list[Annotation]]:
-        keep = [i for i, doc in enumerate(batch) if self.applies(doc)]
-        if len(keep) == len(batch):
-            return call(self, batch)
-        results = call(self, [batch[i] for i in keep]) if keep else []
+        keep: list[int] = []
+        views: list[Doc] = []
         out: list[list[Annotation]] = [[] for _ in batch]
+        for i, doc in enumerate(batch):
+            if not self.applies(doc):
+                continue
+            view, out[i] = self.language_view(doc)
+            if view is not None:
+                keep.append(i)
+                views.append(view)
+        if len(keep) == len(batch) and all(v is d for v, d in zip(views, batch, strict=True)):
+            return call(self, batch)
+        results = call(self, views) if views else []
         for i, found in zip(keep, results, strict=True):
-            out[i] = found
+            out[i] = [*out[i], *found]
         return out
 
     filtered._filters_types = True  # type: ignore[attr-defined]

@@ -82,6 +82,8 @@ class DialogueActComponent(Component):
 
     name = "dialogue_acts"
     version = "2"
+    # Its models and cue lists read English; other languages are skipped, not mislabelled.
+    languages: ClassVar[frozenset[str] | None] = frozenset({"en"})
     assigns: ClassVar[tuple[str, ...]] = (
         "question",
         "action_item",

@@ -7,8 +7,13 @@ Two sources are merged per utterance:
    which are what spaCy's EntityRuler runs inside. They match the shared parses read-only:
    the shared pipeline is never changed, no second tokenisation is needed, and token
    patterns can test lemmas and parts of speech;
-2. spaCy's statistical NER (`en_core_web_sm`) on the same parses, its labels mapped to ours
-   (PERSON -> person, ORG -> organization, GPE/LOC/FAC -> location, ...).
+2. people, organisations and places from the NER model trained here (enrich/ner.py:
+   MiniLM fine-tuned on CoNLL-2003 + WNUT-17 + conversational frames; uncased, so raw ASR
+   text reads like cased text), decoded span by span with organisation suffixes
+   (`ner.decode_spans`); CoNLL-2003 dev figures in eval/entities.py;
+3. spaCy's statistical NER (`en_core_web_sm`) on the same parses for the other types
+   (dates, times, money, products, groups, events, ...), its labels mapped to ours.
+   `ner = "spacy"` brings back spaCy for people, organisations and places too (version 1).
 
 On overlap the team's match wins: "CompetitorX" is a competitor however NER labels it.
 Text that PII redaction replaced ("<PERSON>", "<EMAIL_ADDRESS>") is never an entity.
@@ -33,6 +38,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from convolens.enrich.base import Annotation, Component, Doc, Evidence
+from convolens.enrich.ner import NerModel, shared_ner
 from convolens.enrich.nlp import DEFAULT_SPACY_MODEL, PII_TAG, parsed, shared_nlp, spacy_model_id
 from convolens.model import Role
 
@@ -75,6 +81,11 @@ AFFILIATION_VERBS = frozenset({"call", "work", "be", "write", "reach", "contact"
 AFFILIATION_PREPS = frozenset({"from", "with", "at", "for"})
 SELF_SUBJECTS = frozenset({"this", "it", "i", "name"})
 GREETINGS = frozenset({"hi", "hello", "hey", "dear", "thanks", "glad", "uhhh", "ok", "okay"})
+# The trained NER's types (its CoNLL labels are kept as `ner_label`: a PER from it is a
+# person, unlike spaCy's PERSON that the affiliation rules take for a company), and the
+# spaCy labels it decides instead of spaCy (MISC is left to spaCy's finer types).
+_TRAINED_TYPES = {"PER": "person", "ORG": "organization", "LOC": "location"}
+_TRAINED_DECIDES = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC"})
 _LEADING_THE = re.compile(r"^(?:the|a|an)\s+", re.IGNORECASE)
 _TRAILING_POSSESSIVE = re.compile(r"['\u2019]s$")
 
@@ -172,7 +183,9 @@ class EntityComponent(Component):
     """Labels `entity.mention`, `entity.summary` and `participant.affiliation`."""
 
     name = "entities"
-    version = "1"
+    version = "2"
+    # Its models and cue lists read English; other languages are skipped, not mislabelled.
+    languages: ClassVar[frozenset[str] | None] = frozenset({"en"})
     assigns: ClassVar[tuple[str, ...]] = (
         "entity.mention",
         "entity.summary",
@@ -197,6 +210,11 @@ class EntityComponent(Component):
             or shared_nlp(self.config.get("spacy_model") or DEFAULT_SPACY_MODEL)
         )
         self.model_id = spacy_model_id(self.nlp)
+        # People, organisations and places: the NER trained here, unless told "spacy".
+        self.ner: NerModel | None = None
+        if self.config.get("ner", "convolens") != "spacy":
+            self.ner = shared_ner(self.config.get("ner_dir"))
+            self.model_id = f"{self.ner.model_id}+{self.model_id}"
         canonical = json.dumps(
             {
                 "entities": [d.model_dump(mode="json") for d in self.definitions],
@@ -227,10 +245,32 @@ class EntityComponent(Component):
 
     def __call__(self, batch: list[Doc]) -> list[list[Annotation]]:
         spacy_docs = parsed(batch, self.nlp)
-        return [self._label(doc, sdocs) for doc, sdocs in zip(batch, spacy_docs, strict=True)]
+        tagged = self._tagged(batch)
+        return [
+            self._label(doc, sdocs, found)
+            for doc, sdocs, found in zip(batch, spacy_docs, tagged, strict=True)
+        ]
 
-    def mentions(self, sdoc: Any) -> list[Mention]:
-        """Team matches (longest first, no overlaps), then NER entities they do not overlap."""
+    def _tagged(self, batch: list[Doc]) -> list[list[list[tuple[int, int, str, float]]] | None]:
+        """The trained NER's entities per utterance of each document, in one model batch."""
+        if self.ner is None:
+            return [None] * len(batch)
+        texts = [u.text for doc in batch for u in doc.conversation.utterances]
+        found = self.ner.entity_spans(texts)
+        out: list[list[list[tuple[int, int, str, float]]] | None] = []
+        at = 0
+        for doc in batch:
+            count = len(doc.conversation.utterances)
+            out.append(found[at : at + count])
+            at += count
+        return out
+
+    def mentions(
+        self, sdoc: Any, tagged: list[tuple[int, int, str, float]] | None = None
+    ) -> list[Mention]:
+        """Team matches (longest first, no overlaps), then NER entities they do not overlap:
+        `tagged` (the trained NER's people, organisations, places) when given, and spaCy's
+        entities of the other types."""
         from spacy.util import filter_spans
 
         spans = []
@@ -244,10 +284,26 @@ class EntityComponent(Component):
             definition = self.definitions[int(span.label_)]
             found.append(Mention(span, definition.type, definition.name, "ruler", "TEAM"))
         taken = {i for m in found for i in range(m.start, m.end)}
+        for start, end, kind, _ in tagged or ():
+            span = sdoc.char_span(start, end, alignment_mode="expand")
+            type_ = _TRAINED_TYPES.get(kind)
+            if (
+                span is None
+                or type_ is None
+                or any(i in taken for i in range(span.start, span.end))
+            ):
+                continue
+            span = _trimmed(sdoc, span)
+            if span is None or PII_TAG.search(span.text) or any(t.like_url for t in span):
+                continue
+            found.append(Mention(span, type_, ner_canonical(span.text), "ner", kind))
+            taken.update(range(span.start, span.end))
         for ent in sdoc.ents:
             type_ = self.ner_types.get(ent.label_)
             if type_ is None or any(i in taken for i in range(ent.start, ent.end)):
                 continue
+            if tagged is not None and ent.label_ in _TRAINED_DECIDES:
+                continue  # the trained model found (or rejected) these
             # A redacted value is nobody's name, and a tag beside a real word would make
             # the entity half tag ("<PERSON> Smith"): the whole entity is dropped.
             span = _trimmed(sdoc, ent)
@@ -259,7 +315,12 @@ class EntityComponent(Component):
             found.append(Mention(span, type_, ner_canonical(span.text), "ner", ent.label_))
         return sorted(found, key=lambda m: m.start)
 
-    def _label(self, doc: Doc, sdocs: list[Any]) -> list[Annotation]:
+    def _label(
+        self,
+        doc: Doc,
+        sdocs: list[Any],
+        tagged: list[list[tuple[int, int, str, float]]] | None = None,
+    ) -> list[Annotation]:
         utterances = doc.conversation.utterances
         roles = {p.participant_id: p.role for p in doc.conversation.participants}
         out: list[Annotation] = []
@@ -269,7 +330,7 @@ class EntityComponent(Component):
             if utterance.internal or not utterance.text.strip():
                 continue
             uid, sdoc = doc.utterance_ids[i], sdocs[i]
-            mentions = self.mentions(sdoc)
+            mentions = self.mentions(sdoc, tagged[i] if tagged is not None else None)
             participant = utterance.participant_id
             role = roles.get(participant, Role.unknown)
             for company, chars, name, how in self._affiliations(sdoc, mentions):
@@ -339,7 +400,10 @@ class EntityComponent(Component):
                 how = "greeting"
             else:
                 continue
-            company = _company(sdoc, obj, by_token) if obj is not None else None
+            # "Thanks for calling Acme": the thing called is the company, even where NER
+            # reads it as a person ("calling Maria" is the same shape to a tagger).
+            greeting = how == "greeting"
+            company = _company(sdoc, obj, by_token, greeting) if obj is not None else None
             if company is None:
                 continue
             # A stated name is reported only when it is one: not a tag, not "this".
@@ -423,13 +487,14 @@ def _thanks_before(token: Any) -> bool:
     )
 
 
-def _company(sdoc: Any, obj: Any, by_token: dict[int, Mention]) -> Mention | None:
+def _company(
+    sdoc: Any, obj: Any, by_token: dict[int, Mention], person_too: bool = False
+) -> Mention | None:
     """The company a preposition or verb points at: an entity there, or proper nouns."""
     mention = by_token.get(obj.i)
     if mention is not None:
-        if mention.type in COMPANY_TYPES or (
-            mention.source == "ner" and mention.label in COMPANY_NER
-        ):
+        labels = COMPANY_NER | {"PER"} if person_too else COMPANY_NER
+        if mention.type in COMPANY_TYPES or (mention.source == "ner" and mention.label in labels):
             return mention
         return None
     if obj.pos_ != "PROPN" or PII_TAG.fullmatch(obj.text):

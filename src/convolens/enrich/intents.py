@@ -96,6 +96,8 @@ class IntentComponent(Component):
 
     name = "intents"
     version = "2"
+    # Its models and cue lists read English; other languages are skipped, not mislabelled.
+    languages: ClassVar[frozenset[str] | None] = frozenset({"en"})
     assigns: ClassVar[tuple[str, ...]] = (UTTERANCE, PRIMARY)
     description = "Customer intents from a versioned taxonomy, per utterance and per conversation."
 

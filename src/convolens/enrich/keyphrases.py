@@ -202,6 +202,8 @@ class KeyphraseComponent(Component):
 
     name = "topics"
     version = "1"
+    # Its models and cue lists read English; other languages are skipped, not mislabelled.
+    languages: ClassVar[frozenset[str] | None] = frozenset({"en"})
     assigns: ClassVar[tuple[str, ...]] = ("topic.keyphrase", "topic.conversation")
     description = "Keyphrases per conversation (KeyBERT + MMR over MiniLM), with evidence."
 

@@ -432,6 +432,8 @@ class ResolutionComponent(Component):
 
     name = "resolution"
     version = "1"
+    # Its models and cue lists read English; other languages are skipped, not mislabelled.
+    languages: ClassVar[frozenset[str] | None] = frozenset({"en"})
     requires: ClassVar[tuple[str, ...]] = ("tracker.match", "conversation.type")
     assigns: ClassVar[tuple[str, ...]] = (STATUS_LABEL, ESCALATION_LABEL)
     # Solved / escalated are about serving a customer: not for sales calls, meetings or

@@ -103,6 +103,8 @@ class SentimentComponent(Component):
 
     name = "sentiment"
     version = "2"
+    # Its models and cue lists read English; other languages are skipped, not mislabelled.
+    languages: ClassVar[frozenset[str] | None] = frozenset({"en"})
     assigns: ClassVar[tuple[str, ...]] = (
         "sentiment.utterance",
         "sentiment.participant",

@@ -162,6 +162,8 @@ class SignalComponent(Component):
 
     name = "signals"
     version = "1"
+    # Its models and cue lists read English; other languages are skipped, not mislabelled.
+    languages: ClassVar[frozenset[str] | None] = frozenset({"en"})
     requires: ClassVar[tuple[str, ...]] = (
         "tracker.match",
         "sentiment.conversation",

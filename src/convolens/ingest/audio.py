@@ -113,7 +113,9 @@ class AudioAdapter(Adapter):
                 self.on_progress(source.path, done, total)
 
         try:
-            transcript = self.pipeline.transcribe(source.path, sidecar, on_progress=progress)
+            transcript = self.pipeline.transcribe(
+                source.path, sidecar, on_progress=progress, voices=self.options.speech.voices
+            )
         except (AudioDecodeError, NoSpeechError) as exc:
             # The library's message names the file; Reject.describe() does that already.
             reason = strip_paths(str(exc).removeprefix(f"{source.path.name}: "))

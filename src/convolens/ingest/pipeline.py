@@ -28,6 +28,7 @@ from convolens.ingest.base import (
 )
 from convolens.ingest.redact_intake import IntakeRedactor, intake_redactor
 from convolens.ingest.registry import adapter_names, detect_format, get_adapter
+from convolens.speech.voices import with_enrolled_voices
 from convolens.store.quarantine import release_quarantine, write_quarantine
 from convolens.store.warehouse import Warehouse
 from convolens.store.writer import WriteStats, write_conversations, write_rejects
@@ -358,7 +359,8 @@ def ingest_paths(
     results = (parse or parse_paths)(
         files,
         fmt=fmt,
-        options=options,
+        # Recordings' speakers are named from the voices enrolled in this warehouse.
+        options=with_enrolled_voices(warehouse, options),
         on_file=on_file,
         on_media_progress=on_media_progress,
         known_keys=warehouse.ingest_keys(),

@@ -10,29 +10,40 @@ from __future__ import annotations
 
 import inspect
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from convolens.ingest.sidecar import Sidecar
-from convolens.model import Channel, Conversation, Participant, Role, SourceInfo, Utterance, Word
+from convolens.model import Channel, Role
 from convolens.speech.decode import DecodedAudio, decode_audio
-from convolens.speech.options import SpeechOptions
+from convolens.speech.options import EnrolledVoice, SpeechOptions
 from convolens.speech.roles import infer_roles
 from convolens.speech.types import (
     AsrBackend,
     AsrResult,
     AsrWord,
     Diarizer,
+    SpeakerEmbedder,
     SpeakerTurn,
     SpeechRegion,
     VoiceActivityDetector,
 )
 
-__all__ = ["MediaTranscript", "NoSpeechError", "Speaker", "SpeechOptions", "SpeechPipeline"]
+if TYPE_CHECKING:
+    from convolens.speech.identity import Identification
+
+__all__ = [
+    "MediaTranscript",
+    "NoSpeechError",
+    "Speaker",
+    "SpeechOptions",
+    "SpeechPipeline",
+    "to_conversation",
+]
 
 
 # Below this much recognised speech a call is taken as one speaker unless told otherwise.
@@ -63,6 +74,8 @@ class MediaTranscript:
     # talk at once. Word timings alone miss speech (pauses held inside a turn, words
     # Whisper dropped), so utterance spans are widened to these.
     speaker_turns: list[SpeakerTurn] = field(default_factory=list)
+    # Speakers named from enrolled voices (speech/identity.py).
+    identities: list[Identification] = field(default_factory=list)
 
     @property
     def language(self) -> str | None:
@@ -206,6 +219,7 @@ class SpeechPipeline:
         self._asr = asr
         self._diarizer = diarizer
         self._boundary_vad: VoiceActivityDetector | None = None
+        self._voice_embedder: SpeakerEmbedder | None = None
 
     def _words(self, result: AsrResult, samples: np.ndarray) -> list[AsrWord]:
         """The recognised words without repeated or invented spans (speech/guards.py),
@@ -282,8 +296,11 @@ class SpeechPipeline:
         path: str | Path,
         sidecar: Sidecar | None = None,
         on_progress: Callable[[float, float], None] | None = None,
+        *,
+        voices: Sequence[EnrolledVoice] | None = None,
     ) -> MediaTranscript:
-        """Decode, transcribe and separate speakers. `on_progress(done_s, total_s)`."""
+        """Decode, transcribe and separate speakers. `on_progress(done_s, total_s)`.
+        Speakers matching `voices` (default: the options') take their names and roles."""
         sidecar = sidecar or Sidecar()
         audio = decode_audio(path)
         split = self.options.channels == "split" or (
@@ -362,8 +379,29 @@ class SpeechPipeline:
                 f"{Path(path).name}: no speech recognised in {audio.duration:.1f} s of audio"
                 + detail
             )
+        self._identify(transcript, self.options.voices if voices is None else voices)
         self._assign_roles(transcript, sidecar)
         return transcript
+
+    def _identify(self, transcript: MediaTranscript, voices: Sequence[EnrolledVoice]) -> None:
+        if not voices:
+            return
+        from convolens.speech.identity import from_enrolled, identify_speakers
+
+        if self._voice_embedder is None:
+            from convolens.speech.neural_diarize import SegmentationDiarizer
+
+            # The diarizer's CAM++ when it uses one: one copy of the model.
+            diarizer = self._diarizer
+            self._voice_embedder = (
+                diarizer.embedder if isinstance(diarizer, SegmentationDiarizer) else _campplus()
+            )
+        transcript.identities = identify_speakers(
+            transcript,
+            [from_enrolled(v) for v in voices],
+            self._voice_embedder,
+            self.options.voice_threshold,
+        )
 
     @staticmethod
     def _assign_roles(transcript: MediaTranscript, sidecar: Sidecar) -> None:
@@ -382,74 +420,12 @@ class SpeechPipeline:
                 speaker.role = inferred[speaker.participant_id]
 
 
-def to_conversation(
-    transcript: MediaTranscript, *, source_id: str, sidecar: Sidecar | None = None
-) -> Conversation:
-    """The canonical conversation of a transcribed recording."""
-    sidecar = sidecar or Sidecar()
-    audio = transcript.audio
-    by_id = {s.participant_id: s for s in transcript.speakers}
-    spans = widen_to_turns(transcript.turns, transcript.speaker_turns)
-    utterances = []
-    for (speaker_id, words), (start, end) in zip(transcript.turns, spans, strict=True):
-        utterances.append(
-            Utterance(
-                participant_id=speaker_id,
-                text=join_words(words),
-                start=start,
-                end=end,
-                channel_index=by_id[speaker_id].channel_index,
-                words=[
-                    Word(
-                        text=w.text,
-                        start=w.start,
-                        end=w.end,
-                        confidence=min(1.0, max(0.0, w.probability or 0.0)),
-                    )
-                    for w in words
-                ],
-            )
-        )
-    channel = sidecar.channel or (Channel.video if audio.has_video else Channel.call)
-    return Conversation(
-        channel=channel,
-        source=SourceInfo(
-            system=sidecar.source or "audio",
-            source_id=str(sidecar.id) if sidecar.id is not None else source_id,
-            platform=sidecar.platform,
-            queue=sidecar.queue,
-            agent=sidecar.agent,
-            campaign=sidecar.campaign,
-            tags=sidecar.tags,
-        ),
-        language=sidecar.language or transcript.language,
-        started_at=sidecar.started_at,
-        # A video's length is the container's; for audio the decoded samples are exact
-        # (raw AAC/MP3 streams only estimate their duration from the bitrate).
-        duration_seconds=sidecar.duration_seconds
-        or (audio.container_duration if audio.has_video else None)
-        or audio.duration,
-        subject=sidecar.subject,
-        links=sidecar.links,
-        participants=[
-            Participant(participant_id=s.participant_id, name=s.name, role=s.role)
-            for s in transcript.speakers
-        ],
-        utterances=utterances,
-        meta={
-            **sidecar.meta,
-            "media": audio.media_info(),
-            "separation": transcript.separation,
-            "asr_model": transcript.asr[0].model_id if transcript.asr else None,
-            **(
-                {
-                    "speaker_turns": [
-                        [t.speaker, round(t.start, 3), round(t.end, 3)]
-                        for t in transcript.speaker_turns
-                    ]
-                }
-                if transcript.speaker_turns
-                else {}
-            ),
-        },
-    )
+def _campplus() -> SpeakerEmbedder:
+    from convolens.speech.campplus import CamPlusEmbedder
+
+    return CamPlusEmbedder()
+
+
+# The canonical conversation of a transcript lives in speech/conversation.py; imported
+# here too, where callers have always found it (after MediaTranscript: that module uses it).
+from convolens.speech.conversation import to_conversation  # noqa: E402

@@ -148,6 +148,7 @@ def _conversation(
                     "internal": u["internal"],
                     "meta": _loads(u["meta"]) or {},
                     "words": words.get(u["utterance_id"]),
+                    "language": u.get("language"),
                 }
                 for u in utterances
             ],

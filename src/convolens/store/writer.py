@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from convolens.enrich.language import identify_languages
 from convolens.ingest.base import Parsed, Reject
 from convolens.store.warehouse import Warehouse, now_utc
 
@@ -33,6 +34,7 @@ CONVERSATION_SCHEMA = pa.schema(
         ("ingested_at", _TS),
         ("channel", _S),
         ("language", _S),
+        ("detected_language", _S),
         ("started_at", _TS),
         ("duration_seconds", _F),
         ("subject", _S),
@@ -80,6 +82,7 @@ UTTERANCE_SCHEMA = pa.schema(
         ("channel_index", _I),
         ("internal", _B),
         ("meta", _S),
+        ("language", _S),
     ]
 )
 WORD_SCHEMA = pa.schema(
@@ -198,6 +201,9 @@ def write_conversations(warehouse: Warehouse, batch: Sequence[Parsed], run_id: s
         stats.changed_ids.append(cid)
 
         meta = {**c.meta, **({"ingest_warnings": item.warnings} if item.warnings else {})}
+        # Derived after hashing (see Conversation.content_hash): what the source does not
+        # declare is identified here, once, for every reader of the warehouse.
+        languages = identify_languages(c)
         _add_row(
             conv,
             conversation_id=cid,
@@ -207,6 +213,7 @@ def write_conversations(warehouse: Warehouse, batch: Sequence[Parsed], run_id: s
             ingested_at=now,
             channel=c.channel.value,
             language=c.language,
+            detected_language=languages.language,
             started_at=c.started_at,
             duration_seconds=c.duration_seconds,
             subject=c.subject,
@@ -237,7 +244,7 @@ def write_conversations(warehouse: Warehouse, batch: Sequence[Parsed], run_id: s
                 external_ids=_json(p.external_ids),
             )
 
-        for seq, u in enumerate(c.utterances):
+        for seq, (u, language) in enumerate(zip(c.utterances, languages.utterances, strict=True)):
             utterance_id = f"{cid}:{seq}"
             _add_row(
                 utt,
@@ -253,6 +260,7 @@ def write_conversations(warehouse: Warehouse, batch: Sequence[Parsed], run_id: s
                 channel_index=u.channel_index,
                 internal=u.internal,
                 meta=_json(u.meta),
+                language=language,
             )
             for index, w in enumerate(u.words or ()):
                 _add_row(

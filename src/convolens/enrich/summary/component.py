@@ -78,6 +78,8 @@ class SummaryComponent(Component):
 
     name = "summary"
     version = "2"
+    # Its models and cue lists read English; other languages are skipped, not mislabelled.
+    languages: ClassVar[frozenset[str] | None] = frozenset({"en"})
     requires: ClassVar[tuple[str, ...]] = ("conversation.type",)
     assigns: ClassVar[tuple[str, ...]] = ("summary.extractive", "summary.abstractive")
     description = "Structured summary per conversation type, overview line; opt. LLM."
