@@ -97,14 +97,21 @@ def _clean(text: str) -> str:
 
 def detect_language(text: str) -> LanguageGuess:
     """The most likely language of `text`, with the model's probability."""
+    return _guess(text)[0]
+
+
+def _guess(text: str) -> tuple[LanguageGuess, int]:
+    """(guess, words): one cleaning pass serves both (ingest runs this per utterance)."""
     cleaned = _clean(text)
-    if not _WORD.search(cleaned):
-        return LanguageGuess(None, 0.0)
+    words = len(_WORD.findall(cleaned))
+    if not words:
+        return LanguageGuess(None, 0.0), 0
     # Shouting in capitals reads as another language to character n-grams.
-    if sum(c.isupper() for c in cleaned) > 0.6 * sum(c.isalpha() for c in cleaned):
+    if cleaned.isupper():
         cleaned = cleaned.lower()
     labels, scores = _model().predict(cleaned, k=1)
-    return LanguageGuess(labels[0].removeprefix("__label__"), min(1.0, float(scores[0])))
+    guess = LanguageGuess(labels[0].removeprefix("__label__"), min(1.0, float(scores[0])))
+    return guess, words
 
 
 def _words(text: str) -> int:
@@ -119,20 +126,26 @@ def identify_languages(conversation: Conversation) -> ConversationLanguage:
     """
     utterances = conversation.utterances
     declared = [u.language for u in utterances]
-    guesses: list[LanguageGuess | None] = [
-        None if known else detect_language(u.text)
-        for u, known in zip(utterances, declared, strict=True)
-    ]
-    language, probability, source = _conversation_language(conversation, declared, guesses)
+    guesses: list[LanguageGuess | None] = []
+    lengths: list[int] = []
+    for utterance, known in zip(utterances, declared, strict=True):
+        if known:
+            guesses.append(None)
+            lengths.append(_words(utterance.text))
+        else:
+            found, words = _guess(utterance.text)
+            guesses.append(found)
+            lengths.append(words)
+    language, probability, source = _conversation_language(conversation, declared, guesses, lengths)
     per_utterance: list[str | None] = []
-    for utterance, known, guess in zip(utterances, declared, guesses, strict=True):
+    for known, guess, words in zip(declared, guesses, lengths, strict=True):
         if known:
             per_utterance.append(known)
         elif (
             guess is not None
             and guess.language is not None
             and guess.probability >= MIN_UTTERANCE_SCORE
-            and _words(utterance.text) >= MIN_WORDS
+            and words >= MIN_WORDS
         ):
             per_utterance.append(guess.language)
         else:
@@ -144,6 +157,7 @@ def _conversation_language(
     conversation: Conversation,
     declared: Sequence[str | None],
     guesses: Sequence[LanguageGuess | None],
+    lengths: Sequence[int],
 ) -> tuple[str | None, float, str]:
     asr = conversation.meta.get("asr_language") if conversation.meta else None
     # A recording's language is Whisper's, unless a sidecar declared another one.
@@ -153,8 +167,7 @@ def _conversation_language(
     if conversation.language:
         return conversation.language.lower(), 1.0, "declared"
     weights: dict[str, float] = {}
-    for utterance, known, guess in zip(conversation.utterances, declared, guesses, strict=True):
-        length = _words(utterance.text)
+    for known, guess, length in zip(declared, guesses, lengths, strict=True):
         if known:
             weights[known] = weights.get(known, 0.0) + length
         elif guess is not None and guess.language is not None and length >= MIN_WORDS:
