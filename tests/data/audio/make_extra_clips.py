@@ -24,8 +24,7 @@ CLIPS = {
     ),
     "voices/customer_en.flac": (
         "en-us",
-        "Hi, I was charged twice for my subscription this month, "
-        "and I would like a refund please.",
+        "Hi, I was charged twice for my subscription this month, and I would like a refund please.",
     ),
 }
 
