@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from convolens.enrich.ner import NerModel, TaggedWord, shared_ner
 from convolens.enrich.pii.policy import ALL_TYPES, DenyList, KeepList, PiiConfig, team_terms
+from convolens.enrich.pii.speaker_labels import is_speaker_label, label_spans
 from convolens.enrich.pii.spoken_digits import classify, digit_runs
 
 __all__ = ["REDACTED", "Detector", "Finding", "first_names"]
@@ -227,11 +228,14 @@ def _ipv6(value: str) -> bool:
 
 
 def participant_terms(names: Iterable[str | None], emails: Iterable[str | None]) -> list[str]:
-    """Name words of display names and email local parts that can stand for a person."""
+    """Name words of display names and email local parts that can stand for a person
+    (none from a generic label: "#Person1#" does not make "person" a name)."""
     from spacy.lang.en.stop_words import STOP_WORDS
 
     terms: list[str] = []
     for name in names:
+        if is_speaker_label(name):
+            continue
         terms.extend(re.findall(r"[A-Za-z][A-Za-z'’\-]+", name or ""))
     for email in emails:
         local = (email or "").split("@")[0]
@@ -371,7 +375,8 @@ class Detector:
         # What an earlier pass replaced ("<PERSON>", "<EMAIL_ADDRESS_1a2b3c4d>") is left as it
         # is: redacting redacted text again changes nothing.
         done = [m.span() for m in REDACTED.finditer(text)]
-        keep = self.keep.spans(text) + extra.spans(text)
+        # Generic speaker labels ("Speaker 2", "#Person1#", "Caller") name a seat, not a person.
+        keep = self.keep.spans(text) + extra.spans(text) + label_spans(text)
         allow = self.allow.spans(text)
         threshold = self.config.score_threshold
 
