@@ -17,6 +17,7 @@ A labelled span counts as masked when redactions cover at least half of its char
 
     .venv/bin/python eval/pii.py              (~4 min on 2 busy cores)
     .venv/bin/python eval/pii.py --quick      (conversational set + 600 CoNLL sentences)
+    .venv/bin/python eval/pii.py --current-only   (without the previous detector's columns)
 """
 
 from __future__ import annotations
@@ -165,11 +166,18 @@ def other_tokens(counts: dict[str, list[int]], person: str) -> list[int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--current-only", action="store_true", help="skip the previous (Presidio) detector"
+    )
     args = parser.parse_args()
-    detectors = {
-        "previous (presidio+sm)": Redactor(PiiConfig(detector="presidio")),
-        "convolens": Redactor(PiiConfig()),
-    }
+    detectors = (
+        {}
+        if args.current_only
+        else {
+            "previous (presidio+sm)": Redactor(PiiConfig(detector="presidio")),
+        }
+    )
+    detectors["convolens"] = Redactor(PiiConfig())
     limit = 600 if args.quick else None
     conll = read_conll(DATA / "ner/conll2003/dev.txt")[:limit]
     wnut = read_wnut(DATA / "ner/wnut17/emerging.dev.conll")[:limit]

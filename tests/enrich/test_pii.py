@@ -152,6 +152,53 @@ def test_phone_numbers_read_out_in_groups(redactor: Redactor) -> None:
     ]
 
 
+def test_numbers_as_whisper_writes_them_from_speech(redactor: Redactor) -> None:
+    # Digit by digit with hyphens or dots, comma groups, words and digits mixed, and
+    # "four" heard as "for" (the card 4111 1111 1111 1111 then reads "for 111 1111 ...").
+    assert redacted(
+        redactor,
+        "my card number is 4-1-1-1-1-1-1-1-1-1-1-1-1-1-1-1.",
+        "it's 4.1.1.1 1.1.1.1 1.1.1.1 1.1.1.1",
+        "Yeah it's for 111 1111 1111 1111.",
+        "the card is for 1111 1111 1111 1111",
+        "Sure, it's 4111, 1111, 1111, 1111.",
+        "You can reach me at 415, 555, 0134.",
+        "four one one one 1111 one one one one 1111",
+        "call me at 4-1-5-5-5-5-0-1-3-4",
+        "my number is 4.1.5. 5.5.5. 0.1.3.4.",
+    ) == [
+        "my card number is <CREDIT_CARD>.",
+        "it's <CREDIT_CARD>",
+        "Yeah it's <CREDIT_CARD>.",
+        "the card is for <CREDIT_CARD>",
+        "Sure, it's <CREDIT_CARD>.",
+        "You can reach me at <PHONE_NUMBER>.",
+        "<CREDIT_CARD>",
+        "call me at <PHONE_NUMBER>",
+        "my number is <PHONE_NUMBER>.",
+    ]
+
+
+def test_prices_dates_versions_scores_and_lists_stay_beside_whisper_numbers(
+    redactor: Redactor,
+) -> None:
+    texts = [
+        "It costs $1,299.99 and the meeting is at 10:30 on 12/05/2026.",
+        "We shipped 3.2.1 then 3.2.2, 3.2.3 and 3.2.4 this quarter.",
+        "The final was 6-4 6-3 7-5 6-2 6-1.",
+        "we had 120, 135, 150, 165, 180 users over the year",
+        "prices are 19.99, 24.99, 29.99 and 34.99",
+        "It was 1, 2, 3, 4, 5, 6, 7 steps",
+        "released 2.4.1 on 2026-01-05, 2.4.2 on 2026-02-09",
+        "I paid for 12 months",
+    ]
+    assert redacted(redactor, *texts) == texts
+    # An order id stays by policy however it is written.
+    assert redacted(redactor, "order number 4-1-7-7-2-0-9-3-3-5-1") == [
+        "order number 4-1-7-7-2-0-9-3-3-5-1"
+    ]
+
+
 def test_emails_on_private_domains(redactor: Redactor) -> None:
     assert redacted(
         redactor,

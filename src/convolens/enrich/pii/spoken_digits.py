@@ -6,6 +6,13 @@ three, four five six seven", "double five", "oh" for zero; chats split them into
 string with its character span in the text; `classify` names it from its length, a Luhn
 check and the words just before it (card, phone, SSN, order id, account number).
 
+Whisper writes numbers read out from speech in its own ways: digit by digit with hyphens
+or dots ("4-1-1-1-1-1-...", "4.1.1.1 1.1.1.1 ..."), groups with commas ("4111, 1111, 1111,
+1111", "415, 555, 0134"), words and digits mixed ("four one one one 1111 ..."), and "four"
+heard as "for" ("for 1111 1111 1111 1111"). Runs written digit by digit or as a comma list
+are named only by strong evidence (a Luhn-valid card, a phone's length, the words before
+them): a list of counts ("120, 135, 150, 165 users") is not an account number.
+
 What is not a run: counts and scores of one or two digits in a row ("6-3 6-4", "220 for
 three"), dates ("2026-11-06"), money and thousands ("$1,234,567"), decimals.
 """
@@ -32,6 +39,8 @@ _TENS = {
     "sixty": "6", "seventy": "7", "eighty": "8", "ninety": "9",
 }  # fmt: skip
 _REPEAT = {"double": 2, "triple": 3}
+# Words a speech recogniser writes for a digit said just before a number ("for 1111 ...").
+_HOMOPHONES = {"for": "4", "fore": "4", "to": "2", "too": "2", "won": "1", "ate": "8"}
 # A token: a word, a digit group, or one separator character.
 # A digit group inside a word ("0x30005001", "A1234567") is a code, not part of a number.
 _TOKEN = re.compile(r"\+\d+|[A-Za-z0-9]+|[^\sA-Za-z\d]")
@@ -66,6 +75,13 @@ class DigitRun:
     digits: str
     spoken: bool
     groups: tuple[str, ...]  # written digit groups as typed ("555", "123", "4567")
+    listed: bool = False  # typed groups separated by commas
+
+    @property
+    def weak(self) -> bool:
+        """Written digit by digit ("4-1-1-1 ...") or as a comma list ("415, 555, 0134"):
+        a shape counts and lists share, so only strong evidence names it."""
+        return len(self.groups) >= 2 and (all(len(g) == 1 for g in self.groups) or self.listed)
 
 
 def luhn_valid(digits: str) -> bool:
@@ -133,9 +149,25 @@ def digit_runs(text: str, min_digits: int = 6) -> list[DigitRun]:
         if start > 0 and text[start - 1] == "(":
             start -= 1  # "(555) 123-4567": the area code's bracket goes with it
         if len(digits) >= min_digits and _is_identifier(text, start, end, digits, groups, spoken):
-            runs.append(DigitRun(start, end, digits, spoken, tuple(groups)))
+            listed = not spoken and "," in text[start:end]
+            run = DigitRun(start, end, digits, spoken, tuple(groups), listed)
+            runs.append(_with_homophone(run, text, tokens[i - 1] if i else None))
         i = max(j, i + 1)
     return runs
+
+
+def _with_homophone(run: DigitRun, text: str, before: tuple[str, int, int] | None) -> DigitRun:
+    """The run with the word before it taken as its first digit ("for 1111 1111 1111
+    1111": "four" misheard) when only that makes it a Luhn-valid card number."""
+    if before is None or text[before[2] : run.start].strip():
+        return run
+    digit = _HOMOPHONES.get(before[0].lower())
+    candidate = (digit or "") + run.digits
+    if digit is None or luhn_valid(run.digits) or not 13 <= len(candidate) <= 19:
+        return run
+    if not luhn_valid(candidate):
+        return run
+    return DigitRun(before[1], run.end, candidate, True, run.groups, run.listed)
 
 
 _DATE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
@@ -148,12 +180,22 @@ def _is_identifier(
 ) -> bool:
     """False for typed runs that are numbers rather than identifiers: dates, money,
     thousands, decimals, and score or table rows of short numbers."""
-    if spoken:
-        # "one two three four five six seven eight nine zero": counting or reading out
-        # keys, not a number anyone owns.
+    single = len(groups) >= 2 and all(len(g) == 1 for g in groups)
+    if spoken or single:
+        # "one two three four five six seven eight nine zero", "1, 2, 3, 4, 5, 6":
+        # counting or reading out keys, not a number anyone owns.
         steps = [int(b) - int(a) for a, b in itertools.pairwise(digits)]
-        return sum(step in (1, -9) for step in steps) < 0.7 * len(steps)
+        if sum(step in (1, -9) for step in steps) >= 0.7 * len(steps):
+            return False
+        if spoken:
+            return True
     surface = text[start:end]
+    if single:
+        # Digit by digit, as Whisper writes a number read out ("4-1-1-1-...", "4.1.1.1
+        # 1.1.1.1", "4.1.5. 5.5.5. 0.1.3.4"): at least three digits between spaces. A score
+        # table ("6-4 6-3 7-5", "6-4, 6-3") has pairs.
+        chunks = surface.split()
+        return "," not in surface and all(sum(c.isdigit() for c in x) >= 3 for x in chunks)
     if _DATE.match(surface) or _THOUSANDS.match(surface) or _DECIMAL.match(surface):
         return False
     if text[max(0, start - 1) : start] in ("$", "£", "€"):
@@ -188,6 +230,8 @@ def classify(run: DigitRun, text: str) -> str | None:
     digits = run.digits
     said = context_kinds(text, run.start)
     n = len(digits)
+    if run.listed and not said and not _listed_shape(run):
+        return None  # "120, 135, 150, 165, 180 users" passes Luhn one time in ten
     if 13 <= n <= 19 and luhn_valid(digits):
         return "CREDIT_CARD"
     if "order" in said and "card" not in said:
@@ -203,8 +247,21 @@ def classify(run: DigitRun, text: str) -> str | None:
     international = bool(run.groups) and run.groups[0].startswith("+")
     if n == 10 or (n == 11 and digits[0] == "1") or (international and n <= 15):
         return "PHONE_NUMBER"
+    if run.weak:
+        return None  # "120, 135, 150, 165 users": a list, unless something above said more
     if n >= 8:
         return "ACCOUNT_NUMBER"
     if n == 7 and run.spoken:
         return "PHONE_NUMBER"  # seven digits read out: a local number
     return None
+
+
+def _listed_shape(run: DigitRun) -> bool:
+    """A comma list grouped as a card ("4111, 1111, 1111, 1111"; Amex 4-6-5) passing Luhn,
+    or as a phone number ("415, 555, 0134")."""
+    shape = tuple(len(g.lstrip("+")) for g in run.groups)
+    card = (len(shape) >= 3 and set(shape[:-1]) == {4} and shape[-1] <= 4) or shape in (
+        (4, 6, 5),
+        (4, 6, 4),
+    )
+    return (card and luhn_valid(run.digits)) or shape in ((3, 3, 4), (1, 3, 3, 4), (3, 4))
