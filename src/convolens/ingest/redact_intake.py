@@ -151,10 +151,14 @@ class IntakeRedactor:
             fields = _fields(conversation, notes)
             texts = [u.text for u in conversation.utterances]
             # A field is read as written and with its separators as spaces (same length;
-            # empty where it has none: nothing more to read).
+            # empty where it has none: nothing more to read). The patterns read both; the
+            # NER only the spaced one where there is one (the same words, better cut).
+            as_spaces = [_spaced(s.text) for s in fields]
+            first, twins = len(texts), len(texts) + len(fields)
+            read_as = {first + k: twins + k for k, twin in enumerate(as_spaces) if twin}
             texts += [s.text for s in fields]
-            texts += [_spaced(s.text) for s in fields]
-            groups.append(RedactionGroup(texts, names, bots))
+            texts += as_spaces
+            groups.append(RedactionGroup(texts, names, bots, read_as))
             slots.append(fields)
         results = self.redactor.redact_groups(groups)
         for conversation, fields, result in zip(conversations, slots, results, strict=True):

@@ -22,6 +22,7 @@ import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from convolens.enrich.ner import NerModel, TaggedWord, shared_ner
 from convolens.enrich.pii.policy import ALL_TYPES, DenyList, KeepList, PiiConfig, team_terms
@@ -199,17 +200,34 @@ _NOT_NAMES = frozenset(
 
 
 @functools.lru_cache(maxsize=1)
+def stop_words() -> frozenset[str]:
+    """spaCy's English stop words, read from its data module without importing spaCy: the
+    package's import pulls thinc and torch (3-4 s at the first redaction of a process, for
+    a word list)."""
+    import importlib.util
+
+    package = importlib.util.find_spec("spacy")
+    if package is None or not package.submodule_search_locations:
+        raise ModuleNotFoundError("spaCy is not installed: pip install 'convolens[enrich]'")
+    path = Path(next(iter(package.submodule_search_locations))) / "lang" / "en" / "stop_words.py"
+    spec = importlib.util.spec_from_file_location("_convolens_en_stop_words", path)
+    if spec is None or spec.loader is None:
+        raise ModuleNotFoundError(f"spaCy's English stop words not found at {path.name}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return frozenset(module.STOP_WORDS)
+
+
+@functools.lru_cache(maxsize=1)
 def first_names() -> frozenset[str]:
     """US census 1990 first names (the `names` package, MIT), less English stop words."""
     from importlib.resources import files
-
-    from spacy.lang.en.stop_words import STOP_WORDS
 
     found: set[str] = set()
     for resource in ("dist.male.first", "dist.female.first"):
         text = files("names").joinpath(resource).read_text(encoding="utf-8")
         found.update(line.split()[0].lower() for line in text.splitlines() if line.strip())
-    return frozenset(found - STOP_WORDS - _NOT_NAMES)
+    return frozenset(found - stop_words() - _NOT_NAMES)
 
 
 def _iban_valid(value: str) -> bool:
@@ -230,8 +248,7 @@ def _ipv6(value: str) -> bool:
 def participant_terms(names: Iterable[str | None], emails: Iterable[str | None]) -> list[str]:
     """Name words of display names and email local parts that can stand for a person
     (none from a generic label: "#Person1#" does not make "person" a name)."""
-    from spacy.lang.en.stop_words import STOP_WORDS
-
+    stop = stop_words()
     terms: list[str] = []
     for name in names:
         if is_speaker_label(name):
@@ -243,7 +260,7 @@ def participant_terms(names: Iterable[str | None], emails: Iterable[str | None])
     return [
         t
         for t in dict.fromkeys(terms)
-        if len(t) >= 2 and t.lower() not in _ROLE_WORDS and t.lower() not in STOP_WORDS
+        if len(t) >= 2 and t.lower() not in _ROLE_WORDS and t.lower() not in stop
     ]
 
 
@@ -323,13 +340,12 @@ class Detector:
             if kind is not None:
                 score = 1.0 if kind == "CREDIT_CARD" else 0.9 if kind == "ORDER_ID" else 0.85
                 found.append(Finding(run.start, run.end, kind, score, "digits"))
-        from spacy.lang.en.stop_words import STOP_WORDS
-
+        stop = stop_words()
         for m in _STREET.finditer(text):
             name_words = [w.rstrip(".").lower() for w in m.group(1).split()]
             # "220 for three at close" is a score, not an address: street names are not
             # function words or numbers.
-            if any(w in STOP_WORDS or w in _NUMBER_WORDS for w in name_words):
+            if any(w in stop or w in _NUMBER_WORDS for w in name_words):
                 continue
             found.append(Finding(*m.span(), "STREET_ADDRESS", 0.7, "street"))
         found += [Finding(*m.span(1), "DATE_OF_BIRTH", 0.9, "dob") for m in _DOB.finditer(text)]
@@ -357,10 +373,8 @@ class Detector:
         return found
 
     def _name_like(self, word: str, *, strict: bool) -> bool:
-        from spacy.lang.en.stop_words import STOP_WORDS
-
         lower = word.lower().strip("'’-")
-        if lower in STOP_WORDS or lower in _NOT_NAMES or lower in _ROLE_WORDS or len(lower) < 2:
+        if lower in stop_words() or lower in _NOT_NAMES or lower in _ROLE_WORDS or len(lower) < 2:
             return False
         if lower in self.first_names:
             return True

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,9 @@ __all__ = [
     "replacement",
 ]
 
+# Two letters in a row: what the NER needs to find a name (a bare number, date or id has
+# none and is left to the patterns).
+_WORDLIKE = re.compile(r"[^\W\d_]{2}")
 # The longest piece of text the detectors read at once: well under spaCy's max_length
 # (1,000,000) and a few NER windows (256 word pieces each), so patterns stay linear and a
 # name near the end of a huge message is read with the words around it.
@@ -43,6 +47,9 @@ class RedactionGroup:
     texts: list[str]
     participants: list[str] = field(default_factory=list)
     keep: list[str] = field(default_factory=list)
+    # text index -> index of a text of the same length the NER reads in its place: a
+    # field ("jane_doe-passport.pdf") is read once, as its separators-as-spaces twin.
+    read_as: dict[int, int] = field(default_factory=dict)
 
 
 class Redaction(BaseModel):
@@ -124,19 +131,23 @@ class Redactor:
         from convolens.enrich.pii.detect import Finding
 
         chunks: list[str] = []
+        sources: list[str] = []  # what the NER reads for each chunk
         owners: list[list[tuple[int, int]]] = []  # per group: (text index, chunk offset)
         for group in groups:
             mine = []
             for index, text in enumerate(group.texts):
+                twin = group.texts[group.read_as[index]] if index in group.read_as else None
+                alias = twin if twin and len(twin) == len(text) <= CHUNK_CHARS else None
                 for start, end in chunk_spans(text):
                     chunks.append(text[start:end])
+                    sources.append(alias or text[start:end])
                     mine.append((index, start))
             owners.append(mine)
         # Conversations repeat themselves (quoted replies, To/Cc lists, names in fields):
-        # the model reads each distinct chunk once.
-        unique = list(dict.fromkeys(chunks))
+        # the model reads each distinct chunk once, and only chunks with words in them.
+        unique = list(dict.fromkeys(s for s in sources if _WORDLIKE.search(s)))
         read = dict(zip(unique, self.detector.ner.words(unique), strict=True))
-        tagged = [read[chunk] for chunk in chunks]
+        tagged = [read.get(source, []) for source in sources]
         out: list[list[tuple[str, list[Redaction]]]] = []
         cursor = 0
         for group, mine in zip(groups, owners, strict=True):
