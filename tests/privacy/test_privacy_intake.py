@@ -201,6 +201,23 @@ def test_a_policy_that_cannot_load_quarantines_and_a_fixed_reingest_releases(
         assert _non_raw_leaks(wh) == {}
 
 
+def test_reingesting_unchanged_sources_does_not_redact_them_again(tmp_path: Path) -> None:
+    # What is stored as it is is not sent to the detectors again (the writer would skip
+    # it): a redactor that cannot load is never needed, so nothing is quarantined.
+    write_corpus(tmp_path / "in")
+    broken = IntakeRedactor(PiiConfig(ner_model=str(tmp_path / "no-such-model")))
+    with Warehouse(tmp_path / "w.duckdb") as wh:
+        first = ingest_paths(wh, [tmp_path / "in"])
+        assert first.written.new == 4
+        before = wh.query("SELECT conversation_id, seq, text FROM utterances ORDER BY 1, 2")
+        again = ingest_paths(wh, [tmp_path / "in"], redaction=broken)
+        assert (again.written.new, again.written.unchanged, again.quarantined) == (0, 4, 0)
+        assert not again.rejects and list_quarantine(wh) == []
+        assert wh.query("SELECT conversation_id, seq, text FROM utterances ORDER BY 1, 2") == before
+        assert not leaks(" ".join(again.warnings))
+        assert _non_raw_leaks(wh) == {}
+
+
 class _FailsOnMarker(Redactor):
     """Orchestration only: the real detectors, failing on texts that hold a marker, so that
     one conversation's failure can be shown not to hold the others back."""

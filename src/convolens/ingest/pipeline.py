@@ -31,7 +31,7 @@ from convolens.ingest.registry import adapter_names, detect_format, get_adapter
 from convolens.speech.voices import with_enrolled_voices
 from convolens.store.quarantine import release_quarantine, write_quarantine
 from convolens.store.warehouse import Warehouse
-from convolens.store.writer import WriteStats, write_conversations, write_rejects
+from convolens.store.writer import WriteStats, unchanged, write_conversations, write_rejects
 
 __all__ = [
     "Coverage",
@@ -490,6 +490,23 @@ def _write(
     warehouse refuses the batch, store item by item so that only the conversations it
     refuses are lost, each as a reject with the reason."""
     if redactor is not None:
+        # What is stored already as it is would be redacted only for the writer to skip
+        # it (re-ingesting a folder): count it, and redact only its warnings, which the
+        # report shows.
+        same = unchanged(warehouse, batch)
+        for item in (item for item, skip in zip(batch, same, strict=True) if skip):
+            report.written.unchanged += 1
+            if item.warnings:
+                try:
+                    people = item.conversation.participants
+                    report.warnings.extend(
+                        redactor.redact_text(w, people)[0] for w in item.warnings
+                    )
+                except Exception:  # what redaction did not pass is not shown
+                    report.warnings.append(
+                        f"{len(item.warnings)} warning(s) withheld: redaction failed"
+                    )
+        batch = [item for item, skip in zip(batch, same, strict=True) if not skip]
         batch, held = redactor.apply(batch)
         # Warnings may quote the source (an attachment's name): reported once redacted.
         for item in batch:

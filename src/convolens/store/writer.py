@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -20,7 +21,7 @@ from convolens.store.warehouse import Warehouse, now_utc
 
 _add_row = Warehouse.append_row
 
-__all__ = ["WriteStats", "write_conversations", "write_rejects"]
+__all__ = ["WriteStats", "unchanged", "write_conversations", "write_rejects"]
 
 _TS = pa.timestamp("us", tz="UTC")
 _S, _I, _F, _B = pa.string(), pa.int32(), pa.float64(), pa.bool_()
@@ -166,6 +167,18 @@ def _heads(warehouse: Warehouse, ids: list[str]) -> dict[str, tuple[int, str]]:
     finally:
         warehouse.con.unregister("_batch_ids")
     return {row[0]: (int(row[1]), str(row[2])) for row in rows}
+
+
+def unchanged(warehouse: Warehouse, batch: Sequence[Parsed]) -> list[bool]:
+    """Per item: is it stored already, as it is (its id's newest version has its content
+    hash, and no other item of the batch has its id)? `write_conversations` skips those."""
+    ids = [item.conversation.conversation_id for item in batch]
+    heads = _heads(warehouse, ids)
+    once = {cid for cid, n in Counter(ids).items() if n == 1}
+    return [
+        cid in once and cid in heads and heads[cid][1] == item.content_hash
+        for cid, item in zip(ids, batch, strict=True)
+    ]
 
 
 def write_conversations(warehouse: Warehouse, batch: Sequence[Parsed], run_id: str) -> WriteStats:
