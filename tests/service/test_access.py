@@ -203,6 +203,10 @@ MATRIX = [
     ("GET", "/dashboard/review", (200, 200, 403, 403, 303)),
     ("GET", "/dashboard/quality", (200, 200, 403, 200, 303)),
     ("GET", "/dashboard/review/keys.js", (200, 200, 200, 200, 200)),
+    # Taxonomy versions: reviewers read them (admins change them); erasure and retention:
+    # admins only.
+    ("GET", "/dashboard/taxonomies", (200, 200, 403, 403, 303)),
+    ("GET", "/dashboard/erasure", (200, 403, 403, 403, 303)),
     # Uploads from the dashboard: the roles that may POST /v1/uploads, and their jobs.
     ("GET", "/dashboard/upload", (200, 200, 200, 403, 303)),
     ("GET", "/dashboard/jobs/no-such-job", (404, 404, 404, 403, 303)),
@@ -222,6 +226,17 @@ ELSEWHERE = {
     ("POST", "/dashboard/review/sample"): (
         "tests/review/test_review_dashboard.py (sampling needs the CSRF token; reviewers only)"
     ),
+    **{
+        ("POST", f"/dashboard/{path}"): f"tests/governance/test_governance_pages.py ({why})"
+        for path, why in [
+            ("taxonomies/propose", "CSRF token; admins only"),
+            ("taxonomies/{version}/validate", "CSRF token; admins only"),
+            ("taxonomies/{version}/activate", "CSRF token; admins only; figures accepted"),
+            ("erasure/preview", "CSRF token; admins only"),
+            ("erasure", "CSRF token; admins only; confirmed"),
+            ("retention/run", "CSRF token; admins only"),
+        ]
+    },
     ("POST", "/dashboard/upload"): (
         "tests/dashboard/test_dashboard_firstrun.py (the upload form needs the CSRF token)"
     ),

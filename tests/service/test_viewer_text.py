@@ -210,6 +210,8 @@ READS: dict[str, Callable[[Planted, str], list[str]]] = {
     "/dashboard/review": _fixed("/dashboard/review"),
     "/dashboard/quality": _fixed("/dashboard/quality"),
     "/dashboard/review/keys.js": _fixed("/dashboard/review/keys.js"),
+    "/dashboard/taxonomies": _fixed("/dashboard/taxonomies"),
+    "/dashboard/erasure": _fixed("/dashboard/erasure"),
     "/dashboard": _fixed("/dashboard"),
     "/dashboard/": _fixed("/dashboard/"),
     "/dashboard/login": _fixed("/dashboard/login"),

@@ -88,10 +88,19 @@ RULES: dict[tuple[str, str], tuple[str, str | None, str | None]] = {
     ("POST", "/v1/review/taxonomies/{version}/activate"): (
         "taxonomy.activate", "taxonomy", "version"
     ),
+    ("POST", "/dashboard/taxonomies/propose"): ("taxonomy.propose", "taxonomy", None),
+    ("POST", "/dashboard/taxonomies/{version}/validate"): (
+        "taxonomy.validate", "taxonomy", "version"
+    ),
+    ("POST", "/dashboard/taxonomies/{version}/activate"): (
+        "taxonomy.activate", "taxonomy", "version"
+    ),
     ("POST", "/dashboard/login"): ("dashboard.login", "session", None),
     ("POST", "/dashboard/logout"): ("dashboard.logout", "session", None),
     ("POST", "/v1/erasure"): ("erasure", "person", None),
     ("POST", "/v1/retention/run"): ("retention.run", "warehouse", None),
+    ("POST", "/dashboard/erasure"): ("erasure", "person", None),
+    ("POST", "/dashboard/retention/run"): ("retention.run", "warehouse", None),
 }  # fmt: skip
 SENSITIVE_READS = frozenset(key for key in RULES if key[0] == "GET")
 # Review routes (#17 item 1): whatever their exact paths, a write under them is a review.

@@ -80,6 +80,10 @@ PAGE_ROLES: dict[str, frozenset[Role]] = {
     # the quality figures are aggregates, so viewers read them too.
     "review": frozenset({Role.admin, Role.analyst}),
     "quality": frozenset({Role.admin, Role.analyst, Role.viewer}),
+    # Taxonomy versions (#17 item 3): read by reviewers; changed by admins (as the API).
+    "taxonomies": frozenset({Role.admin, Role.analyst}),
+    # Erasure and retention (#17 item 7): admins only, as /v1/erasure and /v1/retention.
+    "erasure": frozenset({Role.admin}),
     # Files in through the API's upload (the roles POST /v1/uploads takes), and their jobs.
     "upload": frozenset({Role.admin, Role.analyst, Role.agent}),
 }

@@ -92,10 +92,15 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.include_router(routes_health.router)
     service.queue.handlers["clusters"] = routes_analytics.run_clusters_job
     service.queue.handlers["scorecards"] = routes_scorecards.run_scoring_job
-    from convolens.dashboard import routes as dashboard_routes
     from convolens.dashboard import review as dashboard_review
+    from convolens.dashboard import routes as dashboard_routes
 
     app.include_router(dashboard_review.router)
+    from convolens.dashboard import erasure as dashboard_erasure
+    from convolens.dashboard import taxonomies as dashboard_taxonomies
+
+    app.include_router(dashboard_taxonomies.router)
+    app.include_router(dashboard_erasure.router)
 
     app.include_router(dashboard_routes.router)
     from convolens.dashboard import audit as dashboard_audit

@@ -181,5 +181,8 @@
     wireInsights();
     wireSorting();
     watchJob();
+    // A page waiting on a job it shows (the taxonomy validation): read it again shortly.
+    var waiting = document.querySelector("[data-reload-s]");
+    if (waiting) setTimeout(function () { location.reload(); }, 1000 * Number(waiting.dataset.reloadS));
   });
 })();
