@@ -4,10 +4,20 @@
 imported here, so `convolens.cli:app` is the whole command line.
 """
 
-from convolens.cli import analytics, business, governance, health, pull, scorecard, service, understand  # noqa: F401  (registers commands)
-from convolens.cli import quarantine  # noqa: F401  (conversations redaction could not pass)
-from convolens.cli import review  # noqa: F401  (label review, quality, taxonomy versions)
-from convolens.cli import speakers  # noqa: F401  (known voices: enrol, list, remove)
+# Importing each module registers its commands on `app`.
+from convolens.cli import (  # noqa: F401
+    analytics,
+    business,
+    governance,
+    health,
+    pull,
+    quarantine,  # conversations redaction could not pass
+    review,  # label review, quality, taxonomy versions
+    scorecard,
+    service,
+    speakers,  # known voices: enrol, list, remove
+    understand,
+)
 from convolens.cli.main import app
 
 __all__ = ["app"]
