@@ -174,7 +174,10 @@ def test_conversation_page_transcript_evidence_and_charts(
     page.goto(f"/dashboard/conversations/{CANCEL_CHAT}")
     transcript = page.locator("#transcript")
     speakers = {s.strip() for s in transcript.locator(".speaker").all_inner_texts()}
-    assert speakers == {"Chloe Nguyen", "Nori", "Sam Patel"}
+    # The customer's name was redacted at intake (only the raw layer keeps it); the agent
+    # and the bot keep theirs.
+    assert speakers == {"<PERSON>", "Nori", "Sam Patel"}
+    assert "Chloe" not in transcript.inner_text()
     # The churn tracker's evidence span, highlighted in the customer's first message.
     # (a topic keyphrase covers its last word, so the span is cut into two marks)
     marks = transcript.locator("#u-0 mark.k-tracker")
@@ -196,7 +199,7 @@ def test_conversation_page_transcript_evidence_and_charts(
 
     page.goto(f"/dashboard/conversations/{ESCALATION_CALL}")
     _charts_rendered(page, "timeline", "trajectory")
-    for row in ("Grace Kim", "Derek Holt", "silence", "overlap"):
+    for row in ("Grace Kim", "<PERSON>", "silence", "overlap"):  # the customer redacted
         expect(page.locator("#chart-timeline .ytick", has_text=row)).to_have_count(1)
     expect(page.locator("#transcript .utt").first).to_contain_text("0:01")
     expect(page.locator("#transcript mark.k-signal").first).to_be_attached()

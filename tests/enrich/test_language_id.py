@@ -109,6 +109,22 @@ def test_short_turns_take_the_conversations_language() -> None:
     assert found.utterances == ["en", "en", "en", "en"]
 
 
+def test_short_english_courtesy_turns_stay_english_in_an_english_chat() -> None:
+    # Five words, so the length rule does not save it: the lite model reads it as Spanish
+    # at 0.90, and the English-only components would have skipped a thank-you.
+    turns = [
+        ("c", "My card payment failed at checkout three times this morning."),
+        ("a", "I have cancelled the duplicate authorisations and marked the order paid."),
+        ("a", "It will ship today and the holds drop off within five working days."),
+        ("c", "Great, thank you so much!"),
+        ("c", "Gracias, el pedido llegó muy rápido."),
+    ]
+    assert detect_language("Great, thank you so much!").language != "en"  # why
+    found = identify_languages(_conversation(turns))
+    assert found.language == "en"
+    assert found.utterances == ["en", "en", "en", "en", "es"]
+
+
 def test_a_mixed_conversation_keeps_each_utterances_language() -> None:
     found = identify_languages(
         _conversation(

@@ -23,6 +23,7 @@ from typing import Any, Literal, Protocol
 import duckdb
 from pydantic import BaseModel, Field
 
+from convolens.client.governance_models import AuditEntry
 from convolens.store.warehouse import Warehouse, now_utc
 
 __all__ = [
@@ -103,23 +104,6 @@ def cli_actor() -> Actor:
     except (KeyError, OSError):  # no name for this uid (a container)
         user = "unknown"
     return Actor(key_id=None, name=user, role="local")
-
-
-class AuditEntry(BaseModel):
-    audit_id: str
-    occurred_at: datetime
-    actor_key_id: str | None = None
-    actor_name: str | None = None
-    actor_role: str | None = None
-    via: str
-    action: str
-    target_type: str | None = None
-    target_id: str | None = None
-    outcome: str
-    status: int | None = None
-    request_id: str | None = None
-    route: str | None = None
-    details: dict[str, Any] = Field(default_factory=dict)
 
 
 class AuditFilter(BaseModel):

@@ -7,10 +7,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from convolens.audit.log import AuditEntry
 from convolens.client.calls import _Call, _model
-from convolens.retention.enforce import RetentionReport
-from convolens.retention.erasure import ErasureReceipt
+from convolens.client.governance_models import AuditEntry, ErasureReceipt, RetentionReport
 
 __all__ = [
     "AsyncGovernanceMethods",

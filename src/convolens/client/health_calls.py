@@ -7,9 +7,7 @@ from datetime import date
 from typing import Any
 
 from convolens.client.calls import _Call, _model
-from convolens.health.drift import DriftReport
-from convolens.health.intake_checks import HealthFinding
-from convolens.health.store import SourceHealth
+from convolens.health.models import DriftReport, HealthFinding, SourceHealth
 
 __all__ = ["data_health_call", "data_health_sources_call", "drift_call"]
 

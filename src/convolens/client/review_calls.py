@@ -7,9 +7,16 @@ from typing import Any
 
 from convolens.client.calls import _Call, _model
 from convolens.client.models import Accepted
-from convolens.review.feedback import Candidate, Proposal, TaxonomyVersion
-from convolens.review.figures import QualityReport
-from convolens.review.queue import BatchSummary, QueueStatus, Review, ReviewItem
+from convolens.review.models import (
+    BatchSummary,
+    Candidate,
+    Proposal,
+    QualityReport,
+    QueueStatus,
+    Review,
+    ReviewItem,
+    TaxonomyVersion,
+)
 
 __all__ = [
     "activate_taxonomy_call",

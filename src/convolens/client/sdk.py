@@ -90,9 +90,7 @@ from convolens.client.stream import (
     paced,
     stream_events,
 )
-from convolens.health.drift import DriftReport
-from convolens.health.intake_checks import HealthFinding
-from convolens.health.store import SourceHealth
+from convolens.health.models import DriftReport, HealthFinding, SourceHealth
 
 __all__ = [
     "ApiError",

@@ -138,7 +138,8 @@ def identify_languages(conversation: Conversation) -> ConversationLanguage:
             lengths.append(words)
     language, probability, source = _conversation_language(conversation, declared, guesses, lengths)
     per_utterance: list[str | None] = []
-    for known, guess, words in zip(declared, guesses, lengths, strict=True):
+    for utterance, known, guess, words in zip(utterances, declared, guesses, lengths, strict=True):
+        utterance_text = utterance.text
         if known:
             per_utterance.append(known)
         elif (
@@ -146,11 +147,38 @@ def identify_languages(conversation: Conversation) -> ConversationLanguage:
             and guess.language is not None
             and guess.probability >= MIN_UTTERANCE_SCORE
             and words >= MIN_WORDS
+            and not (language == "en" and _reads_as_english(utterance_text))
         ):
             per_utterance.append(guess.language)
         else:
             per_utterance.append(language)
     return ConversationLanguage(language, probability, source, per_utterance)
+
+
+def _reads_as_english(text: str) -> bool:
+    """Whether most of a short turn's words are common English words.
+
+    The bundled lite model misreads short English turns: "Great, thank you so much!" is
+    Spanish to it at 0.90. In an English conversation such a turn must not be skipped by
+    the English-only components, so a turn whose words are mostly English function words
+    stays English whatever the character n-grams say.
+    """
+    from convolens.enrich.pii.detect import stop_words
+
+    words = [w.lower() for w in _WORD.findall(_FILLERS.sub(" ", text))]
+    if not words:
+        return False
+    common = sum(w in stop_words() or w in _ENGLISH_COURTESY for w in words)
+    return common / len(words) >= _ENGLISH_SHARE
+
+
+# Words of thanks and courtesy that are no stop words but are plainly English.
+_ENGLISH_COURTESY = frozenset(
+    {"thank", "thanks", "great", "ok", "okay", "yes", "yeah", "hello", "hi", "bye", "sure",
+     "please", "sorry", "good", "fine", "cool", "right", "awesome", "perfect", "welcome"}
+)  # fmt: skip
+# The share of a turn's words that must be common English words to keep it English.
+_ENGLISH_SHARE = 0.5
 
 
 def _conversation_language(

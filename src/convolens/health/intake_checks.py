@@ -18,12 +18,12 @@ import math
 import statistics
 import uuid
 from collections import Counter
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from convolens.health.intake import SourceProfile
+from convolens.health.models import HealthFinding
 from convolens.store.warehouse import Warehouse, now_utc
 
 __all__ = ["CHECKS", "HealthFinding", "HealthSettings", "assess_run", "binomial_cdf", "psi"]
@@ -66,19 +66,6 @@ class HealthSettings(BaseModel):
     language_psi: float = Field(default=0.2, gt=0)
     duplicate_rise: float = Field(default=0.3, gt=0, le=1)
     pii_min_score: float = Field(default=0.8, ge=0, le=1)
-
-
-class HealthFinding(BaseModel):
-    finding_id: str
-    run_id: str
-    source: str
-    check_name: str
-    field: str | None = None
-    observed: float | None = None
-    expected: float | None = None
-    score: float | None = None
-    message: str
-    created_at: datetime | None = None
 
 
 def psi(expected: dict[str, float], actual: dict[str, float], *, smoothing: float = 0.5) -> float:

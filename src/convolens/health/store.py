@@ -10,12 +10,10 @@ import csv
 import io
 import json
 from collections import Counter
-from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel
-
 from convolens.health.intake_checks import HealthFinding, HealthSettings
+from convolens.health.models import ExpectedField, RunVolume, SourceHealth
 from convolens.store.warehouse import Warehouse
 
 __all__ = [
@@ -31,32 +29,6 @@ _COLUMNS = (
     "finding_id", "run_id", "source", "check_name", "field", "observed", "expected", "score",
     "message", "created_at",
 )  # fmt: skip
-
-
-class ExpectedField(BaseModel):
-    field: str
-    presence: float  # share of recent records holding the field
-    fill_rate: float  # share of recent records where it has a value
-    type: str | None = None  # the usual JSON type (None for canonical fields)
-    canonical: bool = False
-
-
-class RunVolume(BaseModel):
-    run_id: str
-    created_at: datetime
-    records: int
-    duplicates: int
-    findings: int
-
-
-class SourceHealth(BaseModel):
-    source: str
-    runs: int
-    records: int
-    last_run_at: datetime | None = None
-    expected: list[ExpectedField]
-    languages: dict[str, int]
-    volumes: list[RunVolume]
 
 
 def list_findings(

@@ -17,9 +17,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
-
 from convolens.audit.log import Via, purge_audit, record
+from convolens.client.governance_models import RetentionReport
 from convolens.retention.policy import RetentionPolicy
 from convolens.store.erase import erase_conversations
 from convolens.store.warehouse import Warehouse, now_utc
@@ -29,15 +28,6 @@ __all__ = ["RetentionReport", "RetentionScheduler", "apply_retention"]
 log = logging.getLogger("convolens.retention")
 
 _FINISHED_JOBS = "status IN ('completed', 'failed', 'cancelled')"
-
-
-class RetentionReport(BaseModel):
-    policy: dict[str, str]
-    conversations: int = 0
-    rows: dict[str, int] = Field(default_factory=dict)
-    files: int = 0
-    audit_rows: int = 0
-    audit_id: str | None = None
 
 
 def _has_column(wh: Warehouse, table: str, column: str) -> bool:

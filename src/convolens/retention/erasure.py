@@ -31,6 +31,7 @@ from typing import Any
 from pydantic import BaseModel, Field, model_validator
 
 from convolens.audit.log import Via, record
+from convolens.client.governance_models import ErasureReceipt
 from convolens.store.erase import Edit, erase_conversations
 from convolens.store.warehouse import Warehouse, now_utc
 
@@ -71,18 +72,6 @@ class Person(BaseModel):
 
     def kinds(self) -> list[str]:
         return [n for n in ("email", "phone", "customer_id", "account_id") if getattr(self, n)]
-
-
-class ErasureReceipt(BaseModel):
-    erasure_id: str
-    erased_at: str
-    identifiers: list[str]  # which kinds were given: "email", "phone", ...
-    conversations: int
-    conversation_hashes: list[str]  # sha256 of each conversation id, first 16 hex digits
-    rows: dict[str, int]  # rows deleted, per table
-    edited: dict[str, int] = Field(default_factory=dict)  # rows kept with the name taken out
-    files: int
-    audit_id: str | None = None
 
 
 def _pseudonyms(email: str) -> set[str]:

@@ -19,12 +19,19 @@ import functools
 import hashlib
 import json
 from collections import Counter, defaultdict
-from typing import Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field
 
 from convolens.enrich.taxonomy import DEFAULT_TAXONOMY, OUT_OF_SCOPE, load_taxonomy
+from convolens.review.models import (  # noqa: F401
+    Candidate,
+    IntentFigure,
+    Proposal,
+    Status,
+    TaxonomyVersion,
+    ValidationReport,
+)
 from convolens.store.warehouse import Warehouse, WarehouseError, now_utc
 
 __all__ = [
@@ -40,56 +47,7 @@ __all__ = [
     "validate",
 ]
 
-Status = Literal["draft", "validated", "active", "retired"]
 LABEL = "intent.utterance"
-
-
-class Candidate(BaseModel):
-    item_id: str
-    utterance_id: str
-    text: str
-    intent: str = Field(description="The intent reviewers say it is (or also is).")
-    model_value: str
-    taxonomy_version: str | None
-    reviewer: str | None
-
-
-class TaxonomyVersion(BaseModel):
-    name: str
-    version: int
-    taxonomy_version: str
-    status: Status
-    active: bool
-    created_by: str | None
-    created_at: str
-    approved_by: str | None = None
-    approved_at: str | None = None
-    validation: dict[str, Any] | None = None
-
-
-class Proposal(BaseModel):
-    version: TaxonomyVersion
-    based_on: str = Field(description="The taxonomy the draft extends.")
-    added: dict[str, int] = Field(description="Examples added per intent.")
-    candidates: int
-
-
-class IntentFigure(BaseModel):
-    intent: str
-    reviewed: int
-    active_accuracy: float | None
-    draft_accuracy: float | None
-
-
-class ValidationReport(BaseModel):
-    version: int
-    taxonomy_version: str
-    based_on: str
-    reviewed: int
-    folds: int
-    active_accuracy: float
-    draft_accuracy: float
-    intents: list[IntentFigure]
 
 
 def _active_content(db: Warehouse) -> tuple[dict[str, Any], str]:

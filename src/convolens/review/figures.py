@@ -26,8 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, Field
-
+from convolens.review.models import Agreement, QualityReport, ValueQuality, WeekQuality
 from convolens.store.warehouse import Warehouse
 
 __all__ = [
@@ -45,63 +44,6 @@ __all__ = [
 Z95 = 1.959963984540054
 DEFAULT_BAR = 0.7
 DEFAULT_MIN_REVIEWS = 20
-
-
-class ValueQuality(BaseModel):
-    component: str
-    label: str
-    taxonomy_version: str | None
-    value: str
-    reviewed: int = Field(description="Random-stratum items with a verdict.")
-    correct: int
-    precision: float | None
-    precision_low: float | None
-    precision_high: float | None
-    recall: float | None = None
-    recall_low: float | None = None
-    recall_high: float | None = None
-    missed: int = Field(
-        0, description="Items where reviewers said this value applies and the model did not."
-    )
-    flagged: bool = False
-
-
-class Agreement(BaseModel):
-    component: str
-    label: str
-    taxonomy_version: str | None
-    reviewed: int
-    precision: float | None = Field(description="Over all values, each weighted by its population.")
-    precision_low: float | None
-    precision_high: float | None
-    model_human_kappa: float | None
-    human_pairs: int
-    human_agreement: float | None
-    human_human_kappa: float | None
-    human_human_alpha: float | None
-
-
-class WeekQuality(BaseModel):
-    component: str
-    label: str
-    taxonomy_version: str | None
-    value: str
-    week: str
-    reviewed: int
-    precision: float | None
-    precision_low: float | None
-    precision_high: float | None
-
-
-class QualityReport(BaseModel):
-    bar: float
-    min_reviews: int
-    items: int
-    reviews: int
-    values: list[ValueQuality]
-    agreement: list[Agreement]
-    weeks: list[WeekQuality]
-    flagged: list[str] = Field(description="'label=value' of each flagged value.")
 
 
 def wilson(successes: float, n: float, z: float = Z95) -> tuple[float, float] | None:

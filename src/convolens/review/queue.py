@@ -18,10 +18,21 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
-
+from convolens.review.models import (  # noqa: F401
+    MAX_PER_STRATUM,
+    MAX_VALUE_CHARS,
+    BatchSummary,
+    EvidenceView,
+    QueueStatus,
+    Review,
+    ReviewInput,
+    ReviewItem,
+    SampleSpec,
+    Stratum,
+    Verdict,
+)
 from convolens.review.values import VALUE_KEYS, categorical_value, margin
 from convolens.store.warehouse import Warehouse, WarehouseError, now_utc
 
@@ -40,12 +51,6 @@ __all__ = [
     "record_review",
 ]
 
-Stratum = Literal["random", "low_confidence", "disagreement"]
-Verdict = Literal["accept", "correct", "skip"]
-# A sample of thousands is a project, not a queue; and one value name is a short word.
-MAX_PER_STRATUM = 1000
-MAX_VALUE_CHARS = 100
-
 
 class ReviewError(WarehouseError):
     """A review that cannot be stored (unknown item, repeated reviewer, bad value)."""
@@ -53,83 +58,6 @@ class ReviewError(WarehouseError):
     def __init__(self, message: str, *, status: int = 422) -> None:
         super().__init__(message)
         self.status = status
-
-
-class SampleSpec(BaseModel):
-    component: str | None = Field(default=None, max_length=100, description="Default: all.")
-    label: str | None = Field(default=None, max_length=100, description="Default: all.")
-    value: str | None = Field(default=None, max_length=MAX_VALUE_CHARS)
-    per_value: int = Field(default=20, ge=0, le=MAX_PER_STRATUM, description="Random items.")
-    low_confidence: int = Field(default=5, ge=0, le=MAX_PER_STRATUM)
-    disagreement: int = Field(default=5, ge=0, le=MAX_PER_STRATUM)
-    disagreement_margin: float = Field(default=0.15, ge=0, le=1)
-    second_share: float = Field(
-        default=0.2, ge=0, le=1, description="Share of items a second reviewer checks."
-    )
-    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
-
-
-class BatchSummary(BaseModel):
-    batch_id: str
-    items: int
-    second_reviews: int
-    # "component/label/value" -> {stratum: items}
-    strata: dict[str, dict[str, int]]
-
-
-class EvidenceView(BaseModel):
-    utterance_id: str
-    seq: int
-    role: str | None = None
-    # The utterance's text cut at the evidence spans: (text, marked) pieces in order.
-    pieces: list[tuple[str, bool]]
-
-
-class ReviewItem(BaseModel):
-    item_id: str
-    batch_id: str
-    conversation_id: str
-    utterance_id: str | None
-    component: str
-    label: str
-    value: str
-    taxonomy_version: str | None
-    confidence: float | None
-    stratum: Stratum
-    weight: float
-    reviews_wanted: int
-    reviews_done: int
-    choices: list[str] = Field(default_factory=list)
-    evidence: list[EvidenceView] = Field(default_factory=list)
-
-
-class ReviewInput(BaseModel):
-    verdict: Verdict
-    corrected_value: str | None = Field(default=None, min_length=1, max_length=MAX_VALUE_CHARS)
-    missed_values: list[str] = Field(default_factory=list, max_length=20)
-    note: str | None = Field(default=None, max_length=2000)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ReviewInput:
-        if self.verdict == "correct" and not (self.corrected_value or self.missed_values):
-            raise ValueError("a correction names the right value or a missed one")
-        if self.verdict != "correct" and (self.corrected_value or self.missed_values):
-            raise ValueError("only a 'correct' verdict carries values")
-        if any(not v or len(v) > MAX_VALUE_CHARS for v in self.missed_values):
-            raise ValueError(f"missed values are 1 to {MAX_VALUE_CHARS} characters")
-        return self
-
-
-class Review(BaseModel):
-    review_id: str
-    item_id: str
-    reviewer: str
-    reviewer_name: str | None
-    verdict: Verdict
-    corrected_value: str | None
-    missed_values: list[str]
-    note: str | None
-    created_at: str
 
 
 def _population(db: Warehouse, spec: SampleSpec) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
@@ -408,14 +336,6 @@ def record_review(
         note=review.note,
         created_at=created.isoformat(),
     )
-
-
-class QueueStatus(BaseModel):
-    batch_id: str
-    created_at: str
-    items: int
-    reviewed: int
-    waiting: int
 
 
 def queue_status(db: Warehouse) -> list[QueueStatus]:

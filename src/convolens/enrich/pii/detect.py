@@ -199,6 +199,9 @@ _NOT_NAMES = frozenset(
 )
 
 
+_SURE_OF_A_FUNCTION_WORD = 0.9
+
+
 @functools.lru_cache(maxsize=1)
 def stop_words() -> frozenset[str]:
     """spaCy's English stop words, read from its data module without importing spaCy: the
@@ -299,11 +302,15 @@ class Detector:
                 continue
             found = self._patterns(text)
             threshold, veto = self.config.person_threshold, self.config.business_veto
+            stop = stop_words()
             for word in tagged:
                 p = word.prob(self.ner, "PER")
                 business = sum(word.prob(self.ner, kind) for kind in ("ORG", "LOC", "MISC"))
+                # The low threshold serves recall on rare names; a function word ("Happy
+                # to be here": "be" at 0.47) needs the model to be sure.
+                common = text[word.start : word.end].lower() in stop
                 if (
-                    p >= threshold
+                    p >= (max(threshold, _SURE_OF_A_FUNCTION_WORD) if common else threshold)
                     and business < veto
                     and any(c.isalpha() for c in text[word.start : word.end])
                 ):
