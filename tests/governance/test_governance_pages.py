@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from live_server import ROOT, Server, role_keys, wait_job
+from live_server import ROOT, Server, chromium, role_keys, sign_in, wait_job
 
 from convolens.client import Client
 from convolens.ingest.pipeline import ingest_paths
@@ -27,7 +27,6 @@ from convolens.store.warehouse import Warehouse
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "review"))
 from review_corpus import build
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "tests" / "artifacts" / "screenshots"
 EMAIL = "erase.me.dashboard@example.org"
 ERASED = ("gov-erase-1", "gov-erase-2")  # two chats of the person
@@ -95,28 +94,8 @@ def keys(served: Server) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-def _sign_in(browser: Any, server: Server, key: str) -> Any:
-    context = browser.new_context(viewport={"width": 1300, "height": 900}, base_url=server.url)
-    page = context.new_page()
-    page.goto("/dashboard/login")
-    page.fill("#api_key", key)
-    page.click("form[action='/dashboard/login'] button[type=submit]")
-    page.wait_for_url("**/dashboard/")
-    return page
+    with chromium() as launched:
+        yield launched
 
 
 def _peek(server: Server, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
@@ -161,7 +140,7 @@ def test_retention_and_erasure_from_the_page(
         assert submitted.status_code == 202, submitted.text
         assert wait_job(api, submitted.json()["job_id"])["status"] == "completed"
     assert {*ERASED, KEPT, LATE_EXPIRED} <= _sources(served)
-    page = _sign_in(browser, served, keys["admin"])
+    page = sign_in(browser, served, keys["admin"])
     assert page.locator("header nav a[data-page=erasure]").count() == 1
     page.click("header nav a[data-page=erasure]")
     assert page.inner_text("#retention-policy tr[data-layer=text] td") == "3000 days"
@@ -258,7 +237,7 @@ def test_taxonomy_propose_validate_activate(
 ) -> None:
     corrected = _review_intents(served, keys["analyst"])
     assert corrected == 3
-    page = _sign_in(browser, served, keys["admin"])
+    page = sign_in(browser, served, keys["admin"])
     page.click("header nav a[data-page=taxonomies]")
     before = {s.get_attribute("data-version") for s in page.locator("section.taxonomy").all()}
     page.click("#form-propose button[type=submit]")

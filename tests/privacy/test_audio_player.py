@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from live_server import chromium
 from planted_audio import ROOT, RecordedServer, recorded_server
 
-CHROMIUM = Path(os.environ.get("CONVOLENS_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = Path(
     os.environ.get("CONVOLENS_SCREENSHOTS", ROOT / "tests" / "artifacts" / "screenshots")
 )
@@ -31,21 +31,9 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RecordedServe
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            headless=True,
-            # Playback without a sound card; a click is the gesture a page needs anyway.
-            args=["--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"],
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
+    # Playback without a sound card; a click is the gesture a page needs anyway.
+    with chromium("--autoplay-policy=no-user-gesture-required") as launched:
+        yield launched
 
 
 def _page(browser: Any, recorded: RecordedServer, role: str, width: int = 1400) -> Any:

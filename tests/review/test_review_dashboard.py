@@ -16,11 +16,10 @@ import httpx
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "service"))
-from live_server import ROOT, Server, role_keys
+from live_server import ROOT, Server, chromium, role_keys, sign_in
 
 from convolens.store.warehouse import Warehouse
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "tests" / "artifacts" / "screenshots"
 
 
@@ -46,28 +45,8 @@ def keys(served: Server) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox", "--disable-gpu"]
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-def _sign_in(browser: Any, server: Server, key: str) -> Any:
-    context = browser.new_context(viewport={"width": 1300, "height": 900}, base_url=server.url)
-    page = context.new_page()
-    page.goto("/dashboard/login")
-    page.fill("#api_key", key)
-    page.click("form[action='/dashboard/login'] button[type=submit]")
-    page.wait_for_url("**/dashboard/")
-    return page
+    with chromium() as launched:
+        yield launched
 
 
 def _reviews(server: Server) -> list[dict[str, Any]]:
@@ -87,7 +66,7 @@ def _reviews(server: Server) -> list[dict[str, Any]]:
 def test_keyboard_review_and_quality_flags(
     served: Server, keys: dict[str, str], browser: Any
 ) -> None:
-    page = _sign_in(browser, served, keys["analyst"])
+    page = sign_in(browser, served, keys["analyst"])
     page.goto("/dashboard/review")
     assert page.locator("#review-empty").is_visible()
     page.fill("#form-sample input[name=component]", "sentiment")
@@ -135,7 +114,7 @@ def test_keyboard_review_and_quality_flags(
     page.screenshot(path=str(SCREENSHOTS / "label-quality.png"), full_page=True)
     page.context.close()
 
-    viewer = _sign_in(browser, served, keys["viewer"])
+    viewer = sign_in(browser, served, keys["viewer"])
     assert "Label quality" in viewer.inner_text("header nav")
     assert "Review" not in viewer.inner_text("header nav").split()
     viewer.goto("/dashboard/quality")

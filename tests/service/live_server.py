@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -104,3 +106,40 @@ class Receiver:
         self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.http.server_address[1]}/hook"
         threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+
+CHROMIUM = Path(os.environ.get("CONVOLENS_CHROMIUM", "/usr/bin/chromium"))
+
+
+@contextmanager
+def chromium(*extra_args: str) -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (its own browser download needs internet).
+
+    A missing browser is a broken setup, never a silent pass: `make test` installs it.
+    """
+    import pytest
+    from playwright.sync_api import sync_playwright
+
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", *extra_args],
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def sign_in(browser: Any, server: Server, key: str, width: int = 1300, height: int = 900) -> Any:
+    """A page of a new browser context signed in to the dashboard with `key`."""
+    context = browser.new_context(viewport={"width": width, "height": height}, base_url=server.url)
+    page = context.new_page()
+    page.goto("/dashboard/login")
+    page.fill("#api_key", key)
+    page.click("form[action='/dashboard/login'] button[type=submit]")
+    page.wait_for_url("**/dashboard/")
+    return page

@@ -36,7 +36,7 @@ from convolens.cli.engine_options import (
 )
 from convolens.engine import Engine
 from convolens.engine.recordings import ingest_on
-from convolens.enrich.config import ComponentSettings, load_component_settings
+from convolens.enrich.config import ComponentSettings, active_definitions, load_component_settings
 from convolens.enrich.pii.policy import PiiConfig
 from convolens.enrich.registry import (
     DEFAULT_COMPONENTS,
@@ -417,7 +417,9 @@ def analyze(
             warehouse,
             recompute=recompute,
             components=[] if metrics_only else component,
-            settings=settings,
+            # A taxonomy or trackers activated over the API or `convolens taxonomy
+            # activate` label CLI runs too, as they do the server's.
+            settings=settings.with_overrides(active_definitions(warehouse)),
             skip=skip,
             engine=running,
         )

@@ -20,6 +20,7 @@ beside its taxonomy and tracker files.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,31 @@ class ComponentSettings:
                 if key not in table and isinstance(path, str):
                     table[key] = path
         return table
+
+    def with_overrides(self, overrides: dict[str, dict[str, Any]]) -> ComponentSettings:
+        """These settings with each component's table updated by `overrides` (the active
+        API-managed definitions win over the config file, as in the server)."""
+        tables = {name: dict(table) for name, table in self.tables.items()}
+        for name, extra in overrides.items():
+            tables[name] = {**tables.get(name, {}), **extra}
+        return ComponentSettings(tables)
+
+
+def active_definitions(db: Any) -> dict[str, dict[str, Any]]:
+    """Component settings from the warehouse's active definitions (taxonomy and trackers
+    managed over the API or `convolens taxonomy activate`): {"intents": {"taxonomy": ...}}.
+
+    `db` is a Warehouse; the CLI reads them so a conversation labelled from the command line
+    gets the same taxonomy as one labelled by the server.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for row in db.query("SELECT kind, content FROM definitions WHERE active"):
+        data = json.loads(row["content"])
+        if row["kind"] == "taxonomy":
+            out["intents"] = {"taxonomy": data}
+        else:
+            out["trackers"] = {"trackers": data}
+    return out
 
 
 def load_component_settings(path: Path | None) -> ComponentSettings:

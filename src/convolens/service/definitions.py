@@ -15,6 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field
 
+from convolens.enrich.config import active_definitions
 from convolens.enrich.taxonomy import load_taxonomy
 from convolens.enrich.trackers import load_trackers
 from convolens.service.errors import ApiError
@@ -137,11 +138,4 @@ def list_definitions(db: Warehouse, kind: Kind, *, content: bool = False) -> lis
 
 def overrides(db: Warehouse) -> dict[str, dict[str, Any]]:
     """Component settings from the active definitions: {"intents": {"taxonomy": {...}}}."""
-    out: dict[str, dict[str, Any]] = {}
-    for row in db.query("SELECT kind, content FROM definitions WHERE active"):
-        data = json.loads(row["content"])
-        if row["kind"] == "taxonomy":
-            out["intents"] = {"taxonomy": data}
-        else:
-            out["trackers"] = {"trackers": data}
-    return out
+    return active_definitions(db)
