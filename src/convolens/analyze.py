@@ -26,7 +26,7 @@ from convolens.metrics import (
     Segment,
     compute_metrics,
 )
-from convolens.store.lake import Lake, StagedFiles, tables_from_columns
+from convolens.store.lake import Lake, StagedFiles, staged_run, tables_from_columns
 from convolens.store.warehouse import Warehouse, now_utc
 
 __all__ = [
@@ -249,9 +249,8 @@ def analyze(
             chunk = keys[offset : offset + chunk_size]
             yield MetricsTask(run_id, list(_inputs(warehouse, chunk)), now_utc())
 
-    staged: list[StagedFiles] = []
     spec = WorkerSpec(MetricsWorker, (lake.uri if lake else None,))
-    try:
+    with staged_run(warehouse, run_id) as staged:
         for result in engine.run(spec, tasks()):
             if result.staged is not None:
                 staged.append(result.staged)
@@ -261,14 +260,6 @@ def analyze(
             report.utterances += result.utterances
             if on_progress:
                 on_progress(len(result.keys))
-    except BaseException:
-        if lake is not None:
-            lake.abandon(run_id)
-        raise
-    if lake is not None:
-        # The run's metrics become visible at once, or (killed before this) not at all.
-        lake.commit(run_id, staged)
-        warehouse.refresh_lake()
     report.elapsed_s = time.perf_counter() - started
     warehouse.finish_run(
         run_id,

@@ -21,7 +21,7 @@ from convolens.engine.base import BatchWorker, Engine, WorkerSpec
 from convolens.engine.local import LocalEngine
 from convolens.enrich.base import Annotation, Component, Doc
 from convolens.enrich.registry import DEFAULT_COMPONENTS, get_component
-from convolens.store.lake import Lake, StagedFiles, tables_from_columns
+from convolens.store.lake import Lake, StagedFiles, staged_run, tables_from_columns
 from convolens.store.reader import load_conversations
 from convolens.store.redaction import TextRewrite, store_rewrites
 from convolens.store.warehouse import Warehouse, now_utc
@@ -269,8 +269,7 @@ def enrich(
                 now_utc(),
             )
 
-    staged: list[StagedFiles] = []
-    try:
+    with staged_run(warehouse, run_id) as staged:
         for result in engine.run(spec, tasks()):
             _store_chunk(warehouse, result, run_id)
             if result.staged:
@@ -283,14 +282,6 @@ def enrich(
             report.utterances += result.utterances
             if on_progress:
                 on_progress(len(result.keys))
-    except BaseException:
-        if lake is not None:
-            lake.abandon(run_id)
-        raise
-    if lake is not None:
-        # The run's labels become visible at once, or (killed before this) not at all.
-        lake.commit(run_id, staged)
-        warehouse.refresh_lake()
     report.elapsed_s = time.perf_counter() - started
     warehouse.finish_run(run_id, {"conversations": report.conversations, "labels": report.labels})
     return report

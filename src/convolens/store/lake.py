@@ -20,7 +20,8 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +35,7 @@ import pyarrow.parquet as pq
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["LAKE_LAYERS", "Lake", "LakeError", "StagedFiles"]
+__all__ = ["LAKE_LAYERS", "Lake", "LakeError", "StagedFiles", "staged_run"]
 
 # The layers written by the engines (analyze: metrics, enrich: labels). The normalised
 # layers stay in the DuckDB file: versioning and duplicate checks need its catalog.
@@ -264,6 +265,24 @@ class Lake:
         except OSError as exc:
             if "not found" not in str(exc).lower() and "does not exist" not in str(exc).lower():
                 raise
+
+
+@contextmanager
+def staged_run(warehouse: Any, run_id: str) -> Iterator[list[StagedFiles]]:
+    """Collects the files workers stage for one run of `warehouse` (a Warehouse) and
+    commits them when the block ends, so the run's rows become visible at once or, if the
+    block fails or is killed, not at all. Without a lake there is nothing to stage."""
+    lake = warehouse.lake
+    staged: list[StagedFiles] = []
+    try:
+        yield staged
+    except BaseException:
+        if lake is not None:
+            lake.abandon(run_id)
+        raise
+    if lake is not None:
+        lake.commit(run_id, staged)
+        warehouse.refresh_lake()
 
 
 def tables_from_columns(
