@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,14 @@ class EncoderPass:
         return float(self.heads[head][row, columns].sum())
 
 
+def _threads_given() -> int | None:
+    """The CPU threads this process was given, if it was: OMP_NUM_THREADS, which Ray sets
+    to an actor's CPUs and the benchmarks pin to 1. Without it onnxruntime takes every core,
+    and two one-CPU actors on one machine would each run a pool as wide as the machine."""
+    value = os.environ.get("OMP_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
 class ConversationEncoder:
     """Loads the int8 ONNX encoder and its tokenizer once; `encode` labels texts."""
 
@@ -93,6 +102,7 @@ class ConversationEncoder:
         self.tokenizer.enable_truncation(max_length=int(meta["max_length"]))
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         options = ort.SessionOptions()
+        threads = threads or _threads_given()
         if threads:
             options.intra_op_num_threads = threads
         self.session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
