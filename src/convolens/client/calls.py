@@ -238,10 +238,12 @@ class _Base:
         q: str | None,
         limit: int,
         offset: int,
+        conversation_type: str | None = None,
     ) -> dict[str, Any]:
         return dict(
             channel=channel, agent=agent, since=since, until=until, intent=intent, topic=topic,
             sentiment=sentiment, tracker=tracker, signal=signal, q=q, limit=limit, offset=offset,
+            type=conversation_type,
         )  # fmt: skip
 
 

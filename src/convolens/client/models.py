@@ -28,6 +28,7 @@ __all__ = [
     "ConversationList",
     "ConversationResult",
     "ConversationSummary",
+    "ConversationTypeInfo",
     "Definition",
     "Deleted",
     "Evidence",
@@ -39,6 +40,8 @@ __all__ = [
     "Metrics",
     "Participant",
     "ParticipantIn",
+    "StructuredSummary",
+    "SummaryItem",
     "Utterance",
     "Webhook",
     "WebhookCreated",
@@ -48,7 +51,7 @@ __all__ = [
 JobStatus = Literal["scheduled", "running", "completed", "failed"]
 # The parts of a conversation's results (GET /v1/conversations/{id}/{part}).
 PARTS: tuple[str, ...] = (
-    "sentiment", "intents", "topics", "entities", "questions", "action_items",
+    "type", "sentiment", "intents", "topics", "entities", "questions", "action_items",
     "trackers", "signals", "resolution", "summary", "pii",
 )  # fmt: skip
 
@@ -161,6 +164,76 @@ class Label(_Model):
         return data
 
 
+class ConversationTypeInfo(_Model):
+    """What kind of conversation it is (the `conversation.type` label, read for a person):
+    support, sales, meeting, interview or other."""
+
+    type: str = Field(description="support, sales, meeting, interview or other.")
+    confidence: float | None = Field(
+        default=None, description="The winning type's share of the evidence, 0..1; 1 when set "
+        "by configuration."
+    )  # fmt: skip
+    customer: bool = Field(default=False, description="Someone outside is served (a customer).")
+    overridden: bool = Field(
+        default=False,
+        description="Set per source by configuration (by_source, by_queue, by_tag, by_channel), "
+        "not inferred.",
+    )
+    reasons: list[str] = Field(default_factory=list, description="Why this type.")
+    scores: dict[str, float] = Field(default_factory=dict, description="Each type's score.")
+    evidence: list[Evidence] = Field(
+        default_factory=list, description="The words whose cues counted for this type."
+    )
+
+
+class SummaryItem(_Model):
+    """One item of a structured summary field: the sentence (lead-in filler cut), who said
+    it, and the span of the utterance it rests on."""
+
+    text: str
+    utterance_id: str = Field(description="The utterance it rests on.")
+    start: int = Field(description="First character of the span in that utterance.")
+    end: int = Field(description="One past the span's last character.")
+    speaker: str | None = None
+    owner: str | None = Field(default=None, description="Next steps, action items: who.")
+    due: str | None = Field(default=None, description="Action items: ISO date, if said.")
+    kind: str | None = Field(default=None, description="Action items: commitment or request.")
+    status: str | None = Field(default=None, description="Support outcome: the resolution.")
+    name: str | None = Field(default=None, description="Competitors: the name.")
+    title: str | None = Field(default=None, description="Meeting topics: the topic's words.")
+    start_time: float | None = Field(default=None, description="Topics: start, in seconds.")
+    end_time: float | None = Field(default=None, description="Topics: end, in seconds.")
+    first_turn: int | None = Field(default=None, description="Topics: first utterance (seq).")
+    last_turn: int | None = Field(default=None, description="Topics: last utterance (seq).")
+    evidence: list[Evidence] = Field(
+        default_factory=list, description="The span(s) it rests on (utterance_id, start, end)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _own_span(cls, data: Any) -> Any:
+        # Stored items carry their span flat; the evidence list names it like a label's.
+        if isinstance(data, dict) and not data.get("evidence") and "utterance_id" in data:
+            data = dict(data)
+            data["evidence"] = [{k: data.get(k) for k in ("utterance_id", "start", "end")}]
+        return data
+
+
+class StructuredSummary(_Model):
+    """The summary a person would write for this type of conversation (the
+    `summary.extractive` label, read for a person): an overview line and named fields."""
+
+    type: str = Field(description="The conversation type the fields are for.")
+    overview: str | None = Field(default=None, description="A short third-person line.")
+    fields: dict[str, list[SummaryItem]] = Field(
+        default_factory=dict,
+        description="support: reason, actions_taken, outcome, next_steps; sales: needs, "
+        "objections, competitors, next_steps, commitments; meeting: topics, decisions, "
+        "action_items, open_questions; interview: questions, key_points, topics; other: "
+        "key_points, action_items. An empty list: nothing to rest it on.",
+    )
+
+
 class Participant(_Model):
     participant_id: str
     name: str | None = None
@@ -221,6 +294,7 @@ class ConversationResult(_Model):
     header: ConversationHeader = Field(validation_alias=AliasChoices("conversation", "header"))
     utterances: list[Utterance] = Field(default_factory=list)
     metrics: Metrics = Field(default_factory=Metrics)
+    type: list[Label] | None = None
     sentiment: list[Label] | None = None
     intents: list[Label] | None = None
     topics: list[Label] | None = None
@@ -232,6 +306,9 @@ class ConversationResult(_Model):
     resolution: list[Label] | None = None
     summary: list[Label] | None = None
     pii: list[Label] | None = None
+    # Read from the `type` and `summary` parts (present when those parts were asked for).
+    conversation_type: ConversationTypeInfo | None = None
+    structured_summary: StructuredSummary | None = None
 
     @property
     def conversation_id(self) -> str:
@@ -268,6 +345,7 @@ class ConversationSummary(_Model):
     utterance_count: int
     primary_intent: str | None = None
     sentiment: str | None = None
+    conversation_type: str | None = None
 
 
 class ConversationList(_Model):

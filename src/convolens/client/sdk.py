@@ -205,7 +205,7 @@ class Client(_Base, ReviewMethods, GovernanceMethods):
         return self._do(_conversation(conversation_id, words, parts))
 
     def part(self, conversation_id: str, name: str) -> list[Label]:
-        """One part's labels (sentiment, intents, topics, entities, questions,
+        """One part's labels (type, sentiment, intents, topics, entities, questions,
         action_items, trackers, signals, resolution, summary, pii)."""
         path = f"/v1/conversations/{conversation_id}/{name}"
         return self._do(_Call("GET", path, _model(list[Label])))
@@ -225,11 +225,13 @@ class Client(_Base, ReviewMethods, GovernanceMethods):
         q: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        conversation_type: str | None = None,
     ) -> ConversationList:
-        """Conversations, newest first, filtered by channel, agent, dates, labels or text."""
+        """Conversations, newest first, filtered by channel, agent, dates, labels, text or
+        conversation type (support, sales, meeting, interview, other)."""
         filters = self._filters(
             channel, agent, since, until, intent, topic, sentiment, tracker, signal, q,
-            limit, offset,
+            limit, offset, conversation_type,
         )  # fmt: skip
         return self._do(_conversations(filters))
 
@@ -481,10 +483,11 @@ class AsyncClient(_Base, AsyncReviewMethods, AsyncGovernanceMethods):
         q: str | None = None,
         limit: int = 50,
         offset: int = 0,
+        conversation_type: str | None = None,
     ) -> ConversationList:
         filters = self._filters(
             channel, agent, since, until, intent, topic, sentiment, tracker, signal, q,
-            limit, offset,
+            limit, offset, conversation_type,
         )  # fmt: skip
         return await self._do(_conversations(filters))
 

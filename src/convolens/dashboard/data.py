@@ -24,7 +24,7 @@ from convolens.dashboard.transcript import (
     spans_by_utterance,
     timeline,
 )
-from convolens.service import results
+from convolens.service import results, understanding
 from convolens.service.auth import Principal
 from convolens.service.params import EARLIEST, LATEST
 from convolens.store.warehouse import Warehouse
@@ -232,6 +232,9 @@ def conversation_view(db: Warehouse, principal: Principal, ref: str) -> Conversa
     rows = results.utterances(db, cid, words=True)
     every = tuple(sorted({name for names_ in results.PARTS.values() for name in names_}))
     labels = results.labels(db, cid, every)
+    # Resolution, escalation, churn: none on a page where the type gives them no meaning.
+    kind = understanding.conversation_type(labels)
+    labels = [row for row in labels if not understanding.support_only(row, kind)]
     parts = {
         part: [row for row in labels if row["label"] in label_names]
         for part, label_names in results.PARTS.items()

@@ -14,6 +14,7 @@ from convolens.dashboard import charts, corpus, data, headline
 from convolens.dashboard.daterange import DateRange, latest_day
 from convolens.dashboard.label_flags import mark_flagged
 from convolens.dashboard.transcript import recording_player
+from convolens.dashboard.type_summary import type_panel
 from convolens.service.auth import Principal, Role
 from convolens.store.warehouse import Warehouse
 
@@ -142,7 +143,6 @@ def conversation(db: Warehouse, principal: Principal, ref: str) -> dict[str, Any
     by_kind: dict[str, list[Any]] = {}
     for item in view.insights:
         by_kind.setdefault(item.kind, []).append(item)
-    first = {p: (rows[0]["value"] if rows else None) for p, rows in view.parts.items()}
     conv_sentiment = next(
         (r["value"] for r in view.parts["sentiment"] if r["label"] == "sentiment.conversation"),
         None,
@@ -153,10 +153,12 @@ def conversation(db: Warehouse, principal: Principal, ref: str) -> dict[str, Any
     resolution = next(
         (r["value"] for r in view.parts["resolution"] if r["label"] == "resolution.status"), None
     )
+    # The LLM's summary where one was written; the overview line heads the type panel.
     summary = next(
         (r["value"] for r in view.parts["summary"] if r["label"] == "summary.abstractive"),
-        first["summary"],
+        None,
     )
+    panel = type_panel(view.parts["type"] + view.parts["summary"], view.utterances)
     entities = next(
         (r["value"] for r in view.parts["entities"] if r["label"] == "entity.summary"), None
     )
@@ -169,6 +171,7 @@ def conversation(db: Warehouse, principal: Principal, ref: str) -> dict[str, Any
         "primary": primary,
         "resolution": resolution,
         "summary": summary,
+        "panel": panel,
         "entities": (entities or {}).get("entities", [])[:15],
         # The recording with its PII beeped, where one is kept (transcript.recording_player).
         "recording": recording_player(db, view.header),

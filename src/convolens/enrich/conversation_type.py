@@ -17,8 +17,9 @@ The decision weighs four kinds of evidence, each adding to a type's score:
   "evaluating" / "agenda", "action item" / "tell me about your experience"), counted once
   per utterance, so one word cannot decide a long conversation.
 
-The label `conversation.type` carries {type, customer, scores, reasons}; its evidence is
-the utterances whose cues counted, its confidence the winning share of the scores.
+The label `conversation.type` carries {type, customer, scores, reasons} (and `overridden`
+when configuration set it); its evidence is the utterances whose cues counted, its
+confidence the winning share of the scores.
 """
 
 from __future__ import annotations
@@ -153,7 +154,7 @@ def classify(doc: Doc, settings: ConversationTypeConfig | None = None) -> Annota
     if forced is not None:
         kind, reason = forced
         value = {"type": kind, "customer": has_customer, "scores": {kind: 1.0}}
-        value["reasons"] = [reason]
+        value["reasons"], value["overridden"] = [reason], True
         return Annotation(LABEL, value, 1.0, None, [])
 
     scores = dict.fromkeys(CONVERSATION_TYPES, 0.0)

@@ -27,6 +27,8 @@ __all__ = [
 
 # API part -> the label names it gathers.
 PARTS: dict[str, tuple[str, ...]] = {
+    # What kind of conversation (support, sales, meeting, ...): the other parts' context.
+    "type": ("conversation.type",),
     "sentiment": (
         "sentiment.utterance",
         "sentiment.participant",
@@ -171,6 +173,7 @@ def conversation_filter_sql(
     tracker: str | None = None,
     signal: str | None = None,
     q: str | None = None,
+    conversation_type: str | None = None,
 ) -> tuple[str, list[Any]]:
     """WHERE clause over `conversations_current c` for the list endpoint's filters."""
     clauses: list[str] = []
@@ -208,6 +211,8 @@ def conversation_filter_sql(
         has_label("tracker.match", "l.value->>'tracker' = ?", tracker)
     if signal:
         has_label("signal", "l.value->>'signal' = ?", signal)
+    if conversation_type:
+        has_label("conversation.type", "l.value->>'type' = ?", conversation_type)
     if q:
         clauses.append(
             "(c.subject ILIKE ? OR EXISTS (SELECT 1 FROM utterances_current u "

@@ -27,7 +27,7 @@ from convolens.ingest.json_conversations import RecordError, conversation_from_r
 from convolens.ingest.mapping import MappingError, parse_mapping_text
 from convolens.ingest.registry import adapter_names
 from convolens.model import conversation_id_for
-from convolens.service import results
+from convolens.service import results, understanding
 from convolens.service.auth import Principal, Role, require
 from convolens.service.errors import ApiError, ErrorResponse, public_reason
 from convolens.service.jobs import Job, JobQueue
@@ -299,6 +299,14 @@ def list_conversations(
     tracker: str | None = None,
     signal: str | None = None,
     q: Annotated[str | None, Query(description="Free text in subject or messages.")] = None,
+    conversation_type: Annotated[
+        str | None,
+        Query(
+            alias="type",
+            pattern="^(support|sales|meeting|interview|other)$",
+            description="The conversation type (support, sales, meeting, interview, other).",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ConversationList:
@@ -307,6 +315,7 @@ def list_conversations(
     where, params = results.conversation_filter_sql(
         caller, channel=channel, agent=agent, since=since, until=until, intent=intent,
         topic=topic, sentiment=sentiment, tracker=tracker, signal=signal, q=q,
+        conversation_type=conversation_type,
     )  # fmt: skip
     total = db.query(f"SELECT count(*) AS n FROM conversations_current c{where}", params)[0]["n"]
     rows = db.query(
@@ -315,7 +324,9 @@ def list_conversations(
         "(SELECT l.value->>'intent' FROM labels_current l WHERE l.conversation_id = "
         "c.conversation_id AND l.label = 'intent.primary' LIMIT 1) AS primary_intent, "
         "(SELECT l.value->>'label' FROM labels_current l WHERE l.conversation_id = "
-        "c.conversation_id AND l.label = 'sentiment.conversation' LIMIT 1) AS sentiment "
+        "c.conversation_id AND l.label = 'sentiment.conversation' LIMIT 1) AS sentiment, "
+        "(SELECT l.value->>'type' FROM labels_current l WHERE l.conversation_id = "
+        "c.conversation_id AND l.label = 'conversation.type' LIMIT 1) AS conversation_type "
         f"FROM conversations_current c{where} "
         f"ORDER BY c.started_at DESC NULLS LAST, c.conversation_id LIMIT {limit} OFFSET {offset}",
         params,
@@ -363,6 +374,11 @@ def get_conversation(
     }
     for name in chosen:
         out[name] = results.part(db, cid, name)
+    # The type and the structured summary read for a person, beside their labels.
+    if "type" in out:
+        out["conversation_type"] = understanding.conversation_type(out["type"])
+    if "summary" in out:
+        out["structured_summary"] = understanding.structured_summary(out["summary"])
     return out
 
 
@@ -437,8 +453,8 @@ def get_part(
     db: Db,
     caller: Caller,
 ) -> list[dict[str, Any]]:
-    """One part: sentiment, intents, topics, entities, questions, action_items, trackers,
-    signals, resolution, summary or pii."""
+    """One part: type, sentiment, intents, topics, entities, questions, action_items,
+    trackers, signals, resolution, summary or pii."""
     _text_reader(caller)
     cid = results.find_conversation(db, caller, conversation_id)["conversation_id"]
     return results.part(db, cid, part)

@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue
 
+from convolens.client.models import ConversationTypeInfo, StructuredSummary
+
 __all__ = [
     "ConversationOut",
     "EvidenceSpan",
@@ -69,8 +71,8 @@ class LabelOut(_Open):
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [_LABEL_EXAMPLE]})
 
     label: str = Field(
-        description="The label's name, e.g. sentiment.conversation, intent.primary, "
-        "tracker.match, signal, question, action_item, summary.abstractive."
+        description="The label's name, e.g. conversation.type, sentiment.conversation, "
+        "intent.primary, tracker.match, signal, question, action_item, summary.extractive."
     )
     value: Any = Field(
         default=None, description="The label's content (an object whose fields depend on it)."
@@ -183,6 +185,7 @@ class ConversationOut(_Open):
     conversation: HeaderOut = Field(description="The header of the current version.")
     utterances: list[UtteranceOut] = Field(default_factory=list)
     metrics: MetricsOut = Field(default_factory=MetricsOut)
+    type: list[LabelOut] | None = Field(default=None, description=_PART)
     sentiment: list[LabelOut] | None = Field(default=None, description=_PART)
     intents: list[LabelOut] | None = Field(default=None, description=_PART)
     topics: list[LabelOut] | None = Field(default=None, description=_PART)
@@ -194,3 +197,14 @@ class ConversationOut(_Open):
     resolution: list[LabelOut] | None = Field(default=None, description=_PART)
     summary: list[LabelOut] | None = Field(default=None, description=_PART)
     pii: list[LabelOut] | None = Field(default=None, description=_PART)
+    conversation_type: ConversationTypeInfo | None = Field(
+        default=None,
+        description="The `type` part read for a person: type, confidence, whether set by "
+        "configuration, evidence (present with the type part; null if never classified).",
+    )
+    structured_summary: StructuredSummary | None = Field(
+        default=None,
+        description="The `summary` part read for a person: the overview line and the fields "
+        "of this type of conversation, each item with the span it rests on (present with the "
+        "summary part; null without a summary).",
+    )
