@@ -318,3 +318,22 @@ def test_agent_page_shows_own_support_call_only(analysed: Analysed) -> None:
         assert other is not None and other.status == 404
         assert "Contoso" not in page.content()
         page.context.close()
+
+
+def test_conversation_list_filters_by_type(analysed: Analysed) -> None:
+    from playwright.sync_api import expect
+
+    with chromium() as browser:
+        page = sign_in(browser, analysed.server, analysed.keys["analyst"])
+        page.goto("/dashboard/conversations")
+        expect(page.locator("#total")).to_have_text("4 found")
+        options = page.locator("select[name=type] option").all_text_contents()
+        assert options == ["any", "meeting", "sales", "support"]
+        page.select_option("select[name=type]", "sales")
+        page.click("#filters button[type=submit]")
+        expect(page.locator("#total")).to_have_text("2 found")
+        rows = page.locator("#conversation-list tbody tr")
+        assert {rows.nth(i).get_attribute("data-id") for i in range(2)} == {SALES_CALL, OVERRIDDEN}
+        assert set(page.locator("td.conversation-type").all_text_contents()) == {"sales"}
+        assert "type=sales" in page.url
+        page.context.close()

@@ -56,6 +56,7 @@ class ListFilters(BaseModel):
     tracker: str = ""
     signal: str = ""
     topic: str = ""
+    type: str = ""  # the conversation type: support, sales, meeting, interview, other
     since: str = ""  # YYYY-MM-DD, inclusive
     until: str = ""  # YYYY-MM-DD, inclusive
     q: str = ""
@@ -112,12 +113,14 @@ def list_page(db: Warehouse, principal: Principal, filters: ListFilters) -> Conv
     sentiment = (
         filters.sentiment if filters.sentiment in ("negative", "neutral", "positive") else None
     )
+    # An unknown type (an old link, a hand-edited URL) matches nothing rather than a 422.
+    kind = filters.type or None
     return list_conversations(
         db, principal, channel=filters.channel or None, agent=filters.agent or None,
         since=_day(filters.since), until=_day(filters.until, end=True),
         intent=filters.intent or None, topic=filters.topic or None, sentiment=sentiment,
         tracker=filters.tracker or None, signal=filters.signal or None, q=filters.q or None,
-        limit=PAGE_SIZE, offset=(max(filters.page, 1) - 1) * PAGE_SIZE,
+        conversation_type=kind, limit=PAGE_SIZE, offset=(max(filters.page, 1) - 1) * PAGE_SIZE,
     )  # fmt: skip
 
 
@@ -143,6 +146,7 @@ def filter_options(db: Warehouse, principal: Principal) -> dict[str, list[str]]:
         "intent": label("intent.primary", "intent"),
         "tracker": label("tracker.match", "tracker"),
         "signal": label("signal", "signal"),
+        "type": label("conversation.type", "type"),
         "sentiment": ["negative", "neutral", "positive"],
     }  # fmt: skip
 
