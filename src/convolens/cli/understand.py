@@ -185,7 +185,24 @@ def taxonomy_validate(
 def taxonomy_train(
     path: Annotated[Path, typer.Argument(help="Taxonomy YAML, or a text,category CSV.")],
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the trained model (.npz).")
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write the trained model (.npz; a folder with --fine-tune)."
+        ),
+    ] = None,
+    fine_tune: Annotated[
+        bool,
+        typer.Option(
+            "--fine-tune",
+            help="Fine-tune the encoder on the examples too (minutes on a CPU). Without "
+            "--output the model goes to the cache under the taxonomy version, where "
+            "`analyze` and the server use it for that version.",
+        ),
+    ] = False,
+    epochs: Annotated[int, typer.Option(help="With --fine-tune: passes over the examples.")] = 3,
+    seed: Annotated[int, typer.Option(help="With --fine-tune: the random seed.")] = 0,
+    max_steps: Annotated[
+        int | None, typer.Option(help="With --fine-tune: stop after this many steps (a trial).")
     ] = None,
 ) -> None:
     """Train the intent classifier from the taxonomy's examples; shows cross-validated
@@ -193,12 +210,19 @@ def taxonomy_train(
     `[components.intents] model = "FILE.npz"`."""
     from convolens.enrich.intents import train_taxonomy
 
-    with console.status("training"):
-        try:
-            report = train_taxonomy(path, output)
-        except (OSError, ValueError) as exc:
-            err.print(f"[red]error:[/] {exc}")
-            raise typer.Exit(1) from None
+    try:
+        if fine_tune:
+            from convolens.cli.intent_finetune import fine_tune_with_progress
+
+            report = fine_tune_with_progress(
+                path, output, epochs=epochs, seed=seed, max_steps=max_steps
+            )
+        else:
+            with console.status("training"):
+                report = train_taxonomy(path, output)
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(1) from None
     rows = [
         {
             "intent": s.intent,
@@ -210,8 +234,9 @@ def taxonomy_train(
     ]
     console.print(render.table(rows, title=f"{report.name}: {report.classes} intents"))
     accuracy = f"{report.cv_accuracy:.1%}" if report.cv_accuracy is not None else "n/a"
+    how = "held-out" if report.calibration == "held out" else "cross-validated"
     console.print(
-        f"cross-validated accuracy {accuracy} on {report.examples} examples; out-of-scope "
+        f"{how} accuracy {accuracy} on {report.examples} examples; out-of-scope "
         f"threshold {report.threshold:.3f} ({report.threshold_source}); "
         f"trained in {report.train_seconds:.1f} s"
     )
@@ -219,5 +244,11 @@ def taxonomy_train(
         err.print(f"[yellow]warning:[/] {message}")
     if report.weak:
         err.print(f"[yellow]weak intents (add varied examples):[/] {', '.join(report.weak)}")
-    if output is not None:
+    if report.fine_tuned_model is not None:
+        console.print(
+            f"fine-tuned {report.fine_tuned_model} for taxonomy version "
+            f"{report.taxonomy_version}"
+            + (f": wrote {output}" if output is not None else " (in the model cache)")
+        )
+    elif output is not None:
         console.print(f"wrote {output} (taxonomy version {report.taxonomy_version})")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -21,6 +21,7 @@ __all__ = [
     "CACHE_KEY",
     "MODEL_KEY",
     "SentenceEmbedder",
+    "TextEmbedder",
     "batch_utterance_embeddings",
     "default_model_path",
     "utterance_embeddings",
@@ -29,6 +30,16 @@ __all__ = [
 CACHE_KEY = "utterance_embeddings"
 MODEL_KEY = "utterance_embeddings.model_id"
 BATCH_SIZE = 64
+
+
+class TextEmbedder(Protocol):
+    """What a classifier needs from an encoder: an id, a width, unit-length rows. The shared
+    `SentenceEmbedder` is one; a taxonomy's fine-tuned intent encoder is another."""
+
+    model_id: str
+    dimension: int
+
+    def embed(self, texts: list[str]) -> np.ndarray: ...
 
 
 def default_model_path() -> Path:

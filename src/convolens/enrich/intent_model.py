@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from convolens.enrich.embeddings import SentenceEmbedder, shared_embedder
+from convolens.enrich.embeddings import TextEmbedder, shared_embedder
 from convolens.enrich.taxonomy import OUT_OF_SCOPE
 
 __all__ = [
@@ -209,7 +209,7 @@ class IntentModel:
         temperature: float,
         threshold: float,
         metadata: dict[str, Any],
-        embedder: SentenceEmbedder | None = None,
+        embedder: TextEmbedder | None = None,
     ) -> None:
         self.classes = list(classes)
         # The examples' unit embeddings and class indices, for the neighbour scores.
@@ -238,7 +238,7 @@ class IntentModel:
             raise ValueError("example embeddings and their labels differ in number")
 
     @property
-    def embedder(self) -> SentenceEmbedder:
+    def embedder(self) -> TextEmbedder:
         if self._embedder is None:
             default = self.embedding_model in ("", "all-MiniLM-L6-v2")
             self._embedder = shared_embedder(None if default else self.embedding_model)
@@ -359,7 +359,7 @@ class IntentModel:
         path: str | Path,
         *,
         taxonomy_version: str | None = None,
-        embedder: SentenceEmbedder | None = None,
+        embedder: TextEmbedder | None = None,
     ) -> IntentModel:
         """Read an artefact; refuses one trained for another taxonomy version or format."""
         with np.load(path, allow_pickle=False) as data:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,22 @@ from convolens.enrich.intent_model import (
 )
 from convolens.enrich.taxonomy import OUT_OF_SCOPE, Taxonomy
 
-__all__ = ["choose_threshold", "fit_intent_model", "train_intent_model"]
+__all__ = ["HeldOut", "choose_threshold", "fit_intent_model", "train_intent_model"]
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Labelled examples (intent names, or OUT_OF_SCOPE) that the encoder never trained on.
+
+    With a fine-tuned encoder, k-fold scores of its own training examples are too sure of
+    themselves: the encoder has already pulled each one towards its intent, so a threshold
+    placed on them would reject far more new text than intended. These examples are
+    scored instead by a head fitted without them, which is how new text will be scored;
+    then they join the final head's training set."""
+
+    texts: Sequence[str]
+    labels: Sequence[str]
+    embeddings: np.ndarray
 
 
 def _fit_linear(
@@ -138,6 +154,23 @@ def _out_of_fold(
     return np.concatenate(rows), np.vstack(blocks)
 
 
+def _held_out_scores(
+    texts: list[str],
+    y: np.ndarray,
+    embeddings: np.ndarray,
+    fitted: int,
+    n_classes: int,
+    seed: int,
+    background: int | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores of rows `fitted:` by one model fitted on rows `:fitted` (as `_out_of_fold`)."""
+    word, char, svm = _fit_linear(texts[:fitted], y[:fitted], embeddings[:fitted], seed, background)
+    memory = (unit_rows(embeddings[:fitted]), y[:fitted])
+    rows = np.arange(fitted, len(y))
+    block = _scores(word, char, svm, texts[fitted:], embeddings[fitted:], memory, n_classes)
+    return rows, block
+
+
 def _temperature(logits: np.ndarray, y: np.ndarray) -> float:
     """The softmax temperature minimising negative log-likelihood of held-out examples."""
     from scipy.optimize import minimize_scalar
@@ -202,11 +235,14 @@ def fit_intent_model(
     taxonomy_version: str = "",
     embedding_model: str = "all-MiniLM-L6-v2",
     calibrate: bool = True,
+    held_out: HeldOut | None = None,
     seed: int = 0,
 ) -> IntentModel:
     """Train on labelled texts and their embeddings (the array-level entry point; the eval
     uses it so each benchmark is embedded once). Off-topic examples form the OUT_OF_SCOPE
-    class. `calibrate=False` skips the cross-validation (temperature 1, threshold given or 0)."""
+    class. `calibrate=False` skips the cross-validation (temperature 1, threshold given or 0).
+    With `held_out` (a fine-tuned encoder's unseen examples) those examples calibrate
+    instead of k-fold cross-validation, then join the training set."""
     started = time.perf_counter()
     intents = list(dict.fromkeys(labels))
     classes = intents + ([OUT_OF_SCOPE] if len(oos_texts) else [])
@@ -220,11 +256,24 @@ def fit_intent_model(
             raise ValueError("oos_texts need oos_embeddings")
         parts.append(np.asarray(oos_embeddings, dtype=np.float32))
     vectors = np.vstack(parts)
+    fitted = len(all_texts)
+    if held_out is not None and len(held_out.texts):
+        unknown = sorted(set(held_out.labels) - set(index))
+        if unknown:
+            raise ValueError(f"held-out labels not among the training classes: {unknown[:5]}")
+        all_texts += list(held_out.texts)
+        y = np.concatenate([y, [index[label] for label in held_out.labels]])
+        vectors = np.vstack([vectors, np.asarray(held_out.embeddings, dtype=np.float32)])
 
     temperature, cv, source, scale = 1.0, None, "taxonomy", (1.0, 0.0)
     chosen = threshold
     if calibrate:
-        rows, oof = _out_of_fold(all_texts, y, vectors, len(classes), seed, background)
+        if fitted < len(all_texts):
+            rows, oof = _held_out_scores(
+                all_texts, y, vectors, fitted, len(classes), seed, background
+            )
+        else:
+            rows, oof = _out_of_fold(all_texts, y, vectors, len(classes), seed, background)
         linear, neighbours = oof[:, : len(classes)], oof[:, len(classes) :]
         logits = blend(linear, neighbours)
         temperature = _temperature(logits, y[rows])
@@ -250,8 +299,9 @@ def fit_intent_model(
         "taxonomy_version": taxonomy_version,
         "embedding_model": embedding_model,
         "embedding_dim": int(vectors.shape[1]),
-        "examples": len(texts),
-        "out_of_scope_examples": len(oos_texts),
+        "examples": int((y != index.get(OUT_OF_SCOPE, -1)).sum()),
+        "out_of_scope_examples": int((y == index.get(OUT_OF_SCOPE, -1)).sum()),
+        "calibration": "held out" if fitted < len(all_texts) else "k-fold",
         "threshold_source": source if chosen is not None else "none",
         "C": C,
         "knn_k": KNN_K,

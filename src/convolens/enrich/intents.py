@@ -2,9 +2,12 @@
 
 The taxonomy (`taxonomy.py`) is a YAML file the team owns and versions; the classifier
 (`intent_model.py`) is trained from its examples. The component uses a trained artefact
-when given one (refusing one trained for another taxonomy version), else trains at start-up
-from the taxonomy (about 5 s for the 35-intent default) and caches the model under
-$CONVOLENS_CACHE/intents/<taxonomy_version>.npz for the next run.
+when given one (refusing one trained for another taxonomy version); else the taxonomy
+version's fine-tuned model when `convolens taxonomy train --fine-tune` has made one
+(`intent_finetune.py`, in $CONVOLENS_CACHE/intents/<taxonomy_version>.finetuned/: its own
+encoder's vectors, computed for the customer turns only); else it trains on the shared
+frozen MiniLM vectors at start-up (about 5 s for the 35-intent default) and caches that
+model under $CONVOLENS_CACHE/intents/<taxonomy_version>.npz for the next run.
 
 Labels:
 - `intent.utterance` for each customer turn (role customer or unknown; agent and bot turns
@@ -31,7 +34,7 @@ import contextlib
 import re
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -42,11 +45,15 @@ from convolens.enrich.embeddings import (
     batch_utterance_embeddings,
     shared_embedder,
 )
+from convolens.enrich.intent_encoder import fine_tuned_dir, load_fine_tuned
 from convolens.enrich.intent_model import IntentModel, IntentModelMismatchError
 from convolens.enrich.intent_training import train_intent_model
 from convolens.enrich.onnx_encoder import cache_dir
 from convolens.enrich.taxonomy import DEFAULT_TAXONOMY, OUT_OF_SCOPE, Taxonomy, load_taxonomy
 from convolens.model import Role
+
+if TYPE_CHECKING:  # torch is imported only when fine-tuning
+    from convolens.enrich.intent_finetune import FineTuneSettings, Progress
 
 __all__ = [
     "BACKCHANNEL_WORDS",
@@ -112,21 +119,34 @@ class IntentComponent(Component):
             or self.config.get("embedder")
             or shared_embedder(self.config.get("embedding_model"))
         )
+        self.fine_tuned = False
         self.model = self._model()
-        self.model_id = f"{self.embedder.model_id}+svm-knn"
+        self.model_id = f"{self.model.embedding_model or self.embedder.model_id}+svm-knn"
         threshold = self.config.get("threshold")
         self.threshold = float(threshold) if threshold is not None else self.model.threshold
         self._paths = {i: self.taxonomy.path(i) for i in self.model.intents}
 
     def _model(self) -> IntentModel:
-        """The given artefact, else the cached one for this taxonomy version, else train."""
+        """The given artefact (a `.npz`, or a fine-tuned model's folder), else this taxonomy
+        version's fine-tuned model, else the cached frozen one, else train the frozen one."""
         version = self.taxonomy.taxonomy_version
         if self.config.get("model"):
+            if Path(self.config["model"]).is_dir():
+                self.fine_tuned = True
+                return load_fine_tuned(self.config["model"], version)
             return IntentModel.load(
                 self.config["model"], taxonomy_version=version, embedder=self.embedder
             )
-        cached = cached_model_path(version)
         use_cache = self.config.get("cache", True)
+        folder = fine_tuned_dir(version)
+        if use_cache and self.config.get("fine_tuned", True) and folder.is_dir():
+            try:
+                model = load_fine_tuned(folder, version)
+                self.fine_tuned = True
+                return model
+            except (IntentModelMismatchError, OSError, ValueError, KeyError):
+                pass  # incomplete or of another format: the frozen path below still works
+        cached = cached_model_path(version)
         if use_cache and cached.exists():
             try:
                 return IntentModel.load(cached, taxonomy_version=version, embedder=self.embedder)
@@ -140,15 +160,20 @@ class IntentComponent(Component):
         return model
 
     def __call__(self, batch: list[Doc]) -> list[list[Annotation]]:
-        embeddings = batch_utterance_embeddings(batch, self.embedder)
         chosen = [self._customer_turns(doc) for doc in batch]
         texts = [
             doc.conversation.utterances[i].text
             for doc, rows in zip(batch, chosen, strict=True)
             for i in rows
         ]
-        vectors = [vectors[rows] for vectors, rows in zip(embeddings, chosen, strict=True) if rows]
-        stacked = np.vstack(vectors) if vectors else np.zeros((0, self.embedder.dimension))
+        if self.fine_tuned:
+            # Its own encoder, on the customer turns only: the shared utterance vectors in
+            # Doc.cache stay the shared model's for the other components.
+            stacked = self.model.embedder.embed(texts)
+        else:
+            embeddings = batch_utterance_embeddings(batch, self.embedder)
+            vectors = [v[rows] for v, rows in zip(embeddings, chosen, strict=True) if rows]
+            stacked = np.vstack(vectors) if vectors else np.zeros((0, self.embedder.dimension))
         probs, confidence = self.model.scores(texts, stacked)
         labels, best = self.model.decide(probs, self.threshold, confidence)
         # An out_of_scope label is as sure as the turn is unlike every intent.
@@ -271,6 +296,10 @@ class IntentTrainReport(BaseModel):
     out_of_scope_recall: float | None = None
     temperature: float
     train_seconds: float
+    # "k-fold" (frozen encoder) or "held out" (fine-tuned: its unseen examples).
+    calibration: str = "k-fold"
+    # With --fine-tune: the encoder's id and where the model was written.
+    fine_tuned_model: str | None = None
     intents: list[IntentScore] = Field(default_factory=list)
     # Intents whose cross-validated accuracy is below WEAK_ACCURACY: add varied examples,
     # or merge them with the intent they are confused with.
@@ -284,19 +313,42 @@ class IntentTrainReport(BaseModel):
 WEAK_ACCURACY = 0.6
 
 
+def model_name(model: IntentModel) -> str:
+    return model.embedding_model or "all-MiniLM-L6-v2"
+
+
 def train_taxonomy(
     taxonomy: str | Path | Taxonomy,
     output: str | Path | None = None,
     *,
     embedder: SentenceEmbedder | None = None,
+    fine_tune: bool = False,
+    settings: FineTuneSettings | None = None,
+    progress: Progress | None = None,
 ) -> IntentTrainReport:
     """Train (and save to `output`, if given) the classifier of a taxonomy file, with a
-    cross-validated accuracy per intent so teams see which intents are weak."""
+    cross-validated accuracy per intent so teams see which intents are weak.
+
+    `fine_tune`: fine-tune the encoder on the examples too (minutes; needs torch) and
+    write the model folder to `output`, or by default to the model cache under the
+    taxonomy version, where the `intents` component picks it up."""
     started = time.perf_counter()
     loaded = load_taxonomy(taxonomy)
-    model = train_intent_model(loaded, embedder or shared_embedder())
-    if output is not None:
-        model.save(output)
+    fine_tuned: str | None = None
+    if fine_tune:
+        from convolens.enrich.intent_finetune import fine_tune_taxonomy
+
+        result = fine_tune_taxonomy(
+            loaded,
+            folder=Path(output) if output is not None else None,
+            settings=settings,
+            progress=progress,
+        )
+        model, output, fine_tuned = result.model, result.folder, model_name(result.model)
+    else:
+        model = train_intent_model(loaded, embedder or shared_embedder())
+        if output is not None:
+            model.save(output)
     cv = model.metadata.get("cv") or {}
     per_intent = cv.get("per_intent", {})
     scores = [
@@ -324,6 +376,8 @@ def train_taxonomy(
         out_of_scope_recall=cv.get("out_of_scope_recall"),
         temperature=round(model.temperature, 4),
         train_seconds=round(time.perf_counter() - started, 2),
+        calibration=model.metadata.get("calibration", "k-fold"),
+        fine_tuned_model=fine_tuned,
         intents=scores,
         weak=sorted(
             (
