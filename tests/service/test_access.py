@@ -207,6 +207,11 @@ MATRIX = [
     # admins only.
     ("GET", "/dashboard/taxonomies", (200, 200, 403, 403, 303)),
     ("GET", "/dashboard/erasure", (200, 403, 403, 403, 303)),
+    # Enrolled voices (#14): admins only; the admin's upload here is not audio (422).
+    # tests/service/test_speakers_api.py enrols real voices and tries hostile requests.
+    ("POST", "/v1/speakers", (422, 403, 403, 403, 401)),
+    ("GET", "/v1/speakers", (200, 403, 403, 403, 401)),
+    ("DELETE", "/v1/speakers/nonexistent", (404, 403, 403, 403, 401)),
     # Uploads from the dashboard: the roles that may POST /v1/uploads, and their jobs.
     ("GET", "/dashboard/upload", (200, 200, 200, 403, 303)),
     ("GET", "/dashboard/jobs/no-such-job", (404, 404, 404, 403, 303)),
@@ -260,6 +265,10 @@ BODIES: dict[str, Any] = {
     "/v1/review/items/ri-none": {"json": {"verdict": "accept"}},
     "/v1/review/taxonomies/99/activate": {"json": {"accept": True}},
     "/v1/erasure": {"json": {"email": "nobody@access-test.example"}},
+    "/v1/speakers": {
+        "data": {"name": "Access Test"},
+        "files": {"file": ("voice.wav", b"not audio at all", "audio/wav")},
+    },
     "/v1/scorecards/validate": {
         "json": {
             "content": "name: mini\nversion: '1'\nsections:\n  - name: a\n    criteria:\n"

@@ -230,6 +230,7 @@ READS: dict[str, Callable[[Planted, str], list[str]]] = {
     ],
     "/v1/audit": _fixed("/v1/audit", "/v1/audit?format=csv"),
     "/v1/retention": _fixed("/v1/retention"),
+    "/v1/speakers": _fixed("/v1/speakers"),
     "/dashboard/audit": _fixed("/dashboard/audit"),
     "/dashboard/audit.csv": _fixed("/dashboard/audit.csv"),
     "/dashboard/static/{name}": _fixed(

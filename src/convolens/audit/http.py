@@ -98,6 +98,9 @@ RULES: dict[tuple[str, str], tuple[str, str | None, str | None]] = {
     ("POST", "/dashboard/login"): ("dashboard.login", "session", None),
     ("POST", "/dashboard/logout"): ("dashboard.logout", "session", None),
     ("POST", "/v1/erasure"): ("erasure", "person", None),
+    # Enrolled voices (#14): the name is the target; the print never enters the log.
+    ("POST", "/v1/speakers"): ("speaker.enrol", "speaker_voice", "body:name"),
+    ("DELETE", "/v1/speakers/{name}"): ("speaker.delete", "speaker_voice", "name"),
     ("POST", "/v1/retention/run"): ("retention.run", "warehouse", None),
     ("POST", "/dashboard/erasure"): ("erasure", "person", None),
     ("POST", "/dashboard/retention/run"): ("retention.run", "warehouse", None),

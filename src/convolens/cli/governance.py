@@ -19,7 +19,7 @@ from convolens.audit import AuditFilter, cli_actor, query_audit, record
 from convolens.cli import remote
 from convolens.cli.main import _DEFAULT_DB, DbOption, _open, app, console, err
 from convolens.retention import Person, RetentionPolicy, apply_retention, erase_person
-from convolens.retention.erasure import find_person
+from convolens.retention.erasure import find_person, voices_of
 from convolens.store.warehouse import Warehouse, WarehouseError
 
 __all__ = ["audit_cli"]
@@ -196,21 +196,29 @@ def erase(
     phone: Annotated[str | None, typer.Option(help="Their phone number (any format).")] = None,
     customer: Annotated[str | None, typer.Option(help="Their customer id.")] = None,
     account: Annotated[str | None, typer.Option(help="Their account id.")] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(help="The name their voice is enrolled under (its print is erased)."),
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Erase (without it: only count).")] = False,
 ) -> None:
     """Erase a person from every layer: their conversations whole, every row and spooled
     file that mentions them, and the freed bytes of the warehouse. Prints the receipt
     (counts and hashed conversation ids), which the audit log keeps."""
     try:
-        person = Person(email=email, phone=phone, customer_id=customer, account_id=account)
+        person = Person(
+            email=email, phone=phone, customer_id=customer, account_id=account, name=name
+        )
     except ValidationError as exc:
         raise _fail(str(exc.errors()[0]["msg"]).removeprefix("Value error, "), 2) from None
     with _open(db) as warehouse:
         if not yes:
-            ids, _ = find_person(warehouse, person, spool=_spool(db))
+            ids, needles = find_person(warehouse, person, spool=_spool(db))
+            voices = voices_of(warehouse, needles)
             console.print(
-                f"{len(ids)} conversation(s) hold this person; run again with --yes to erase "
-                "them and every other mention"
+                f"{len(ids)} conversation(s) hold this person"
+                + (f", and {voices} enrolled voice print(s)" if voices else "")
+                + "; run again with --yes to erase them and every other mention"
             )
             return
         receipt = erase_person(warehouse, person, spool=_spool(db), actor=cli_actor(), via="cli")

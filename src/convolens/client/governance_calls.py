@@ -44,8 +44,10 @@ def erase_person_call(
     phone: str | None = None,
     customer_id: str | None = None,
     account_id: str | None = None,
+    name: str | None = None,
 ) -> _Call[ErasureReceipt]:
-    body = {"email": email, "phone": phone, "customer_id": customer_id, "account_id": account_id}
+    body = {"email": email, "phone": phone, "customer_id": customer_id, "account_id": account_id,
+            "name": name}  # fmt: skip
     body = {k: v for k, v in body.items() if v is not None}
     return _Call("POST", "/v1/erasure", _model(ErasureReceipt), json=body)
 
@@ -70,7 +72,9 @@ class GovernanceMethods:
         return result
 
     def erase_person(self, **person: str) -> ErasureReceipt:
-        """Erase a person by email, phone, customer_id and/or account_id; the receipt."""
+        """Erase a person by email, phone, customer_id and/or account_id; the receipt.
+        `name`: the name their voice is enrolled under (its print is erased; a name finds
+        no conversations)."""
         result: ErasureReceipt = self._do(erase_person_call(**person))
         return result
 

@@ -82,6 +82,7 @@ from convolens.client.models import (
     WebhookCreated,
 )
 from convolens.client.review_calls import AsyncReviewMethods, ReviewMethods
+from convolens.client.speaker_calls import AsyncSpeakerMethods, SpeakerMethods
 from convolens.client.stream import (
     LiveStream,
     StreamEvent,
@@ -103,7 +104,7 @@ __all__ = [
 ]
 
 
-class Client(_Base, ReviewMethods, GovernanceMethods):
+class Client(_Base, ReviewMethods, GovernanceMethods, SpeakerMethods):
     """A blocking client. Use as a context manager (or call `close()`)."""
 
     def __init__(
@@ -368,7 +369,7 @@ class Client(_Base, ReviewMethods, GovernanceMethods):
         return LiveStream(self.base_url, self.api_key, start, webhook_url=webhook_url, **fields)
 
 
-class AsyncClient(_Base, AsyncReviewMethods, AsyncGovernanceMethods):
+class AsyncClient(_Base, AsyncReviewMethods, AsyncGovernanceMethods, AsyncSpeakerMethods):
     """The same calls as `Client`, for asyncio (`async with AsyncClient(...) as api`)."""
 
     def __init__(

@@ -16,6 +16,11 @@ redaction writes (`<EMAIL_ADDRESS_1a2b3c4d>@domain`, default policy), so the per
 found after their raw records have expired. Configuration tables (API keys, webhooks,
 definitions, scorecards) and the audit log are not searched.
 
+An enrolled voice print (`speaker_voices`, biometric) goes when its name is the person's:
+given as `name`, or held by one of the participant rows their identifiers matched. A
+name is matched whole (case and surrounding spaces aside) and finds no conversations:
+two people can share one.
+
 The receipt says what went: counts per table, the number of files and the conversations'
 ids hashed, never the person's data; it is stored in the audit log.
 """
@@ -35,7 +40,7 @@ from convolens.client.governance_models import ErasureReceipt
 from convolens.store.erase import Edit, erase_conversations
 from convolens.store.warehouse import Warehouse, now_utc
 
-__all__ = ["ErasureReceipt", "Person", "erase_person", "find_person"]
+__all__ = ["ErasureReceipt", "Person", "erase_person", "find_person", "voices_of"]
 
 # Not searched: configuration and the audit log (the receipt lives there).
 _NOT_SEARCHED = frozenset(
@@ -44,24 +49,33 @@ _NOT_SEARCHED = frozenset(
 )  # fmt: skip
 _MIN_PHONE_DIGITS = 7
 _MIN_NAME = 5  # shorter names ("Sam") would be edited out of unrelated places
+_KINDS = ("email", "phone", "customer_id", "account_id", "name")
+# Enrolled voice prints: deleted by exact name (below), never edited into "(erased)".
+_VOICES = "speaker_voices"
 
 
 class Person(BaseModel):
-    """Who to erase: at least one identifier."""
+    """Who to erase: at least one identifier (or only `name`: their enrolled voice)."""
 
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=40)
     customer_id: str | None = Field(default=None, max_length=200)
     account_id: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The name their voice is enrolled under (`speakers enrol`): the voice "
+        "print is erased. A name finds no conversations: it is not an identifier.",
+    )
 
     @model_validator(mode="after")
     def _one_at_least(self) -> Person:
-        for name in ("email", "phone", "customer_id", "account_id"):
-            value = getattr(self, name)
+        for field in _KINDS:
+            value = getattr(self, field)
             if value is not None:
-                setattr(self, name, value.strip() or None)
-        if not any((self.email, self.phone, self.customer_id, self.account_id)):
-            raise ValueError("name the person: email, phone, customer_id or account_id")
+                setattr(self, field, value.strip() or None)
+        if not any(getattr(self, field) for field in _KINDS):
+            raise ValueError("name the person: email, phone, customer_id, account_id or name")
         if self.email and "@" not in self.email:
             raise ValueError("email: not an email address")
         if self.phone and len(re.sub(r"\D", "", self.phone)) < _MIN_PHONE_DIGITS:
@@ -71,7 +85,7 @@ class Person(BaseModel):
         return self
 
     def kinds(self) -> list[str]:
-        return [n for n in ("email", "phone", "customer_id", "account_id") if getattr(self, n)]
+        return [n for n in _KINDS if getattr(self, n)]
 
 
 def _pseudonyms(email: str) -> set[str]:
@@ -105,6 +119,8 @@ class _Needles:
         # Names of the participant rows that matched: not searched for (a name is not an
         # identifier), only edited out of tables about no one conversation (below).
         self.names: set[str] = set()
+        # Their names as an enrolled voice would be keyed (any length: matched whole).
+        self.voice_names: set[str] = set()
 
     @classmethod
     def of(cls, person: Person) -> _Needles:
@@ -117,6 +133,8 @@ class _Needles:
         for value in (person.customer_id, person.account_id):
             if value:
                 needles.patterns.add(_id_pattern(value))
+        if person.name:
+            needles.voice_names.add(person.name.strip().lower())
         return needles
 
     def sql(self, expr: str) -> tuple[str, list[Any]]:
@@ -190,7 +208,7 @@ def _name_edits(wh: Warehouse, names: set[str]) -> tuple[list[Edit], dict[str, i
     counts: dict[str, int] = {}
     for r in rows:
         table, column = r["table_name"], r["column_name"]
-        if table not in tables or "conversation_id" in tables[table]:
+        if table not in tables or "conversation_id" in tables[table] or table == _VOICES:
             continue
         text = f'CAST("{column}" AS VARCHAR)'
         condition = f"regexp_matches({text}, ?)"
@@ -233,6 +251,8 @@ def find_person(
                 needles.emails.add(row["email"].lower())
             name = (row["name"] or "").strip()
             # Not a placeholder intake redaction left ("<PERSON>"): that is no one's name.
+            if name and "<" not in name:
+                needles.voice_names.add(name.lower())
             if len(name) >= _MIN_NAME and "<" not in name:
                 needles.names.add(name)
             for value in _id_values(row["ext"]):
@@ -284,6 +304,18 @@ def _matching_conversations(wh: Warehouse, needles: _Needles, spool: Path | None
     return sorted(ids)
 
 
+def _voice_condition(needles: _Needles) -> tuple[str, list[Any]]:
+    return "list_contains(?, lower(trim(name)))", [sorted(needles.voice_names)]
+
+
+def voices_of(wh: Warehouse, needles: _Needles) -> int:
+    """How many enrolled voice prints are the person's (see the module doc)."""
+    if not needles.voice_names or _VOICES not in _base_tables(wh):
+        return 0
+    condition, params = _voice_condition(needles)
+    return int(wh.query(f"SELECT count(*) AS n FROM {_VOICES} WHERE {condition}", params)[0]["n"])
+
+
 def erase_person(
     wh: Warehouse,
     person: Person,
@@ -307,6 +339,12 @@ def erase_person(
                 also[table] = (f"({old}) OR ({mention})", [*old_params, *params])
             else:
                 also[table] = (mention, params)
+    if needles.voice_names and _VOICES in _base_tables(wh):
+        voices = _voice_condition(needles)
+        if _VOICES in also:
+            old, old_params = also[_VOICES]
+            voices = (f"({old}) OR ({voices[0]})", [*old_params, *voices[1]])
+        also[_VOICES] = voices
     edits, edited = _name_edits(wh, needles.names)
     erased = erase_conversations(wh, ids, spool=spool, also=also, edits=edits)
     files = len(erased.files)

