@@ -343,3 +343,32 @@ def test_erasure_takes_the_persons_enrolled_voice(
         assert api.list_speakers() == []
         nothing = api.erase_person(name="Nobody Enrolled")
         assert nothing.rows == {} and nothing.conversations == 0
+
+
+def test_the_cli_speakers_commands_run_through_the_server(
+    server: Server, audio: dict[str, Path]
+) -> None:
+    """While the server holds the warehouse, `convolens speakers ...` runs inside it (the
+    CLI's bridge, cli/remote.py): what it enrols the API lists, and the reverse."""
+    runner = CliRunner(env={"COLUMNS": "200"})
+    db = str(server.db)
+    enrolled = runner.invoke(cli_app, ["speakers", "enrol", "Cli Voice", str(audio["jfk"]),
+                                       "--db", db])  # fmt: skip
+    assert enrolled.exit_code == 0 and "enrolled Cli Voice (agent)" in enrolled.output, (
+        enrolled.output
+    )
+    with Client(server.url, ADMIN_KEY) as api:
+        assert [s.name for s in api.list_speakers()] == ["Cli Voice"]
+        api.enrol_speaker("Api Voice", audio["caller"], role="customer")
+    listed = runner.invoke(cli_app, ["speakers", "list", "--json", "--db", db])
+    rows = json.loads(listed.stdout)  # (stderr says the server ran it)
+    assert [(r["name"], r["role"]) for r in rows] == [
+        ("Api Voice", "customer"), ("Cli Voice", "agent")
+    ]  # fmt: skip
+    refused = runner.invoke(cli_app, ["speakers", "enrol", "a/b", str(audio["jfk"]), "--db", db])
+    assert refused.exit_code == 1 and "cannot hold '/'" in refused.output, refused.output
+    for name in ("Api Voice", "Cli Voice"):
+        removed = runner.invoke(cli_app, ["speakers", "remove", name, "--db", db])
+        assert removed.exit_code == 0, removed.output
+    with Client(server.url, ADMIN_KEY) as api:
+        assert api.list_speakers() == []
