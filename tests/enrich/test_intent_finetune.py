@@ -151,6 +151,7 @@ def test_component_uses_the_fine_tuned_model_for_its_taxonomy_version(
     assert component.model_id.startswith("all-MiniLM-L6-v2-ft-")
     assert component.model_id.endswith("+svm-knn")
     assert component.model.metadata["calibration"] == "held out"
+    assert component.model.head_weight == 1.0  # the encoder head votes in the blend
     doc = make_doc(
         "lib-1",
         [

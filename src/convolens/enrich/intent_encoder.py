@@ -91,6 +91,11 @@ def load_fine_tuned(
             "(convolens taxonomy train TAXONOMY --fine-tune)"
         )
     encoder = FineTunedEncoder(folder, threads=threads)
-    return IntentModel.load(
+    model = IntentModel.load(
         folder / "intents.npz", taxonomy_version=taxonomy_version, embedder=encoder
     )
+    if list(encoder.classes) != model.classes:
+        raise IntentModelMismatchError(
+            f"{folder.name}: the encoder's head and the classifier list different classes"
+        )
+    return model

@@ -66,6 +66,8 @@ class FineTuneSettings:
     head_learning_rate: float = 2e-3
     # Cosine-softmax scale: logits are SCALE x cosine(vector, class weight).
     scale: float = 20.0
+    # The fine-tuned head's weight beside the SVM and neighbour parts of the blend.
+    head_weight: float = 1.0
     max_length: int = 64
     runtime_max_length: int = 128
     # Embeddings and this many lowest layers stay as shipped: the backward pass stops at the
@@ -168,7 +170,9 @@ def _batches(lengths: list[int], size: int, rng: random.Random) -> list[list[int
     return out
 
 
-def _centroids(model: Any, tokenizer: Any, texts: list[str], y: np.ndarray, n: int) -> Any:
+def _centroids(
+    model: Any, tokenizer: Any, texts: list[str], y: np.ndarray, n: int, max_length: int
+) -> Any:
     """Each class's mean unit vector under the shipped encoder: the head's first weights,
     so training starts from a nearest-centroid classifier rather than from noise."""
     import torch
@@ -181,7 +185,7 @@ def _centroids(model: Any, tokenizer: Any, texts: list[str], y: np.ndarray, n: i
                 texts[start : start + 128],
                 padding=True,
                 truncation=True,
-                max_length=64,
+                max_length=max_length,
                 return_tensors="pt",
             )
             vectors = torch.nn.functional.normalize(
@@ -208,7 +212,7 @@ def _train(
     rng = random.Random(settings.seed)
     model, tokenizer = _build(len(weights), settings)
     with torch.no_grad():
-        model.head.copy_(_centroids(model, tokenizer, texts, y, len(weights)))
+        model.head.copy_(_centroids(model, tokenizer, texts, y, len(weights), settings.max_length))
     lengths = [len(t) for t in texts]
     per_epoch = -(-len(texts) // settings.batch_size)
     epochs = max(settings.epochs, min(20, -(-settings.min_steps // per_epoch)))
@@ -322,17 +326,20 @@ def fine_tune_examples(
     folder = folder or fine_tuned_dir(taxonomy_version)
     all_texts = list(texts) + list(oos_texts)
     all_labels = list(labels) + [OUT_OF_SCOPE] * len(oos_texts)
-    classes = list(dict.fromkeys(labels)) + ([OUT_OF_SCOPE] if len(oos_texts) else [])
-    index = {c: i for i, c in enumerate(classes)}
     held = _holdout_rows(all_labels, settings.holdout, settings.seed)
     keep = np.setdiff1d(np.arange(len(all_texts)), held)
+    # In the order the head's IntentModel will list them (first seen among the rows it
+    # fits on), so the encoder head's columns and the model's classes line up.
+    intents = dict.fromkeys(all_labels[i] for i in keep if all_labels[i] != OUT_OF_SCOPE)
+    classes = list(intents) + ([OUT_OF_SCOPE] if len(oos_texts) else [])
+    index = {c: i for i, c in enumerate(classes)}
     y = np.array([index[label] for label in all_labels], dtype=np.int64)
     # The off-topic class weighs as much as an average intent, however long its list.
     counts = np.bincount(y[keep], minlength=len(classes)).astype(np.float64)
     weights = np.ones(len(classes))
     if OUT_OF_SCOPE in index and counts[index[OUT_OF_SCOPE]]:
-        intents = counts[: index[OUT_OF_SCOPE]]
-        weights[index[OUT_OF_SCOPE]] = intents.mean() / counts[index[OUT_OF_SCOPE]]
+        per_intent = counts[: index[OUT_OF_SCOPE]]
+        weights[index[OUT_OF_SCOPE]] = per_intent.mean() / counts[index[OUT_OF_SCOPE]]
     threads_before = torch.get_num_threads()
     if settings.threads:
         torch.set_num_threads(settings.threads)
@@ -365,7 +372,7 @@ def fine_tune_examples(
                 progress("exporting", 1, 1)
                 progress("fitting the head", 0, 1)
             encoder = FineTunedEncoder(staging, threads=settings.threads)
-            vectors = encoder.embed(all_texts)
+            vectors, head = encoder.encode(all_texts)
             fit_texts = [all_texts[i] for i in keep if all_labels[i] != OUT_OF_SCOPE]
             fit_rows = [i for i in keep if all_labels[i] != OUT_OF_SCOPE]
             oos_rows = [i for i in keep if all_labels[i] == OUT_OF_SCOPE]
@@ -379,10 +386,16 @@ def fine_tune_examples(
                 taxonomy_version=taxonomy_version,
                 embedding_model=model_id,
                 held_out=HeldOut(
-                    [all_texts[i] for i in held], [all_labels[i] for i in held], vectors[held]
+                    [all_texts[i] for i in held],
+                    [all_labels[i] for i in held],
+                    vectors[held],
+                    head[held],
                 ),
+                head_weight=settings.head_weight,
                 seed=settings.seed,
             )
+            if model.classes != classes:  # a wrong order would mix up the head's columns
+                raise ValueError(f"head classes {classes[:3]} vs model {model.classes[:3]}")
             model.metadata["fine_tune"] = {
                 "steps": steps,
                 "fine_tuned_examples": len(keep),

@@ -168,9 +168,18 @@ def _standardise(scores: np.ndarray) -> np.ndarray:
     return out
 
 
-def blend(linear: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
-    """The model's logits: both parts standardised across a row's classes, then added."""
-    return _standardise(linear) + KNN_WEIGHT * _standardise(neighbours)
+def blend(
+    linear: np.ndarray,
+    neighbours: np.ndarray,
+    head: np.ndarray | None = None,
+    head_weight: float = 0.0,
+) -> np.ndarray:
+    """The model's logits: both parts standardised across a row's classes, then added; with
+    a fine-tuned encoder, its own head's log-probabilities (same columns) too."""
+    out = _standardise(linear) + KNN_WEIGHT * _standardise(neighbours)
+    if head is not None and head_weight and len(head):
+        out = out + head_weight * _standardise(np.log(np.clip(head, 1e-9, None)))
+    return out
 
 
 def in_scope_score(linear: np.ndarray, neighbours: np.ndarray, n_intents: int) -> np.ndarray:
@@ -225,6 +234,8 @@ class IntentModel:
         scale = metadata.get("confidence_scale") or [1.0, 0.0]
         self.confidence_scale = (float(scale[0]), float(scale[1]))
         self.embedding_model: str = metadata.get("embedding_model", "")
+        # Weight of a fine-tuned encoder's own head in the blend (0: not used).
+        self.head_weight = float(metadata.get("head_weight", 0.0))
         self.intents = [c for c in self.classes if c != OUT_OF_SCOPE]
         self._background = self.classes.index(OUT_OF_SCOPE) if OUT_OF_SCOPE in classes else None
         self._word, self._char = make_vectorizers(word_vocab, char_vocab)
@@ -263,16 +274,30 @@ class IntentModel:
         neighbours = knn_scores(embeddings, self.memory, self.memory_labels, len(self.classes))
         return linear, neighbours
 
+    def embed(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        """The texts' vectors, and the encoder head's probabilities where the blend uses them."""
+        encode = getattr(self.embedder, "encode", None)
+        if self.head_weight and encode is not None:
+            vectors, head = encode(list(texts))
+            return vectors, head
+        return self.embedder.embed(list(texts)), None
+
     def logits(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
         return blend(*self.parts(texts, embeddings))
 
     def scores(
-        self, texts: Sequence[str], embeddings: np.ndarray | None = None
+        self,
+        texts: Sequence[str],
+        embeddings: np.ndarray | None = None,
+        head: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated probabilities over `classes` (rows sum to 1) and each row's in-scope
-        confidence: the calibrated chance that its best intent is right."""
+        confidence: the calibrated chance that its best intent is right. `head`: a
+        fine-tuned encoder's head probabilities for the texts (`embed` gives both)."""
+        if embeddings is None and len(texts):
+            embeddings, head = self.embed(texts)
         linear, neighbours = self.parts(texts, embeddings)
-        probs = softmax(blend(linear, neighbours) / self.temperature)
+        probs = softmax(blend(linear, neighbours, head, self.head_weight) / self.temperature)
         slope, offset = self.confidence_scale
         raw = in_scope_score(linear, neighbours, len(self.intents))
         return probs, 1.0 / (1.0 + np.exp(-(slope * raw + offset)))
@@ -321,10 +346,11 @@ class IntentModel:
         texts: Sequence[str],
         embeddings: np.ndarray | None = None,
         *,
+        head: np.ndarray | None = None,
         threshold: float | None = None,
     ) -> tuple[list[str], np.ndarray]:
         """Labels (intent names or OUT_OF_SCOPE) and the (n, len(classes)) probabilities."""
-        probs, confidence = self.scores(texts, embeddings)
+        probs, confidence = self.scores(texts, embeddings, head)
         labels, _ = self.decide(probs, threshold, confidence)
         return labels, probs
 

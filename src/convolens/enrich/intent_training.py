@@ -62,6 +62,8 @@ class HeldOut:
     texts: Sequence[str]
     labels: Sequence[str]
     embeddings: np.ndarray
+    # The fine-tuned encoder's head probabilities for these texts (columns = the classes).
+    head: np.ndarray | None = None
 
 
 def _fit_linear(
@@ -236,6 +238,7 @@ def fit_intent_model(
     embedding_model: str = "all-MiniLM-L6-v2",
     calibrate: bool = True,
     held_out: HeldOut | None = None,
+    head_weight: float = 0.0,
     seed: int = 0,
 ) -> IntentModel:
     """Train on labelled texts and their embeddings (the array-level entry point; the eval
@@ -257,6 +260,7 @@ def fit_intent_model(
         parts.append(np.asarray(oos_embeddings, dtype=np.float32))
     vectors = np.vstack(parts)
     fitted = len(all_texts)
+    head = held_out.head if held_out is not None and head_weight else None
     if held_out is not None and len(held_out.texts):
         unknown = sorted(set(held_out.labels) - set(index))
         if unknown:
@@ -275,7 +279,9 @@ def fit_intent_model(
         else:
             rows, oof = _out_of_fold(all_texts, y, vectors, len(classes), seed, background)
         linear, neighbours = oof[:, : len(classes)], oof[:, len(classes) :]
-        logits = blend(linear, neighbours)
+        # The encoder's head only where its rows are the held-out ones (fine-tuned path).
+        use_head = head if fitted < len(all_texts) else None
+        logits = blend(linear, neighbours, use_head, head_weight)
         temperature = _temperature(logits, y[rows])
         probs = softmax(logits / temperature)
         predicted = probs.argmax(axis=1)
@@ -302,6 +308,7 @@ def fit_intent_model(
         "examples": int((y != index.get(OUT_OF_SCOPE, -1)).sum()),
         "out_of_scope_examples": int((y == index.get(OUT_OF_SCOPE, -1)).sum()),
         "calibration": "held out" if fitted < len(all_texts) else "k-fold",
+        "head_weight": head_weight if head is not None and fitted < len(all_texts) else 0.0,
         "threshold_source": source if chosen is not None else "none",
         "C": C,
         "knn_k": KNN_K,

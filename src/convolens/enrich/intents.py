@@ -169,12 +169,13 @@ class IntentComponent(Component):
         if self.fine_tuned:
             # Its own encoder, on the customer turns only: the shared utterance vectors in
             # Doc.cache stay the shared model's for the other components.
-            stacked = self.model.embedder.embed(texts)
+            stacked, head = self.model.embed(texts)
         else:
+            head = None
             embeddings = batch_utterance_embeddings(batch, self.embedder)
             vectors = [v[rows] for v, rows in zip(embeddings, chosen, strict=True) if rows]
             stacked = np.vstack(vectors) if vectors else np.zeros((0, self.embedder.dimension))
-        probs, confidence = self.model.scores(texts, stacked)
+        probs, confidence = self.model.scores(texts, stacked, head)
         labels, best = self.model.decide(probs, self.threshold, confidence)
         # An out_of_scope label is as sure as the turn is unlike every intent.
         rejection = 1.0 - confidence
