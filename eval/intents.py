@@ -232,14 +232,21 @@ def fine_tuned_model(train: Split, oos: Split | None) -> Predict:
     FINE_TUNE_NOTES["fine-tuned examples"] = result.fine_tuned
     FINE_TUNE_NOTES["held out"] = result.held_out
     FINE_TUNE_NOTES["size MiB"] = (folder / "model.int8.onnx").stat().st_size / 2**20
+    FINE_TUNE_NOTES["bundle MiB"] = sum(p.stat().st_size for p in folder.iterdir()) / 2**20
+    FINE_TUNE_NOTES["fine-tune s"] = result.seconds
+    cv = model.metadata["cv"]
+    FINE_TUNE_NOTES["held-out rejected %"] = cv["false_rejection"] * 100
+    if cv.get("out_of_scope_recall") is not None:
+        FINE_TUNE_NOTES["held-out OOS recall %"] = cv["out_of_scope_recall"] * 100
 
     def predict(t: list[str], v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         started = time.perf_counter()
         vectors, head = encoder.encode(t)  # type: ignore[attr-defined]
-        if "encode texts/s" not in FINE_TUNE_NOTES:  # the dev set's, not oos_val's
-            rate = len(t) / max(1e-9, time.perf_counter() - started)
-            FINE_TUNE_NOTES["encode texts/s"] = rate
+        encoded = time.perf_counter()
         labels, probs = model.predict(t, vectors, head=head)
+        if "encode texts/s" not in FINE_TUNE_NOTES:  # the dev set's, not oos_val's
+            FINE_TUNE_NOTES["encode texts/s"] = len(t) / max(1e-9, encoded - started)
+            FINE_TUNE_NOTES["encode+classify texts/s"] = len(t) / (time.perf_counter() - started)
         top = np.array(model.intents)[model.intent_probs(probs).argmax(1)]
         # Top-1 of the head alone and of the blend at other head weights (argmax only).
         classes = np.array(encoder.classes)  # type: ignore[attr-defined]

@@ -232,3 +232,33 @@ def test_held_out_examples_calibrate_then_join_the_head(embedder: SentenceEmbedd
             embedder.embed(texts),
             held_out=HeldOut(["borrow an ebook"], ["ebooks"], embedder.embed(["borrow"])),
         )
+
+
+def test_cli_trains_the_taxonomy_active_in_the_warehouse(tmp_path: Path) -> None:
+    """`taxonomy train --active` reads the stored active version (as the server labels
+    with it); a file and --active together, or neither, is a usage error."""
+    from convolens.service.definitions import DefinitionCreate, store_definition
+    from convolens.store.warehouse import Warehouse
+
+    db = tmp_path / "active.duckdb"
+    with Warehouse(db) as warehouse:
+        store_definition(
+            warehouse,
+            "taxonomy",
+            DefinitionCreate(content=yaml.safe_dump(LIBRARY), activate=True),
+            "test",
+        )
+    output = tmp_path / "active.npz"
+    result = runner.invoke(
+        app, ["taxonomy", "train", "--active", "--db", str(db), "--output", str(output)]
+    )
+    assert result.exit_code == 0, result.output
+    version = load_taxonomy(LIBRARY).taxonomy_version
+    assert f"taxonomy version {version}" in result.output
+    assert output.exists()
+    neither = runner.invoke(app, ["taxonomy", "train", "--db", str(db)])
+    assert neither.exit_code == 2 and "give a taxonomy file or --active" in neither.output
+    empty = tmp_path / "empty.duckdb"
+    Warehouse(empty).close()
+    result = runner.invoke(app, ["taxonomy", "train", "--active", "--db", str(empty)])
+    assert result.exit_code == 1 and "no taxonomy is active" in result.output

@@ -10,14 +10,21 @@ from pathlib import Path
 from typing import Any
 
 from convolens.enrich.intents import IntentTrainReport
+from convolens.enrich.taxonomy import Taxonomy
 
 __all__ = ["fine_tune_with_progress"]
 
 
 def fine_tune_with_progress(
-    path: Path, output: Path | None, *, epochs: int, seed: int, max_steps: int | None = None
+    path: Path | Taxonomy,
+    output: Path | None,
+    *,
+    epochs: int,
+    seed: int,
+    max_steps: int | None = None,
 ) -> IntentTrainReport:
-    """Fine-tune the taxonomy in `path`; raises OSError/ValueError as `train_taxonomy` does."""
+    """Fine-tune a taxonomy (a file, or the warehouse's active one); raises OSError and
+    ValueError as `train_taxonomy` does."""
     from convolens.cli.main import _progress
     from convolens.enrich.intents import train_taxonomy
 

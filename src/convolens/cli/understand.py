@@ -183,7 +183,14 @@ def taxonomy_validate(
 
 @taxonomy_app.command("train")
 def taxonomy_train(
-    path: Annotated[Path, typer.Argument(help="Taxonomy YAML, or a text,category CSV.")],
+    path: Annotated[
+        Path | None, typer.Argument(help="Taxonomy YAML, or a text,category CSV.")
+    ] = None,
+    active: Annotated[
+        bool,
+        typer.Option("--active", help="The taxonomy active in the warehouse instead of a file."),
+    ] = False,
+    db: DbOption = _DEFAULT_DB,
     output: Annotated[
         Path | None,
         typer.Option(
@@ -207,19 +214,35 @@ def taxonomy_train(
 ) -> None:
     """Train the intent classifier from the taxonomy's examples; shows cross-validated
     accuracy per intent so weak intents stand out. Use the model with
-    `[components.intents] model = "FILE.npz"`."""
+    `[components.intents] model = "FILE.npz"`. `--active --fine-tune` fine-tunes the
+    warehouse's active taxonomy into the model cache, where the server finds it."""
     from convolens.enrich.intents import train_taxonomy
+    from convolens.enrich.taxonomy import load_taxonomy
 
+    if (path is None) == (not active):
+        err.print("[red]error:[/] give a taxonomy file or --active")
+        raise typer.Exit(2)
+    stored: dict[str, object] | None = None
+    if active:
+        from convolens.enrich.config import active_definitions
+
+        with _open(db, read_only=True) as warehouse:
+            stored = active_definitions(warehouse).get("intents", {}).get("taxonomy")
+        if stored is None:
+            err.print("[red]error:[/] no taxonomy is active in this warehouse")
+            raise typer.Exit(1)
     try:
+        source = load_taxonomy(stored) if stored is not None else path
+        assert source is not None
         if fine_tune:
             from convolens.cli.intent_finetune import fine_tune_with_progress
 
             report = fine_tune_with_progress(
-                path, output, epochs=epochs, seed=seed, max_steps=max_steps
+                source, output, epochs=epochs, seed=seed, max_steps=max_steps
             )
         else:
             with console.status("training"):
-                report = train_taxonomy(path, output)
+                report = train_taxonomy(source, output)
     except (OSError, ValueError) as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(1) from None
