@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict
 __all__ = [
     "LiveStream",
     "StreamEvent",
+    "apply_revision",
     "astream_events",
     "file_frames",
     "paced",
@@ -54,6 +55,23 @@ class StreamEvent(BaseModel):
     emitted_at: datetime | None = None
     utterance_id: str | None = None
     received_at: float | None = None  # the client's time.perf_counter() when it arrived
+
+
+def apply_revision(finals: Mapping[str, StreamEvent], event: StreamEvent) -> list[str]:
+    """Apply a `speaker.revision` event (a diarized mono stream relabelled earlier finals,
+    docs/streaming.md) to the finals kept by utterance id; returns the ids changed."""
+    changed: list[str] = []
+    if event.type != "speaker.revision":
+        return changed
+    for revised in getattr(event, "utterances", None) or []:
+        final = finals.get(revised.get("utterance_id", ""))
+        if final is None:
+            continue
+        for field in ("participant_id", "speaker", "role"):
+            if field in revised:
+                setattr(final, field, revised[field])
+        changed.append(revised["utterance_id"])
+    return changed
 
 
 def stream_url(base_url: str, webhook_url: str | None = None) -> str:

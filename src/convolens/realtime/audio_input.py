@@ -41,6 +41,7 @@ class Heard:
     speculative: bool = False  # decoded before the endpoint, while the silence ran on
     arrived: float | None = None  # perf_counter when the audio at the speech end arrived
     message: str = ""
+    embedded: Any = None  # what `AudioInput.embed` made of the final's speech
 
     def utterance(self, participant_id: str) -> Utterance:
         """The final transcript as a canonical utterance, in seconds from the stream start."""
@@ -93,7 +94,10 @@ class AudioInput:
             self._resampler = av.AudioResampler(format="fltp", layout=layout, rate=RATE)
         # (samples received, perf_counter): when each stretch of audio arrived (~7 min).
         self._arrivals: deque[tuple[int, float]] = deque(maxlen=4096)
-        self._speculated: dict[str, tuple[int, Recognised]] = {}
+        self._speculated: dict[str, tuple[int, Recognised, Any]] = {}
+        # Speaker embedding of a final's words (a diarized mono stream sets it): made with
+        # the speculative decode when there is one, so the final does not wait for it.
+        self.embed: Callable[[np.ndarray, float, list[tuple[float, float]]], Any] | None = None
         self._interim: dict[str, str] = {}
 
     @property
@@ -155,7 +159,7 @@ class AudioInput:
             self._interim.pop(segment.uid, None)
             ready = self._speculated.pop(segment.uid, None)
             if ready is not None and ready[0] == segment.end:
-                heard.recognised, heard.speculative = ready[1], True
+                heard.recognised, heard.speculative, heard.embedded = ready[1], True, ready[2]
         if heard.recognised is None:
             audio = self.streams[channel].audio(segment.start, segment.end)
             try:
@@ -170,12 +174,21 @@ class AudioInput:
                 return
         heard.asr_ms = round(heard.recognised.elapsed_s * 1000, 1)
         text = heard.recognised.text
+        wants_voice = text and self.embed is not None and action.kind != "interim"
+        if wants_voice and heard.embedded is None:
+            assert self.embed is not None
+            audio = self.streams[channel].audio(segment.start, segment.end)
+            spans = [(w.start, w.end) for w in heard.recognised.words]
+            try:
+                heard.embedded = self.embed(audio, segment.start / RATE, spans)
+            except Exception:  # no speaker embedding: the session keeps the last voice
+                heard.embedded = None
         if action.kind == "final":
             if text:
                 heard.arrived = self.arrival(segment.speech_end)
                 yield heard
         elif action.kind == "speculate":
-            self._speculated[segment.uid] = (segment.end, heard.recognised)
+            self._speculated[segment.uid] = (segment.end, heard.recognised, heard.embedded)
         elif text and text != self._interim.get(segment.uid):
             self._interim[segment.uid] = text
             heard.kind = "interim"

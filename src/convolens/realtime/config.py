@@ -43,6 +43,9 @@ class RealtimeConfig(BaseModel):
     min_speech_ms: int = Field(default=200, ge=0)
     interim_every_s: float = Field(default=1.0, ge=0, description="0: no interim transcripts")
     refine_timings: bool = True
+    # Separate the voices of mono streams with CAM++ as they go (realtime/live_diarize.py);
+    # a session's `start` may turn it on or off. Off here, on in the server's settings.
+    diarize: bool = False
     topics_every: int = Field(default=3, ge=1, description="utterances between topic updates")
     topics_window: int = Field(default=200, ge=1, description="latest utterances topics read")
     alerts: AlertConfig = Field(default_factory=AlertConfig)
@@ -78,6 +81,7 @@ class RealtimeModels:
         self._lock = threading.Lock()
         self._asr: UtteranceAsr | None = None
         self._insights: InsightModels | None = None
+        self._speaker_embedder: Any = None
         # Live text is redacted before any event carries it (the `[components.pii]`
         # policy a server sets here; None with `redact` off: the component is disabled).
         self.pii: dict[str, Any] | None = None
@@ -101,6 +105,16 @@ class RealtimeModels:
                     backend, context=c.asr_context, refine_timings=c.refine_timings
                 )
             return self._asr
+
+    @property
+    def speaker_embedder(self) -> Any:
+        """CAM++, the batch diarizer's embedder (loaded once, shared by every session)."""
+        with self._lock:
+            if self._speaker_embedder is None:
+                from convolens.speech.campplus import CamPlusEmbedder
+
+                self._speaker_embedder = CamPlusEmbedder()
+            return self._speaker_embedder
 
     @property
     def insights(self) -> InsightModels:
@@ -136,6 +150,8 @@ class RealtimeModels:
         if asr:
             noise = np.random.default_rng(0).normal(0, 0.01, RATE).astype(np.float32)
             self.asr(noise)
+            if self.config.diarize:
+                self.speaker_embedder(noise, [(0.0, 1.0)], RATE)
         return self
 
 

@@ -25,8 +25,10 @@ __all__ = [
     "ClientMessage",
     "ErrorEvent",
     "QuestionEvent",
+    "RevisedUtterance",
     "SentimentEvent",
     "ServerEvent",
+    "SpeakerRevisionEvent",
     "SpeakerSpec",
     "StartMessage",
     "StartedEvent",
@@ -77,6 +79,12 @@ class StartMessage(_Client):
     agent: str | None = Field(default=None, max_length=200, description="None: the agent speaker")
     queue: str | None = Field(default=None, max_length=200)
     account_id: str | None = Field(default=None, max_length=200)
+    # Mono audio without a declared channel speaker: separate the voices as the call goes
+    # (realtime/live_diarize.py). None: the server's setting (on for `convolens serve`).
+    diarize: bool | None = None
+    max_speakers: int | None = Field(
+        default=None, ge=1, le=8, description="None: 2 for calls, estimated (<= 8) otherwise"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> StartMessage:
@@ -252,6 +260,27 @@ class AlertEvent(ServerEvent):
     evidence: list[AlertEvidence]
     details: dict[str, Any] = Field(default_factory=dict)
     lag_ms: float | None = None
+
+
+class RevisedUtterance(BaseModel):
+    utterance_id: str
+    participant_id: str
+    speaker: str | None
+    role: Role = Role.unknown
+    previous_participant_id: str
+    previous_speaker: str | None
+
+
+class SpeakerRevisionEvent(ServerEvent):
+    """Earlier finals of a diarized mono stream now belong to another speaker
+    ('reclustered': more speech moved them), or their speaker was named by an enrolled
+    voice ('identified'). The stored conversation has the revised labels; insight events
+    already sent are not repeated."""
+
+    type: Literal["speaker.revision"] = "speaker.revision"
+    reason: Literal["reclustered", "identified"]
+    utterances: list[RevisedUtterance]
+    participants: list[dict[str, Any]] = Field(description="Every participant, as revised.")
 
 
 class ErrorEvent(ServerEvent):

@@ -34,7 +34,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -65,12 +65,15 @@ from convolens.realtime.events import (
     parse_client_message,
 )
 from convolens.realtime.insights import LiveInsights
+from convolens.realtime.live_diarize import LiveDiarizer
+from convolens.realtime.session_speakers import DiarizedSpeakers
 from convolens.realtime.stream_asr import RATE
+from convolens.speech.options import EnrolledVoice
 
 __all__ = ["RealtimeConfig", "RealtimeModels", "StreamSession", "shared_models"]
 
 
-class StreamSession:
+class StreamSession(DiarizedSpeakers):
     """One live conversation: feed it frames, it emits events and builds the conversation."""
 
     def __init__(
@@ -79,8 +82,14 @@ class StreamSession:
         *,
         session_id: str | None = None,
         on_event: Callable[[ServerEvent], None] | None = None,
+        voices: Sequence[EnrolledVoice] = (),
     ) -> None:
         self.models = models
+        # Enrolled voices that name a diarized mono stream's speakers (speaker_voices).
+        self._voices = list(voices)
+        self._diarizer: LiveDiarizer | None = None
+        self._by_speaker: dict[int, Participant] = {}
+        self._by_uid: dict[str, Utterance] = {}
         self.config = models.config
         self.session_id = session_id or f"st-{uuid.uuid4().hex[:16]}"
         self.on_event = on_event
@@ -256,9 +265,12 @@ class StreamSession:
             participant = self._add(spec.name, spec.role)
             if spec.channel is not None:
                 self._by_channel[spec.channel] = participant
+        diarize = start.diarize if start.diarize is not None else self.config.diarize
+        diarize = diarize and start.channel_kind != "chat" and start.channels == 1
+        diarize = diarize and 0 not in self._by_channel
         if start.channel_kind != "chat":
             for channel in range(start.channels):
-                if channel not in self._by_channel:
+                if channel not in self._by_channel and not diarize:
                     # Like the batch pipeline's channel speakers: ch0, ch1.
                     name = f"Channel {channel + 1}" if start.channels > 1 else "Speaker"
                     self._by_channel[channel] = self._add(name, participant_id=f"ch{channel}")
@@ -270,6 +282,12 @@ class StreamSession:
                 language=start.language,
                 new_id=self._uid,
             )
+            if diarize:
+                bound = start.max_speakers or (2 if start.channel_kind == "call" else None)
+                self._diarizer = LiveDiarizer(
+                    self.models.speaker_embedder, max_speakers=bound, voices=self._voices
+                )
+                self._audio.embed = self._diarizer.embed
         self._insights = LiveInsights(
             self.models.insights,
             session_id=self.session_id,
@@ -312,7 +330,10 @@ class StreamSession:
                 self._error("asr_failed", heard.message)
                 continue
             assert heard.recognised is not None
-            speaker = self._by_channel[heard.channel]
+            speaker = self._channel_speaker(heard.channel)
+            if heard.kind == "final" and self._diarizer is not None:
+                self._diarized_final(heard, self._diarizer)
+                continue
             if heard.kind == "interim":
                 redactor = self.models.redactor
                 text = heard.recognised.text
@@ -357,6 +378,7 @@ class StreamSession:
                 self._error("redaction_failed", f"utterance {uid} dropped: {type(exc).__name__}")
                 return
         self._utterances.append((utterance.start if audio else t, utterance))  # type: ignore[arg-type]
+        self._by_uid[uid] = utterance
         self._emit(
             TranscriptFinalEvent(
                 t=t,

@@ -27,6 +27,7 @@ from typing import Any
 
 # The wire model is the SDK's: one definition for both sides of the API.
 from convolens.client.models import Job, JobStatus
+from convolens.engine.priority import nice_current_thread
 from convolens.service.errors import public_reason, without_paths
 from convolens.store.warehouse import Warehouse, now_utc
 
@@ -85,6 +86,7 @@ class JobQueue:
         retry_base_s: float = 2.0,
         poll_s: float = 0.2,
         on_finished: Callable[[Job], None] | None = None,
+        nice: int = 0,
     ) -> None:
         self.warehouse = warehouse
         self.handlers = handlers
@@ -93,6 +95,9 @@ class JobQueue:
         self.retry_base_s = retry_base_s
         self.poll_s = poll_s
         self.on_finished = on_finished
+        # Worker threads lower their own priority by this (engine/priority.py): batch work
+        # gives the CPU to live streams; the threads a job starts inherit it.
+        self.nice = nice
         self.worker_id = f"w-{uuid.uuid4().hex[:8]}"
         self._claim_lock = threading.Lock()
         self._wake = threading.Event()
@@ -202,6 +207,7 @@ class JobQueue:
             return self.get(db, job_id)
 
     def _loop(self) -> None:
+        nice_current_thread(self.nice)
         db = self.warehouse.cursor()
         try:
             while not self._stop.is_set():

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
+import threading
 import wave
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,11 +29,13 @@ import anyio
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 
+from convolens.engine.priority import LIVE
 from convolens.model import Conversation
 from convolens.service.auth import Principal, Role, authenticate
 from convolens.service.errors import ApiError
 from convolens.service.state import Service
 from convolens.service.webhook_targets import job_webhook_url
+from convolens.speech.voices import enrolled_voices
 from convolens.store.warehouse import Warehouse
 
 __all__ = ["router"]
@@ -43,16 +45,23 @@ T = TypeVar("T")
 log = logging.getLogger("convolens.service.stream")
 router = APIRouter(prefix="/v1")
 
-# Engine work (VAD, Whisper, insights) runs on a few threads shared by every stream: as
-# many as the cores, so many streams queue for the CPU instead of fighting over it (and
-# over the GIL, which the event loop needs to keep answering every connection).
-_ENGINE = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefix="convolens-stream")
+# Engine work (VAD, Whisper, insights) runs on a few threads shared by every stream and by
+# nothing else (`stream_workers`, default as many as the cores): many streams queue for the
+# CPU instead of fighting over it (and over the GIL, which the event loop needs to keep
+# answering every connection), and never queue behind a job (engine/priority.py).
+_EXECUTORS: dict[int, ThreadPoolExecutor] = {}
+_EXECUTORS_LOCK = threading.Lock()
 # Up to ~1 s of queued 16 kHz stereo audio is fed to the engine in one call.
 COALESCE_BYTES = 64_000
 
 
-async def _engine(fn: Callable[..., T], *args: Any) -> T:
-    return await asyncio.get_running_loop().run_in_executor(_ENGINE, fn, *args)
+def _live_executor(workers: int) -> ThreadPoolExecutor:
+    with _EXECUTORS_LOCK:
+        if workers not in _EXECUTORS:
+            _EXECUTORS[workers] = ThreadPoolExecutor(
+                max_workers=workers, thread_name_prefix="convolens-stream"
+            )
+        return _EXECUTORS[workers]
 
 
 # Close codes (RFC 6455 leaves 4000-4999 to applications).
@@ -85,7 +94,9 @@ class _Recorder:
 class _Connection:
     """One WebSocket session: the engine, the outgoing queue, the recording."""
 
-    def __init__(self, ws: WebSocket, service: Service, caller: Principal) -> None:
+    def __init__(
+        self, ws: WebSocket, service: Service, caller: Principal, voices: list[Any]
+    ) -> None:
         from convolens.realtime import StreamSession
 
         self.ws = ws
@@ -95,10 +106,20 @@ class _Connection:
         self.out: asyncio.Queue[str | None] = asyncio.Queue()
         self.inbox: asyncio.Queue[Any] = asyncio.Queue()  # ASGI messages; None: gone
         self._held: list[Any] = []  # a message taken while coalescing, to handle next
-        self.session = StreamSession(service.realtime, on_event=self._on_event)
+        self.session = StreamSession(service.realtime, on_event=self._on_event, voices=voices)
         self.recorder: _Recorder | None = None
         self.received = 0
         self.webhook_url = ws.query_params.get("webhook_url")
+        self.executor = _live_executor(service.settings.stream_workers)
+
+    async def _engine(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run engine work on the live threads, marked pending meanwhile: batch jobs wait
+        while any stream has work queued or running (engine/priority.py)."""
+        LIVE.begin()
+        try:
+            return await self.loop.run_in_executor(self.executor, fn, *args)
+        finally:
+            LIVE.end()
 
     # Called from the worker thread running the engine.
     def _on_event(self, event: Any) -> None:
@@ -149,11 +170,11 @@ class _Connection:
                 self.received += len(data)
                 if self.received > limit:
                     self._send_now(_error("stream_too_large", f"over {limit} bytes of audio"))
-                    await _engine(self.session.stop)
+                    await self._engine(self.session.stop)
                     return True
-                await _engine(self._feed, data)
+                await self._engine(self._feed, data)
             elif (text := message.get("text")) is not None:
-                await _engine(self.session.handle_text, text)
+                await self._engine(self.session.handle_text, text)
         return True
 
     def _coalesce(self, data: bytes) -> bytes:
@@ -173,7 +194,7 @@ class _Connection:
     async def finish(self) -> None:
         """Stop the engine if the client did not, then spool and queue the conversation."""
         if self.session.state == "started":
-            await _engine(self.session.stop)
+            await self._engine(self.session.stop)
         if self.recorder is not None:
             self.recorder.close()
         conversation = self.session.conversation
@@ -256,6 +277,8 @@ async def stream(ws: WebSocket) -> None:
                 403, "forbidden", f"a {caller.role.value} key cannot stream (needs admin, analyst "
                 "or agent)",
             )  # fmt: skip
+        # Enrolled voices name a diarized mono stream's speakers (kept in memory only).
+        voices = enrolled_voices(db) if service.settings.stream_diarize else []
     except ApiError as exc:
         await _deny(ws, exc)
         return
@@ -269,7 +292,7 @@ async def stream(ws: WebSocket) -> None:
         await _deny(ws, exc)
         return
     await ws.accept()
-    connection = _Connection(ws, service, caller)
+    connection = _Connection(ws, service, caller, voices)
     sender = asyncio.create_task(connection.sender())
     receiver = asyncio.create_task(connection.receive_loop())
     try:

@@ -43,6 +43,24 @@ class ServiceSettings(BaseModel):
     stream_asr_model: str = Field(
         default_factory=lambda: _env("STREAM_ASR_MODEL", "tiny.en"), validate_default=True
     )
+    # Live streams before batch jobs (engine/priority.py, docs/streaming.md "Under load"):
+    # live decoding on its own threads and Whisper model; job threads niced by batch_nice
+    # and waiting (at most batch_yield_max_s per step) while any live stream has audio
+    # pending. CONVOLENS_LIVE_PRIORITY=0 turns the waiting and the nice off.
+    live_priority: bool = Field(default_factory=lambda: _env("LIVE_PRIORITY", "1") == "1")
+    stream_workers: int = Field(
+        default_factory=lambda: int(_env("STREAM_WORKERS", str(os.cpu_count() or 2))), ge=1
+    )
+    # CTranslate2 threads of the live model (None: every core).
+    stream_asr_threads: int | None = Field(
+        default_factory=lambda: int(v) if (v := _env("STREAM_ASR_THREADS", "")) else None, ge=1
+    )
+    batch_nice: int = Field(default_factory=lambda: int(_env("BATCH_NICE", "10")), ge=0, le=19)
+    batch_yield_max_s: float = Field(
+        default_factory=lambda: float(_env("BATCH_YIELD_MAX_S", "2")), ge=0
+    )
+    # Mono live streams separated into speakers as they go (realtime/live_diarize.py).
+    stream_diarize: bool = Field(default_factory=lambda: _env("STREAM_DIARIZE", "1") == "1")
     # TOML with [components.NAME] settings, as `convolens analyze --config`.
     components_config: Path | None = Field(
         default_factory=lambda: Path(p) if (p := os.environ.get("CONVOLENS_CONFIG")) else None

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
+from convolens.engine.priority import LIVE
 from convolens.service.auth import Principal, authenticate, bootstrap_admin
 from convolens.service.jobs import Job, JobQueue
 from convolens.service.pipeline import ServicePipeline
@@ -48,6 +49,9 @@ class Service:
         # A spool from before files were made owner-only is made so too.
         make_private_tree(private_dir(self.settings.spool_dir()))
         self.pipeline = ServicePipeline(settings)
+        # Live streams before batch jobs (engine/priority.py): jobs yield to pending live
+        # work and run on niced threads.
+        LIVE.configure(enabled=settings.live_priority, max_wait_s=settings.batch_yield_max_s)
         self.queue = JobQueue(
             self.warehouse,
             {"ingest": self.pipeline.run_ingest_job, "stream": self.pipeline.run_stream_job},
@@ -56,6 +60,7 @@ class Service:
             retry_base_s=settings.retry_base_s,
             poll_s=settings.poll_s,
             on_finished=self._job_finished,
+            nice=settings.batch_nice if settings.live_priority else 0,
         )
         self.admin_key: str | None = None
         # Where webhooks may post (checked when given and at every delivery).
@@ -77,7 +82,11 @@ class Service:
             if self._realtime is None:
                 from convolens.realtime import RealtimeConfig, shared_models
 
-                config = RealtimeConfig(asr_model=self.settings.stream_asr_model)
+                config = RealtimeConfig(
+                    asr_model=self.settings.stream_asr_model,
+                    cpu_threads=self.settings.stream_asr_threads,
+                    diarize=self.settings.stream_diarize,
+                )
                 self._realtime = shared_models(config)
                 # Live text is redacted by the same policy as everything stored.
                 components = self.pipeline.component_settings

@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from convolens.engine.priority import LIVE
 from convolens.speech.models import DEFAULT_MODEL, resolve_whisper_model
 from convolens.speech.types import AsrResult, AsrSegment, AsrWord, AudioArray
 
@@ -76,7 +77,14 @@ class FasterWhisperAsr:
         else:
             segments, info = self.model.transcribe(audio, **options)
         result: list[AsrSegment] = []
-        for segment in segments:
+        pending = iter(segments)  # each next() decodes one more 30 s window
+        while True:
+            # A server's live streams go first: wait while one has audio pending
+            # (bounded, so the job still moves; engine/priority.py).
+            LIVE.yield_to_live()
+            segment = next(pending, None)
+            if segment is None:
+                break
             words = [
                 AsrWord(
                     w.word.strip(),

@@ -352,8 +352,10 @@ class SpeechPipeline:
                     count = 2
             diarized: list[SpeakerTurn] = []
             if words and self.options.diarize and count != 1:
+                from convolens.engine.priority import LIVE
                 from convolens.speech.diarize import assign_speakers
 
+                LIVE.yield_to_live()  # a server's live streams first (engine/priority.py)
                 diarized = self._diarize(mono, count, bound)
                 labels = assign_speakers(words, diarized)
             else:
