@@ -64,17 +64,23 @@ def mono_frames(path: Path) -> list[bytes]:
     return [pcm[i : i + step] for i in range(0, len(pcm), step)]
 
 
-def batch_recording(folder: Path, seconds: float) -> Path:
+def batch_audio(seconds: float) -> np.ndarray:
     from convolens.speech.decode import decode_audio
 
     mono = decode_audio(SHARED / "two_speakers_sample.wav", mono=True).channels[0]
-    tiled = np.tile(mono, int(np.ceil(seconds * RATE / mono.size)))[: int(seconds * RATE)]
-    path = folder / "batch.wav"
+    return np.tile(mono, int(np.ceil(seconds * RATE / mono.size)))[: int(seconds * RATE)]
+
+
+def batch_recording(folder: Path, audio: np.ndarray, number: int) -> Path:
+    """A new file per job: the server skips a recording it already holds (same bytes), so
+    each copy gets its own faint noise (-80 dBFS, seeded by the job's number)."""
+    noise = np.random.default_rng(number).normal(0, 1e-4, audio.size)
+    path = folder / f"batch-{number}.wav"
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(RATE)
-        out.writeframes((np.clip(tiled, -1, 1) * 32767).astype("<i2").tobytes())
+        out.writeframes((np.clip(audio + noise, -1, 1) * 32767).astype("<i2").tobytes())
     return path
 
 
@@ -118,8 +124,9 @@ class Stream:
 class BatchLoad:
     """Keeps one batch transcription job running until stopped; records when jobs ran."""
 
-    def __init__(self, url: str, recording: Path, seconds: float) -> None:
-        self.url, self.recording, self.seconds = url, recording, seconds
+    def __init__(self, url: str, audio: np.ndarray, folder: Path) -> None:
+        self.url, self.audio, self.folder = url, audio, folder
+        self.seconds = audio.size / RATE
         self.busy: list[tuple[float, float]] = []  # perf_counter spans with a job running
         self.jobs: list[dict[str, float]] = []
         self._stop = threading.Event()
@@ -139,7 +146,8 @@ class BatchLoad:
     def _loop(self) -> None:
         with Client(self.url, api_key=ADMIN_KEY, timeout=120) as api:
             while not self._stop.is_set():
-                job = api.upload(self.recording, metadata={"channel": "meeting"})
+                recording = batch_recording(self.folder, self.audio, time.time_ns())
+                job = api.upload(recording, metadata={"channel": "meeting"})
                 while api.job(job).status == "scheduled":
                     time.sleep(0.1)
                 began = time.perf_counter()
@@ -179,10 +187,10 @@ def wait_ready(url: str, timeout: float = 900.0) -> None:
             time.sleep(0.5)
 
 
-def one_round(url: str, n: int, recording: Path, seconds: float, files: list[Path]) -> dict:
+def one_round(url: str, n: int, audio: np.ndarray, folder: Path, files: list[Path]) -> dict:
     streams = [Stream(files[i % len(files)], mono_frames(files[i % len(files)])) for i in range(n)]
     load = os.getloadavg()[0]
-    with BatchLoad(url, recording, seconds) as batch:
+    with BatchLoad(url, audio, folder) as batch:
         threads = [threading.Thread(target=s.run, args=(url,)) for s in streams]
         for thread in threads:
             thread.start()
@@ -219,7 +227,7 @@ def main() -> int:
         args.batch_model, args.batch_seconds = "tiny.en", 30.0
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        recording = batch_recording(Path(tmp), args.batch_seconds)
+        audio = batch_audio(args.batch_seconds)
         for priority in (True, False):
             folder = Path(tmp) / ("on" if priority else "off")
             folder.mkdir()
@@ -228,7 +236,7 @@ def main() -> int:
             try:
                 wait_ready(server.url)
                 for n in counts:
-                    row = one_round(server.url, n, recording, args.batch_seconds, files)
+                    row = one_round(server.url, n, audio, folder, files)
                     rows.append({"priority": "on" if priority else "off", **row})
                     print(f"  done: priority {rows[-1]['priority']}, {n} stream(s)", flush=True)
             finally:
