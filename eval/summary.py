@@ -73,6 +73,9 @@ def dialogsum_doc(fname: str, dialogue: str, anonymous: bool = False) -> Doc:
     for raw in dialogue.split("\n"):
         # DialogSum tokenised some apostrophes apart: "I ' Ve", "don ' t".
         raw = re.sub(r"(\w) ' (\w)", lambda m: f"{m.group(1)}'{m.group(2).lower()}", raw)
+        raw = re.sub(
+            r"(\w)'(Ve|Ll|Re|S|M|D|T)\b", lambda m: f"{m.group(1)}'{m.group(2).lower()}", raw
+        )
         match = _TURN.match(raw.strip())
         if match:
             turns.append((match.group(1), match.group(2)))
@@ -127,7 +130,8 @@ def summarise(component: SummaryComponent, docs: list[Doc]) -> list[dict[str, An
     for offset in range(0, len(docs), 32):
         chunk = docs[offset : offset + 32]
         for doc, labels in zip(chunk, typer(chunk), strict=True):
-            doc.annotations += labels
+            if not doc.labels("conversation.type"):
+                doc.annotations += labels
         for labels in component(chunk):
             [label] = [a for a in labels if a.label == "summary.extractive"]
             values.append(label.value)
@@ -136,12 +140,12 @@ def summarise(component: SummaryComponent, docs: list[Doc]) -> list[dict[str, An
 
 def print_table(title: str, systems: dict[str, list[str]], references: list[list[str]]) -> None:
     print(title)
-    print(f"  {'system':<12} {'R-1':>6} {'R-2':>6} {'R-L':>6} {'words':>6}")
+    print(f"  {'system':<13} {'R-1':>6} {'R-2':>6} {'R-L':>6} {'words':>6}")
     for name, texts in systems.items():
         scores = rouge(texts, references)
         words = sum(len(t.split()) for t in texts) / max(1, len(texts))
         print(
-            f"  {name:<12} {scores['rouge1']:6.2f} {scores['rouge2']:6.2f}"
+            f"  {name:<13} {scores['rouge1']:6.2f} {scores['rouge2']:6.2f}"
             f" {scores['rougeL']:6.2f} {words:6.1f}"
         )
     words = sum(len(r[0].split()) for r in references) / max(1, len(references))
@@ -156,8 +160,14 @@ def eval_dialogsum(args: argparse.Namespace, component: SummaryComponent) -> Non
     started = time.perf_counter()
     values = summarise(component, docs)
     seconds = time.perf_counter() - started
+    # Summary v2's key points (LexRank and position), through the same renderer.
+    baseline = SummaryComponent({"selector": "centrality"}, embedder=component.embedder)
+    started = time.perf_counter()
+    previous = summarise(baseline, docs)
+    previous_seconds = time.perf_counter() - started
     systems = {
         "overview": [v["text"] for v in values],
+        "overview v2": [v["text"] for v in previous],
         "extractive": [" ".join(s["text"] for s in v["sentences"]) for v in values],
         "lead-3": [" ".join(u.text for u in d.conversation.utterances[:3]) for d in docs],
     }
@@ -166,7 +176,11 @@ def eval_dialogsum(args: argparse.Namespace, component: SummaryComponent) -> Non
         types[v["type"]] = types.get(v["type"], 0) + 1
     title = f"DialogSum dev ({len(docs)} dialogues), ROUGE F1 x100, best reference"
     print_table(title, systems, references)
-    print(f"  types: {types}; {seconds / max(1, len(docs)):.3f} s per dialogue (CPU)")
+    n = max(1, len(docs))
+    print(
+        f"  types: {types}; {seconds / n:.3f} s per dialogue (CPU), "
+        f"v2 {previous_seconds / n:.3f} s (embeddings cached by then)"
+    )
     if args.llm is not None:
         eval_llm(args, docs[: args.llm_limit], references[: args.llm_limit], values)
 

@@ -1,5 +1,6 @@
 """Tune the meeting-topic segmentation (TextTiling over MiniLM utterance embeddings) on
-QMSum train topic spans: grid search of window, depth and minimum topic length by mean Pk.
+QMSum train topic spans: grid search of window, depth, minimum topic length, smoothing
+and the topic-cue bonus by mean Pk (val is only for `eval/summary.py`).
 
 The embeddings of the content turns are computed once and cached (`--cache`), so the grid
 runs in seconds; the defaults in `SummaryConfig` come from this script's best row.
@@ -17,7 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from convolens.enrich.embeddings import SentenceEmbedder
-from convolens.enrich.summary.segmentation import boundaries_to_labels, pk, texttiling, window_diff
+from convolens.enrich.summary.segmentation import (
+    boundaries_to_labels,
+    pk,
+    texttiling,
+    topic_cues,
+    window_diff,
+)
 from convolens.enrich.summary.text import is_filler
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,25 +59,36 @@ def main() -> None:
         if path.stem not in cached:
             cached[path.stem] = embedder.embed([utterances[i].text for i in content])
         reference = summary_eval.reference_topics(data, len(utterances))
-        meetings.append((content, cached[path.stem], reference, len(utterances)))
+        cues = topic_cues([utterances[i].text for i in content])
+        meetings.append((content, cached[path.stem], reference, len(utterances), cues))
     np.savez(args.cache, **cached)
     rows = []
-    for window, depth, min_turns in itertools.product(
-        (10, 25, 40, 60), (0.5, 1.0, 1.5, 2.0, 3.0), (20, 40, 60, 90, 120)
+    for window, depth, min_turns, smooth, bonus in itertools.product(
+        (20, 40, 60), (1.0, 1.5, 2.0, 2.5, 3.0), (30, 60, 90), (1, 9), (0.0, 1.0, 2.0)
     ):
         pks, wds = [], []
-        for content, vectors, reference, n in meetings:
-            starts = texttiling(vectors, window=window, depth=depth, min_turns=min_turns, most=12)
+        for content, vectors, reference, n, cues in meetings:
+            starts = texttiling(
+                vectors,
+                window=window,
+                depth=depth,
+                min_turns=min_turns,
+                most=12,
+                smooth=smooth,
+                cues=cues,
+                cue_bonus=bonus,
+            )
             hypothesis = boundaries_to_labels([content[s] for s in starts], n)
             pks.append(pk(reference, hypothesis))
             wds.append(window_diff(reference, hypothesis))
-        rows.append((float(np.mean(pks)), float(np.mean(wds)), window, depth, min_turns))
+        row = (float(np.mean(pks)), float(np.mean(wds)), window, depth, min_turns, smooth, bonus)
+        rows.append(row)
     rows.sort()
-    none = np.mean([pk(r, [0] * n) for _, _, r, n in meetings])
+    none = np.mean([pk(r, [0] * n) for _, _, r, n, _ in meetings])
     print(f"QMSum train, {len(meetings)} meetings; no boundary: Pk {none:.3f}")
-    print("  Pk     WD     window depth min_turns")
+    print("  Pk     WD     window depth min_turns smooth cue_bonus")
     for row in rows[: args.top]:
-        print("  {:.3f}  {:.3f}  {:>6} {:>5} {:>9}".format(*row))
+        print("  {:.3f}  {:.3f}  {:>6} {:>5} {:>9} {:>6} {:>9}".format(*row))
 
 
 if __name__ == "__main__":

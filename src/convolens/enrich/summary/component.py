@@ -44,7 +44,13 @@ from convolens.enrich.embeddings import (
 )
 from convolens.enrich.nlp import shared_nlp
 from convolens.enrich.summary.extractive import SENTENCE, Unit, choose, split_units
-from convolens.enrich.summary.fields import DECISION_CUES, decisions, fields_for, sentences_of
+from convolens.enrich.summary.fields import (
+    DECISION_CUES,
+    Sentence,
+    decisions,
+    fields_for,
+    sentences_of,
+)
 from convolens.enrich.summary.llm import (
     LlmBackend,
     LlmError,
@@ -52,8 +58,18 @@ from convolens.enrich.summary.llm import (
     scrub_contact_details,
 )
 from convolens.enrich.summary.local_llm import LlamaCppBackend
-from convolens.enrich.summary.overview import overview
-from convolens.enrich.summary.segmentation import texttiling
+from convolens.enrich.summary.overview import join_parts, overview, point_renderer
+from convolens.enrich.summary.segmentation import texttiling, topic_cues
+from convolens.enrich.summary.selector import (
+    ContentSelector,
+    SentenceInfo,
+    candidate_sentences,
+    candidate_vectors,
+    choose_points,
+    features,
+    own_sentences,
+    shared_selector,
+)
 from convolens.enrich.summary.settings import SummaryConfig
 from convolens.enrich.summary.text import is_filler, speaker_names, strip_lead_in
 from convolens.model import Role
@@ -77,7 +93,7 @@ class SummaryComponent(Component):
     """Labels each conversation with `summary.extractive` (and `summary.abstractive`)."""
 
     name = "summary"
-    version = "2"
+    version = "3"
     # Its models and cue lists read English; other languages are skipped, not mislabelled.
     languages: ClassVar[frozenset[str] | None] = frozenset({"en"})
     requires: ClassVar[tuple[str, ...]] = ("conversation.type",)
@@ -118,20 +134,42 @@ class SummaryComponent(Component):
         self.taxonomy_version = hashlib.sha256(
             s.model_dump_json(exclude={"llm_api_key_env"}).encode()
         ).hexdigest()[:12]
-        self.model_id = self.embedder.model_id + (
-            f"+{self.backend.model_id}" if self.backend is not None else ""
+        self.selector: ContentSelector | None = (
+            shared_selector() if s.selector == "learned" else None
+        )
+        self.model_id = (
+            self.embedder.model_id
+            + (f"+{self.selector.model_id}" if self.selector is not None else "")
+            + (f"+{self.backend.model_id}" if self.backend is not None else "")
         )
 
     def __call__(self, batch: list[Doc]) -> list[list[Annotation]]:
         vectors = batch_utterance_embeddings(batch, self.embedder)
         units = [split_units(doc, self.settings) for doc in batch]
+        # The learned selector reads every content sentence of an "other" conversation.
+        candidates = [
+            candidate_sentences(doc) if self._selects(doc) else ([], [], []) for doc in batch
+        ]
         # Sentences of long turns need their own vectors: one model call for the batch.
         fresh = iter(self.embedder.embed([u.text for us in units for u in us if not u.whole]))
-        out: list[list[Annotation]] = []
-        for doc, doc_vectors, doc_units in zip(batch, vectors, units, strict=True):
+        matrices = []
+        for doc_vectors, doc_units in zip(vectors, units, strict=True):
             rows = [doc_vectors[u.index] if u.whole else next(fresh) for u in doc_units]
-            matrix = np.vstack(rows) if rows else np.zeros((0, self.embedder.dimension))
-            summary = self._summary(doc, doc_units, matrix, doc_vectors)
+            matrices.append(np.vstack(rows) if rows else np.zeros((0, self.embedder.dimension)))
+        # The selector's sentences likewise, a whole turn reusing its turn's vector.
+        texts = [
+            t for doc, c in zip(batch, candidates, strict=True) for t in own_sentences(doc, c[0])
+        ]
+        embedded = iter(self.embedder.embed(texts))
+        selections = [
+            candidate_vectors(doc, sentences, doc_vectors, embedded)
+            for doc, doc_vectors, (sentences, _, _) in zip(batch, vectors, candidates, strict=True)
+        ]
+        out: list[list[Annotation]] = []
+        for doc, doc_vectors, doc_units, matrix, candidate, selection in zip(
+            batch, vectors, units, matrices, candidates, selections, strict=True
+        ):
+            summary = self._summary(doc, doc_units, matrix, doc_vectors, candidate, selection)
             labels = [summary] if summary is not None else []
             if self.backend is not None and self.settings.abstractive:
                 abstract = self._abstractive(doc)
@@ -143,8 +181,38 @@ class SummaryComponent(Component):
     def _roles(self, doc: Doc) -> dict[str, Role]:
         return {p.participant_id: p.role for p in doc.conversation.participants}
 
+    def _selects(self, doc: Doc) -> bool:
+        """Whether the learned selector builds this conversation's overview."""
+        kind = str(conversation_type_of(doc).get("type", "other"))
+        return self.selector is not None and kind == "other"
+
+    def _selected(
+        self,
+        doc: Doc,
+        candidate: tuple[list[Sentence], list[SentenceInfo], list[str]],
+        selection: np.ndarray,
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The key points the learned selector picks and the overview line they make."""
+        assert self.selector is not None
+        sentences, infos, participants = candidate
+        if not sentences:
+            return [], ""
+        scores = self.selector.score(features(infos, selection, len(doc.conversation.utterances)))
+        items = [s.item() for s in sentences]
+        render = point_renderer(self.nlp, participants, None, "other")
+        budget = self.settings.selector_budget or self.selector.budget_words
+        chosen = choose_points(lambda k: render(items[k]), scores, budget)
+        points = [{**items[k], "score": round(float(scores[k]), 4)} for k, _ in chosen]
+        return points, join_parts([text for _, text in chosen], participants)
+
     def _summary(
-        self, doc: Doc, units: list[Unit], matrix: np.ndarray, vectors: np.ndarray
+        self,
+        doc: Doc,
+        units: list[Unit],
+        matrix: np.ndarray,
+        vectors: np.ndarray,
+        candidate: tuple[list[Sentence], list[SentenceInfo], list[str]],
+        selection: np.ndarray,
     ) -> Annotation | None:
         picked = [units[k] for k in choose(units, matrix, self.settings)]
         names = speaker_names(doc.conversation)
@@ -174,11 +242,15 @@ class SummaryComponent(Component):
         kind = str(conversation_type_of(doc).get("type", "other"))
         content = sentences_of(doc)
         topics = self._topics(doc, vectors) if kind in ("meeting", "interview") else []
+        line = ""
+        if self._selects(doc):
+            selected, line = self._selected(doc, candidate, selection)
+            key_points = selected or key_points
         fields = fields_for(kind, doc, content, topics, key_points)
         if not picked and not any(fields.values()):
             return None
         participants = list(dict.fromkeys(names[p] for p in speakers if p in names))
-        line = overview(
+        line = line or overview(
             kind,
             fields,
             participants,
@@ -225,6 +297,9 @@ class SummaryComponent(Component):
             depth=s.segment_depth,
             min_turns=s.segment_min_turns,
             most=s.max_topics,
+            smooth=s.segment_smooth,
+            cues=topic_cues([utterances[i].text for i in content]),
+            cue_bonus=s.segment_cue_bonus,
         )
         bounds = [0, *starts, len(content)]
         words = [Counter(_WORD.findall(utterances[i].text.lower())) for i in content]

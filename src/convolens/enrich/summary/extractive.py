@@ -46,7 +46,13 @@ RESOLUTION = re.compile(
 )
 # A sentence ends at ., ! or ? before white space, or at a blank line; a single line break
 # does not end one (e-mail bodies wrap mid-sentence).
-SENTENCE = re.compile(r"\S.*?(?:[.!?]+[\"')\]]*(?=\s)|(?=\n[ \t]*\n)|\Z)", re.DOTALL)
+# A title's full stop ("Mr. Fro", "the No. 7 bus") ends nothing.
+SENTENCE = re.compile(
+    r"\S.*?(?:(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)(?<!\bSt)[.!?]+(?!(?<=\bNo\.)\s+\d)"
+    r"[\"')\]]*(?=\s)"
+    r"|(?=\n[ \t]*\n)|\Z)",
+    re.DOTALL,
+)
 
 
 def lexrank(similarity: np.ndarray, *, damping: float = 0.85, iterations: int = 50) -> np.ndarray:

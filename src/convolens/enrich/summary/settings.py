@@ -34,15 +34,25 @@ class SummaryConfig(BaseModel):
     embedding_model: str | None = None
     # Meeting topics (TextTiling over utterance embeddings, `segmentation.py`): content
     # turns compared on each side of a gap, the depth (standard deviations above the mean
-    # depth) a gap needs to be a boundary, the fewest content turns of a topic. The best of
-    # a grid on 20 QMSum train meetings (training/summary/tune_segmentation.py): Pk 0.383,
-    # no better than no boundary at all (0.384): only deep, long-separated shifts count.
+    # depth) a gap needs to be a boundary, the fewest content turns of a topic, the gaps
+    # the similarity curve is smoothed over and the depth bonus of a gap whose next turn
+    # announces a topic ("let's move on to"). The best of a grid on 20 QMSum train meetings
+    # (training/summary/tune_segmentation.py): Pk 0.365 against 0.384 for no boundary
+    # (without smoothing and cues the best was 0.383).
     segment_window: int = Field(default=60, ge=1)
     segment_depth: float = Field(default=2.0)
     segment_min_turns: int = Field(default=60, ge=2)
+    segment_smooth: int = Field(default=9, ge=1)
+    segment_cue_bonus: float = Field(default=2.0, ge=0)
     max_topics: int = Field(default=12, ge=1)
     # The overview line: at most this many words (DialogSum references average ~19).
     overview_max_words: int = Field(default=45, ge=10)
+    # How the overview of an unclassified ("other") conversation picks its sentences:
+    # "learned", the content selector trained on DialogSum train (`selector.py`), within
+    # `selector_budget` words (None: the budget tuned with it); "centrality", summary v2's
+    # LexRank-and-position key points, kept as the baseline it is measured against.
+    selector: Literal["learned", "centrality"] = "learned"
+    selector_budget: int | None = Field(default=None, ge=5, le=200)
     abstractive: bool = False
     # "openai": any OpenAI-compatible server at `llm_base_url`; "llama_cpp": a local GGUF
     # run in-process (`local_llm.py`, `make llm`), `llm_model_path` or the default model.

@@ -39,6 +39,10 @@ FILLER_SENTENCE = re.compile(
     r"let\s+me\s+(?:check|see|look|think)|appreciate\s+(?:it|that)|talk\s+soon|"
     r"have\s+a\s+(?:nice|great|good)\s+\w+|nice\s+to\s+meet\s+you|good\s+to\s+meet\s+you|"
     r"how\s+are\s+you(?:\s+doing)?(?:\s+today)?|i'?m\s+(?:fine|good|well)|"
+    r"happy\s+(?:birthday|new\s+year|holidays)(?:\s+to\s+you)?|merry\s+christmas|congratulations|"
+    r"welcome(?:\s+back)?|see\s+you(?:\s+(?:later|soon|tomorrow|then))?|take\s+care|"
+    # Terms of address after a thank-you or a greeting ("Ok, thanks doctor").
+    r"doctor|sir|madam|ma'?am|dear|honey|darling|buddy|guys|mate|everyone|everybody|"
     r"(?-i:[A-Z][a-z]+))[\s,.!?;:-]*)+$"
     # Stalling that runs on: "Hang on, let me check which export they use".
     r"|^\W*(?:uh,?\s*|um,?\s*)?(?:hang\s+on|one\s+sec|give\s+me\s+a\s+(?:sec|moment)|"
@@ -67,15 +71,17 @@ def is_filler(text: str) -> bool:
 
 
 _VOCATIVE_END = re.compile(
-    r",\s*(?:sir|madam|ma'?am|honey|darling|dear|mom|mum|dad|buddy|guys|man|"
-    r"(?-i:[A-Z][a-z]+(?:\s+(?-i:[A-Z][a-z]+))?))\s*(?=[.!?]*$)",
+    r",\s*(?:sir|madam|ma'?am|honey|darling|dear|mom|mum|dad|buddy|guys|man|#\w+#|"
+    r"(?-i:[A-Z][a-z]+\.?(?:\s+(?-i:[A-Z][a-z]+))?))\s*(?=[.!?]*$)",
     re.IGNORECASE,
 )
+# A stage direction opening a turn: "(Pointing to the menu) I'll take this".
+_STAGE_DIRECTION = re.compile(r"^\s*[(\[][^)\]]{0,80}[)\]]\s*")
 
 
 def strip_lead_in(text: str) -> str:
     """`text` without its opening filler words nor a closing term of address."""
-    rest = LEAD_IN.sub("", text, count=1).strip()
+    rest = LEAD_IN.sub("", _STAGE_DIRECTION.sub("", text, count=1), count=1).strip()
     rest = _VOCATIVE_END.sub("", rest)
     if not rest or len(rest) < len(text) // 3:
         return text.strip()
@@ -171,7 +177,14 @@ _PAST = {"know": "knew", "go": "went", "have": "had", "see": "saw", "get": "got"
          "send": "sent", "spend": "spent", "pay": "paid", "lose": "lost", "feel": "felt",
          "sleep": "slept", "bring": "brought", "forget": "forgot", "begin": "began",
          "be": "was", "put": "put", "cut": "cut", "let": "let", "sell": "sold",
-         "understand": "understood", "win": "won", "drive": "drove", "fly": "flew"}  # fmt: skip
+         "understand": "understood", "win": "won", "drive": "drove", "fly": "flew",
+         "catch": "caught", "teach": "taught", "fight": "fought", "run": "ran",
+         "sit": "sat", "stand": "stood", "hold": "held", "keep": "kept", "wear": "wore",
+         "choose": "chose", "break": "broke", "fall": "fell", "grow": "grew",
+         "speak": "spoke", "steal": "stole", "swim": "swam", "sing": "sang",
+         "drink": "drank", "ring": "rang", "lend": "lent", "build": "built",
+         "become": "became", "hurt": "hurt", "set": "set", "shut": "shut",
+         "stop": "stopped", "plan": "planned", "shop": "shopped", "drop": "dropped"}  # fmt: skip
 
 
 def past_tense(verb: str) -> str:
