@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 from convolens.enrich.base import Doc
-from convolens.enrich.conversation_encoder import CACHE_KEY, EncoderPass
+from convolens.enrich.conversation_encoder import ConversationEncoder, encoder_pass
 from convolens.enrich.dialogue_acts import DialogueActComponent
 from convolens.model import Conversation
 
@@ -52,11 +52,11 @@ def variant_text(text: str, variant: str) -> str:
     return " ".join(_ASR_DROP.sub(" ", text.lower()).split())
 
 
-def head_alone(docs: list[Doc]) -> dict[str, list[bool]]:
-    """The encoder head's argmax per utterance (from the pass the component left cached)."""
+def head_alone(docs: list[Doc], encoder: ConversationEncoder) -> dict[str, list[bool]]:
+    """The encoder head's argmax per utterance: the pass the component left cached, or a
+    new one where it read only part of a conversation (a turn in another language)."""
     out: dict[str, list[bool]] = {task: [] for task in TASKS}
-    for doc in docs:
-        found: EncoderPass = doc.cache[CACHE_KEY]
+    for doc, found in zip(docs, encoder_pass(docs, encoder), strict=True):
         for i in range(len(doc.utterance_ids)):
             act, _ = found.top("dialogue_act", i)
             out["question"].append(act.startswith("question_"))
@@ -225,7 +225,8 @@ def main() -> None:
         predicted, rate = run_rules(default, docs, args.batch)
         # Same docs: the parse is cached, so this times the rules alone.
         before, rules_rate = run_rules(previous, docs, args.batch)
-        head = head_alone(docs)
+        assert default.encoder is not None
+        head = head_alone(docs, default.encoder)
         lowered = [t.lower() for t in texts]
         baselines = {
             "question": ("'?' only", ["?" in t for t in texts]),

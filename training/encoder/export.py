@@ -22,13 +22,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train import MultiTaskEncoder, asr_like
+from train import MultiTaskEncoder, asr_like, build_training_set
 
 import data as corpora
 
 ROOT = Path(__file__).resolve().parents[2]
 DEST = ROOT / "src/convolens/enrich/data/conversation_encoder"
-MODEL_ID = "convolens-conversation-encoder-v1"
+MODEL_ID = "convolens-conversation-encoder-v2"
 
 
 class _Exported(torch.nn.Module):
@@ -67,6 +67,30 @@ def run(session, tokenizer, texts: list[str], max_len: int) -> list[np.ndarray]:
     enc = tokenizer(texts, padding=True, truncation=True, max_length=max_len, return_tensors="np")
     feed = {k: enc[k].astype(np.int64) for k in ("input_ids", "attention_mask")}
     return session.run(None, feed)
+
+
+def prior_correction(run: Path) -> dict[str, object]:
+    """Per-act factors sqrt(prior in MRDA+SWDA train / share in this run's sample), with
+    statement = 1: the run's sample is rebuilt from its seed and sizes (config.json)."""
+    import random
+    from collections import Counter
+
+    config = json.loads((run / "config.json").read_text())
+    sample = build_training_set(random.Random(config["args"]["seed"]), config["sizes"])
+    acts = corpora.LABELS["dialogue_act"]
+    share = Counter(y for _, task, y in sample if task == "dialogue_act")
+    prior = Counter(y for _, _, y in corpora.mrda("train") + corpora.swda_train())
+    raw = [
+        (prior[i] / sum(prior.values())) / max(share[i] / sum(share.values()), 1e-9)
+        for i in range(len(acts))
+    ]
+    factors = [float(np.sqrt(r / raw[0])) for r in raw]
+    return {
+        "dialogue_act": [round(f, 5) for f in factors],
+        "why": "the head was trained on class-balanced acts; its probabilities are "
+        "multiplied by sqrt(prior in MRDA+SWDA train / share in the training sample) and "
+        "renormalised (halfway, on the log scale, between the balanced and the natural prior)",
+    }
 
 
 def main() -> None:
@@ -138,12 +162,7 @@ def main() -> None:
         "training_dev": dev[-1] if dev else None,
         "agreement_on_dev_texts_pct": agreement,
     }
-    previous = args.dest / "labels.json"
-    if previous.exists():
-        # The prior correction is computed from the training data (see MODEL_CARD.md).
-        kept = json.loads(previous.read_text()).get("prior_correction")
-        if kept:
-            meta["prior_correction"] = kept
+    meta["prior_correction"] = prior_correction(args.run)
     (args.dest / "labels.json").write_text(json.dumps(meta, indent=2) + "\n")
     size = (args.dest / "model.int8.onnx").stat().st_size / 2**20
     print(json.dumps({"size_mib": round(size, 1), **agreement}, indent=2))

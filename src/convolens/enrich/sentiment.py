@@ -10,6 +10,8 @@ VADER + logistic regression, stays loadable by name for comparison
   P(positive) - P(negative). Staff (agent, bot) apologies and politeness formulas ("I am
   sorry about that", "we apologise for the inconvenience") are not negativity: a staff
   turn that holds one is scored on what remains without it (nothing left: neutral).
+  A staff turn is positive or negative only at probability >= `staff_min_probability`
+  (0.7): "Glad to help!" is service register, not the agent's satisfaction.
 - `emotion` {emotion, score, source} per utterance and emotion the CX lead acts on:
   frustration, confusion, satisfaction (heads of the encoder; frustration never on a
   positive turn, satisfaction never on a negative one) and urgency (a phrase list: no
@@ -66,6 +68,9 @@ TRAJECTORY_THRESHOLD = 0.2
 # trained on class-balanced data, so 0.5 is a majority over "none" and the others).
 EMOTION_THRESHOLD = 0.5
 STAFF = frozenset({Role.agent, Role.bot})
+# The probability a staff turn's positive or negative class needs (see `_label`); a
+# setting (`staff_min_probability`), 0.7 by default.
+STAFF_MIN_PROBABILITY = 0.7
 
 # Formulas staff use whatever the outcome; removed up to the end of their clause.
 _POLITENESS = re.compile(
@@ -102,7 +107,7 @@ class SentimentComponent(Component):
     """Labels sentiment per utterance, participant and conversation, and emotions."""
 
     name = "sentiment"
-    version = "2"
+    version = "3"
     # Its models and cue lists read English; other languages are skipped, not mislabelled.
     languages: ClassVar[frozenset[str] | None] = frozenset({"en"})
     assigns: ClassVar[tuple[str, ...]] = (
@@ -206,9 +211,22 @@ class SentimentComponent(Component):
         weights = np.array([max(1, len(t.split())) for t in texts], dtype=np.float64)
         out: list[Annotation] = []
         emotions_of: dict[int, list[str]] = {}
+        roles = {p.participant_id: p.role for p in doc.conversation.participants}
+        staff_min = float(self.config.get("staff_min_probability", STAFF_MIN_PROBABILITY))
         for row, i in enumerate(kept):
+            label = CLASSES[int(probs[row].argmax())]
+            # Staff write in a service register: "Glad to help!", "Congrats on the new
+            # phone", "this is most likely a temporary issue". That courtesy or bad news
+            # delivered is not the agent's feeling, so a staff turn is positive or
+            # negative only when the model is sure; the score keeps the lean.
+            if (
+                label != "neutral"
+                and roles.get(utterances[i].participant_id) in STAFF
+                and float(probs[row].max()) < staff_min
+            ):
+                label = "neutral"
             value: dict[str, Any] = {
-                "label": CLASSES[int(probs[row].argmax())],
+                "label": label,
                 "score": round(scores[row], 4),
                 "probabilities": {
                     c: round(float(p), 4) for c, p in zip(CLASSES, probs[row], strict=True)
