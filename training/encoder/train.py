@@ -277,7 +277,7 @@ def main() -> None:
             {
                 "labels": corpora.LABELS,
                 "sizes": sizes,
-                "args": {**vars(args), "out": str(args.out)},
+                "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             },
             indent=2,
         )
