@@ -108,8 +108,17 @@ class Stream:
 
     def latencies(self, busy: list[tuple[float, float]]) -> list[float]:
         audio_s = len(self.frames) * FRAME_MS / 1000
+        # A diarized utterance holding two voices comes as several finals (`<id>.2` ...),
+        # all made when the utterance ends: its latency is its last voice's, measured
+        # from the utterance's end (an earlier part's own `end` is not an end of speech).
+        last: dict[str, StreamEvent] = {}
+        for event in (e for e in self.events if e.type == "transcript.final"):
+            base = str(event.utterance_id).rsplit(".", 1)[0]
+            ends = float(getattr(event, "end", 0.0) or 0.0)
+            if base not in last or ends >= float(getattr(last[base], "end", 0.0) or 0.0):
+                last[base] = event
         out = []
-        for final in (e for e in self.events if e.type == "transcript.final"):
+        for final in last.values():
             end = float(getattr(final, "end", 0.0) or 0.0)
             if end > audio_s - 1.0:
                 continue  # closed by stop, not by the endpoint
