@@ -64,6 +64,20 @@ def test_unvoiced_trailing_words_are_dropped(jfk) -> None:  # type: ignore[no-un
     assert drop_unvoiced_tail(words + invented, regions) == words
 
 
+def test_a_sure_last_word_just_past_the_vad_edge_is_kept(jfk) -> None:  # type: ignore[no-untyped-def]
+    # "sauce" on a phone-line LibriSpeech clip: VAD speech ends at 9.41 s, Whisper puts
+    # the word at 9.50-9.88 s with high probability. It was said; an unsure word there,
+    # or a sure one long after the speech, was not.
+    _, words, regions = jfk
+    end = regions[-1].end
+    said = AsrWord("sauce.", end + 0.09, end + 0.47, 0.9)
+    assert drop_unvoiced_tail([*words, said], regions)[-1] == said
+    unsure = AsrWord("sauce.", end + 0.09, end + 0.47, 0.2)
+    assert drop_unvoiced_tail([*words, unsure], regions) == words
+    late = AsrWord("sauce.", end + 1.0, end + 1.3, 0.9)
+    assert drop_unvoiced_tail([*words, late], regions) == words
+
+
 @pytest.mark.parametrize(("channel", "ending"), [(0, "on the left."), (1, "extremely distant.")])
 def test_live_finals_do_not_end_with_invented_words(shared_audio, base_asr, channel, ending):  # type: ignore[no-untyped-def]
     # Whisper base on each channel of stereo_diarization.wav, decoded as a live final,
