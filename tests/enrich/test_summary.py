@@ -405,6 +405,20 @@ def test_qmsum_meeting_topics_decisions_actions(embedder: SentenceEmbedder) -> N
     check_items(doc, summary)
 
 
+@pytest.mark.skipif(not QMSUM.exists(), reason="shared QMSum data not present")
+def test_redaction_placeholders_are_no_topic(embedder: SentenceEmbedder) -> None:
+    # After intake redaction a meeting's names are "<PERSON>" placeholders; they were
+    # counted as words, and the demo meeting "covered person and people".
+    doc = qmsum_doc("ES2009d")
+    for n, utterance in enumerate(doc.conversation.utterances):
+        if n % 2 == 0:
+            utterance.text = f"<PERSON> {utterance.text} <PERSON_1a2b3c4d>"
+    (summary,) = typed_summary([doc], embedder)
+    titles = [t["title"] for t in summary["value"]["fields"]["topics"]]
+    assert titles and not any("person" in t for t in titles), titles
+    assert "person" not in summary["value"]["text"].split("covered", 1)[-1].split(";")[0]
+
+
 def test_support_chat_reason_outcome_next_steps(embedder: SentenceEmbedder) -> None:
     docs = example_docs("chats/support_chats.jsonl")
     doc = docs["chat-20260903-0001"]  # a duplicate renewal charge, refunded

@@ -78,6 +78,9 @@ __all__ = ["DECISION_CUES", "ROLE_NAMES", "SummaryComponent"]
 
 ROLE_NAMES = {Role.customer: "Customer", Role.agent: "Agent", Role.bot: "Bot"}
 _WORD = re.compile(r"(?<![\w'])[a-z][a-z-]{3,}(?![\w'])")
+# Redaction's placeholders ("<PERSON>", "<PHONE_NUMBER_1a2b3c4d>") are not topics: a
+# meeting full of masked names was "about person and people".
+_PLACEHOLDER = re.compile(r"<[A-Z][A-Z_]*(?:_[0-9a-f]{8})?>")
 # Words that name no topic: English stop words and the fillers of speech.
 _STOP = ENGLISH_STOP_WORDS | {
     "yeah", "okay", "think", "know", "like", "just", "really", "going", "mean", "right",
@@ -85,7 +88,7 @@ _STOP = ENGLISH_STOP_WORDS | {
     "it's", "don't", "that's", "i'm", "we're", "you're", "they're", "can't", "i've",
     "we've", "let's", "didn't", "doesn't", "there's", "what's", "good", "well",
     "want", "said", "says", "sure", "need", "make", "probably", "guess", "little", "lots",
-    "stuff", "yes", "alright", "pretty", "look", "thank", "thanks",
+    "stuff", "yes", "alright", "pretty", "look", "thank", "thanks", "people",
 }  # fmt: skip
 
 
@@ -93,7 +96,7 @@ class SummaryComponent(Component):
     """Labels each conversation with `summary.extractive` (and `summary.abstractive`)."""
 
     name = "summary"
-    version = "3"
+    version = "4"
     # Its models and cue lists read English; other languages are skipped, not mislabelled.
     languages: ClassVar[frozenset[str] | None] = frozenset({"en"})
     requires: ClassVar[tuple[str, ...]] = ("conversation.type",)
@@ -302,7 +305,10 @@ class SummaryComponent(Component):
             cue_bonus=s.segment_cue_bonus,
         )
         bounds = [0, *starts, len(content)]
-        words = [Counter(_WORD.findall(utterances[i].text.lower())) for i in content]
+        words = [
+            Counter(_WORD.findall(_PLACEHOLDER.sub(" ", utterances[i].text).lower()))
+            for i in content
+        ]
         segments = [(bounds[k], bounds[k + 1]) for k in range(len(bounds) - 1)]
         df: Counter[str] = Counter()
         counts = []
