@@ -179,3 +179,31 @@ def test_topic_cues_tip_a_weak_shift() -> None:
     assert 40 not in texttiling(vectors, **settings)  # type: ignore[arg-type]
     found = texttiling(vectors, cues=cues, cue_bonus=3.0, **settings)  # type: ignore[arg-type]
     assert found == [40]
+
+
+def test_pseudonymised_participants_are_numbered_by_role() -> None:
+    # Intake redaction turns an id that spelled a name into "customer-830b1fd0a7"; a
+    # summary that says "customer-830b1fd0a7 will send the deck" helps no one.
+    from convolens.enrich.summary.text import speaker_names
+    from convolens.model import Conversation
+
+    conversation = Conversation.model_validate(
+        {
+            "conversation_id": "m1",
+            "channel": "meeting",
+            "source": {"system": "test"},
+            "participants": [
+                {"participant_id": "customer-830b1fd0a7", "role": "customer", "name": "<PERSON>"},
+                {"participant_id": "customer-1c2d3e4f5a", "role": "customer", "name": "<PERSON>"},
+                {"participant_id": "unknown-0a1b2c3d4e", "role": "unknown"},
+                {"participant_id": "a1", "role": "agent", "name": "Dana Ruiz"},
+            ],
+            "utterances": [{"participant_id": "a1", "text": "Let's start."}],
+        }
+    )
+    assert speaker_names(conversation) == {
+        "customer-830b1fd0a7": "Customer 1",
+        "customer-1c2d3e4f5a": "Customer 2",
+        "unknown-0a1b2c3d4e": "Participant 1",
+        "a1": "Dana",
+    }

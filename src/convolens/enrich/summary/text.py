@@ -155,6 +155,7 @@ def speaker_names(conversation: Conversation) -> dict[str, str]:
     out: dict[str, str] = {}
     learned = _learned_names(conversation)
     roles = [p.role for p in conversation.participants]
+    counted: dict[str, int] = {}
     for p in conversation.participants:
         if p.name and not p.name.startswith(("<", "Speaker ")):
             # "Dana Ruiz" -> "Dana"; a function ("Project Manager") stays whole.
@@ -165,9 +166,21 @@ def speaker_names(conversation: Conversation) -> dict[str, str]:
             out[p.participant_id] = f"the {p.role.value}"
         elif p.role == Role.bot:
             out[p.participant_id] = "the bot"
+        elif p.participant_id in learned:
+            out[p.participant_id] = learned[p.participant_id]
+        elif _PSEUDONYM.match(p.participant_id):
+            # Intake redaction turned an id that spelled a name into "customer-830b1fd0a7":
+            # no one reads that as a person. Number them by role, as they first appear.
+            label = _ROLE_LABEL.get(p.role, "Participant")
+            counted[label] = counted.get(label, 0) + 1
+            out[p.participant_id] = f"{label} {counted[label]}"
         else:
-            out[p.participant_id] = learned.get(p.participant_id, p.participant_id)
+            out[p.participant_id] = p.participant_id
     return out
+
+
+_PSEUDONYM = re.compile(r"^(?:customer|agent|bot|unknown)-[0-9a-f]{10}$")
+_ROLE_LABEL = {Role.customer: "Customer", Role.agent: "Agent", Role.bot: "Bot"}
 
 
 _PAST = {"know": "knew", "go": "went", "have": "had", "see": "saw", "get": "got", "do": "did",
