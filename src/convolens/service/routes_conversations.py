@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -34,6 +33,7 @@ from convolens.service.jobs import Job, JobQueue
 from convolens.service.params import Moment
 from convolens.service.schemas import ConversationOut, LabelOut, MetricsOut, UtteranceOut
 from convolens.service.state import Caller, Db, Service, get_service
+from convolens.service.uploads import known_form_fields, receive
 from convolens.service.webhook_targets import job_webhook_url
 from convolens.store.erase import erase_conversation
 from convolens.store.private import private_dir, private_file
@@ -131,25 +131,12 @@ def submit_conversation(
 _UPLOAD_FIELDS = ("file", "format", "metadata", "language", "webhook_url", "mapping")
 
 
-async def _known_upload_fields(request: Request) -> None:
-    """An unknown form field is refused: a misspelt `mapping` must not be ignored with 202."""
-    form = await request.form()  # Starlette caches it: the route's own parsing reuses it
-    unknown = sorted(set(form.keys()) - set(_UPLOAD_FIELDS))
-    if unknown:
-        shown = ", ".join(repr(name[:40]) for name in unknown[:5])
-        raise ApiError(
-            422,
-            "unknown_field",
-            f"unknown form field(s) {shown}; the fields are: {', '.join(_UPLOAD_FIELDS)}",
-        )
-
-
 @router.post(
     "/uploads",
     status_code=202,
     response_model=Accepted,
     tags=["submit"],
-    dependencies=[Depends(_known_upload_fields)],
+    dependencies=[Depends(known_form_fields(*_UPLOAD_FIELDS))],
 )
 def upload(
     request: Request,
@@ -193,7 +180,7 @@ def upload(
     limit = service.settings.max_upload_bytes
     path = _spool(service, file.filename or "upload")
     try:
-        digest, size = _receive(file, path, limit)
+        digest, size = receive(file, path, limit)
         if size == 0:
             raise ApiError(422, "empty_upload", "the uploaded file is empty")
         ids: list[str] = []
@@ -238,24 +225,6 @@ def _sidecar(metadata: str | None) -> dict[str, Any]:
     except UnicodeEncodeError:
         raise ApiError(422, "invalid_metadata", "metadata is not valid Unicode") from None
     return sidecar
-
-
-def _receive(file: UploadFile, path: Path, limit: int) -> tuple[str, int]:
-    """Copy the upload to `path` (owner-only); (sha256, size). 413 past `limit` bytes."""
-    digest = hashlib.sha256()
-    size = 0
-    with private_file(path) as out:
-        while chunk := file.file.read(1 << 20):
-            size += len(chunk)
-            if size > limit:
-                raise ApiError(
-                    413,
-                    "upload_too_large",
-                    f"the file is over the {limit // (1024 * 1024)} MiB upload limit",
-                )
-            digest.update(chunk)
-            out.write(chunk)
-    return digest.hexdigest(), size
 
 
 @router.get("/jobs/{job_id}", response_model=Job, tags=["jobs"])

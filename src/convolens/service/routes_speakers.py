@@ -27,8 +27,8 @@ from convolens.client.speaker_models import EnrolledSpeaker, SpeakerEnrolled
 from convolens.model import Role as SpeakerRole
 from convolens.service.auth import Role, authenticate, require
 from convolens.service.errors import ApiError, ErrorResponse, without_paths
-from convolens.service.routes_conversations import _receive
 from convolens.service.state import Caller, Db, get_service
+from convolens.service.uploads import known_form_fields, receive
 from convolens.speech.voices import enrol_voice, list_voices, remove_voice
 from convolens.store.private import private_dir
 
@@ -129,19 +129,6 @@ def _speech_unavailable() -> ApiError:
     )
 
 
-async def _known_fields(request: Request) -> None:
-    """An unknown form field is refused: a misspelt `role` must not fall back to agent."""
-    form = await request.form()  # Starlette caches it: the route's own parsing reuses it
-    unknown = sorted(set(form.keys()) - set(_FIELDS))
-    if unknown:
-        shown = ", ".join(repr(name[:40]) for name in unknown[:5])
-        raise ApiError(
-            422,
-            "unknown_field",
-            f"unknown form field(s) {shown}; the fields are: {', '.join(_FIELDS)}",
-        )
-
-
 def _speaker(row: dict[str, Any]) -> EnrolledSpeaker:
     return EnrolledSpeaker(
         name=row["name"],
@@ -163,7 +150,7 @@ def _enrol(request: Request, db: Db, name: str, role: SpeakerRole, file: UploadF
         # The client's file name (errors name it), never a path of the client's choosing.
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", Path(file.filename or "voice").name)[-100:]
         path = Path(folder) / (safe.lstrip(".") or "voice")
-        _, size = _receive(file, path, _enrol_limit(request))
+        _, size = receive(file, path, _enrol_limit(request))
         if size == 0:
             raise ApiError(422, "empty_upload", "the uploaded file is empty")
         with _embedder_lock:
@@ -190,7 +177,7 @@ def _enrol(request: Request, db: Db, name: str, role: SpeakerRole, file: UploadF
     "/speakers",
     status_code=201,
     response_model=SpeakerEnrolled,
-    dependencies=[Depends(_known_fields)],
+    dependencies=[Depends(known_form_fields(*_FIELDS))],
     responses={
         200: {"model": SpeakerEnrolled, "description": "re-enrolled: the print was replaced"},
         411: {"model": ErrorResponse},
