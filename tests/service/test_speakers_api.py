@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,12 +31,9 @@ CALLER = ROOT / "tests" / "data" / "audio" / "voices" / "customer_en.flac"
 
 
 def _wav(path: Path, samples: np.ndarray) -> Path:
-    pcm = (np.clip(samples, -1, 1) * 32767).astype(np.int16)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(RATE)
-        out.writeframes(pcm.tobytes())
+    import soundfile
+
+    soundfile.write(path, np.clip(samples, -1, 1), RATE, subtype="PCM_16")
     return path
 
 
