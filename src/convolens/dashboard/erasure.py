@@ -20,10 +20,10 @@ from pydantic import ValidationError
 from convolens.audit.http import annotate, request_id
 from convolens.dashboard.routes import PREFIX, Who, _PageRoute, render
 from convolens.dashboard.session import require_page
-from convolens.retention import Person, erase_person
+from convolens.retention import Person
 from convolens.retention.erasure import find_person
 from convolens.service.errors import ApiError
-from convolens.service.routes_governance import _no_running_jobs, _scheduler
+from convolens.service.routes_governance import _scheduler, run_erasure
 from convolens.service.state import Db, get_service
 
 __all__ = ["router"]
@@ -90,13 +90,5 @@ async def erasure_run(request: Request, db: Db, who: Who) -> HTMLResponse:
     if (await request.form()).get("confirm") != "yes":
         raise ApiError(422, "not_confirmed", "preview the erasure first, then confirm it")
     person, _ = await _person(request)
-    service = get_service(request)
-    ids, _ = find_person(db, person, spool=service.settings.spool_dir())
-    _no_running_jobs(db, ids)
-    with service.pipeline.label_lock:
-        receipt = erase_person(
-            db, person, spool=service.settings.spool_dir(), actor=who, via="dashboard",
-            request_id=request_id(request),
-        )  # fmt: skip
-    annotate(request, recorded=True)
+    receipt = run_erasure(request, db, person, who, via="dashboard")
     return _page(request, who, receipt=receipt)

@@ -18,6 +18,7 @@ from fastapi.responses import Response
 
 from convolens.audit import AuditEntry, AuditFilter, query_audit
 from convolens.audit.http import annotate, request_id
+from convolens.audit.log import Via
 from convolens.retention import ErasureReceipt, Person, RetentionReport, erase_person
 from convolens.retention.enforce import RetentionScheduler
 from convolens.retention.erasure import find_person
@@ -111,12 +112,20 @@ def erasure(body: Person, request: Request, db: Db, caller: Caller) -> ErasureRe
     bytes of the warehouse. The receipt (counts, hashed conversation ids; never the
     person's data) is returned and kept in the audit log."""
     require(caller, Role.admin)
+    return run_erasure(request, db, body, caller, via="api")
+
+
+def run_erasure(
+    request: Request, db: Db, person: Person, actor: object, via: Via
+) -> ErasureReceipt:
+    """Erase `person` for the API or the dashboard: refused while a job holds one of their
+    conversations, run under the label lock so no labelling job writes meanwhile, audited."""
     service = get_service(request)
-    ids, _ = find_person(db, body, spool=service.settings.spool_dir())
+    ids, _ = find_person(db, person, spool=service.settings.spool_dir())
     _no_running_jobs(db, ids)
     with service.pipeline.label_lock:
         receipt = erase_person(
-            db, body, spool=service.settings.spool_dir(), actor=caller, via="api",
+            db, person, spool=service.settings.spool_dir(), actor=actor, via=via,
             request_id=request_id(request),
         )  # fmt: skip
     annotate(request, recorded=True)
