@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 
+import duckdb
 import pyarrow as pa
 
 from convolens.engine.base import BatchWorker, Engine, WorkerSpec
@@ -27,6 +28,7 @@ from convolens.metrics import (
     compute_metrics,
 )
 from convolens.store.lake import Lake, StagedFiles, staged_run, tables_from_columns
+from convolens.store.lake_normalised import LakeConversations, publish_missing
 from convolens.store.warehouse import Warehouse, now_utc
 
 __all__ = [
@@ -98,10 +100,10 @@ def pending_conversations(
 
 
 def _inputs(
-    warehouse: Warehouse, keys: list[tuple[str, int]]
+    con: duckdb.DuckDBPyConnection, keys: list[tuple[str, int]]
 ) -> Iterator[tuple[str, int, list[Segment], dict[str, str], float | None]]:
-    """Segments, roles and stated duration per conversation, read in three bulk queries."""
-    con = warehouse.con
+    """Segments, roles and stated duration per conversation, read in three bulk queries
+    on the warehouse's connection or on a worker's over the lake (LakeConversations)."""
     key_table = pa.table(
         {"conversation_id": [k[0] for k in keys], "version": [k[1] for k in keys]},
         schema=_KEY_SCHEMA,
@@ -159,11 +161,13 @@ def _rows(cid: str, version: int, run_id: str, result: MetricsResult, columns: d
 
 @dataclass
 class MetricsTask:
-    """One batch for a metrics worker: each conversation's segments, roles and duration."""
+    """One batch for a metrics worker: each conversation's segments, roles and duration,
+    or (a lake and a remote engine) only `keys`: the worker reads them from the lake."""
 
     run_id: str
     inputs: list[tuple[str, int, list[Segment], dict[str, str], float | None]]
     now: datetime
+    keys: list[tuple[str, int]] | None = None
 
 
 @dataclass
@@ -194,8 +198,16 @@ class MetricsWorker(BatchWorker):
 
     def __init__(self, lake_uri: str | None = None) -> None:
         self.lake = Lake(lake_uri) if lake_uri else None
+        self._reader: LakeConversations | None = None
 
     def process(self, item: MetricsTask) -> MetricsChunk:
+        if item.keys is not None:
+            if self.lake is None:
+                raise ValueError("a task of keys needs a worker with a lake")
+            if self._reader is None:
+                self._reader = LakeConversations(self.lake)
+            inputs = list(_inputs(self._reader.select(item.keys), item.keys))
+            item = replace(item, inputs=inputs, keys=None)
         chunk = metrics_chunk(item)
         if self.lake is not None:
             tables = tables_from_columns(
@@ -243,11 +255,18 @@ def analyze(
         # Enough batches to keep every worker busy (metrics do not depend on batching).
         chunk_size = max(1, min(chunk_size, math.ceil(len(keys) / (engine.workers * 4))))
     lake = warehouse.lake
+    # Remote workers read their conversations from the lake's copy (made whole first).
+    from_lake = lake is not None and not isinstance(engine, LocalEngine)
+    if from_lake:
+        publish_missing(warehouse)
 
     def tasks() -> Iterator[MetricsTask]:
         for offset in range(0, len(keys), chunk_size):
             chunk = keys[offset : offset + chunk_size]
-            yield MetricsTask(run_id, list(_inputs(warehouse, chunk)), now_utc())
+            if from_lake:
+                yield MetricsTask(run_id, [], now_utc(), keys=chunk)
+            else:
+                yield MetricsTask(run_id, list(_inputs(warehouse.con, chunk)), now_utc())
 
     spec = WorkerSpec(MetricsWorker, (lake.uri if lake else None,))
     with staged_run(warehouse, run_id) as staged:

@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import ray
 from typer.testing import CliRunner
 
 from convolens.cli import app
+from convolens.engine.base import WorkerSpec
+from convolens.engine.ray_engine import RayEngine
 from convolens.enrich.registry import DEFAULT_COMPONENTS
 from convolens.store.warehouse import Warehouse
 
@@ -178,3 +181,66 @@ def test_recordings_transcribed_on_ray_workers_match_local(cluster: None, tmp_pa
     # Again on Ray: the recordings are known, nothing is transcribed or stored twice.
     _run("ingest", str(folder), "--db", str(ray_db), "--model", "tiny.en", "--engine", "ray")
     assert _transcripts(ray_db) == local
+
+
+class _KeysSeen(RayEngine):
+    """The Ray engine, noting what each item carried to the workers."""
+
+    def __init__(self) -> None:
+        super().__init__(workers=2)
+        self.items: list[object] = []
+
+    def run(self, spec: WorkerSpec, items: Iterable[Any]) -> Iterator[Any]:
+        seen = list(items)
+        self.items.extend(seen)
+        return super().run(spec, seen)
+
+
+def _pii_chats(folder: Path) -> Path:
+    """Five sample chats and one with a name and an email, stored unredacted."""
+    chats = (EXAMPLES / "chats" / "support_chats.jsonl").read_text(encoding="utf-8")
+    extra = {
+        "id": "chat-ray-pii",
+        "source": "intercom",
+        "channel": "chat",
+        "participants": [{"id": "c", "role": "customer"}, {"id": "a", "role": "agent"}],
+        "messages": [
+            {"author": "c", "text": "Hi, this is John Smith, I was charged twice."},
+            {"author": "a", "text": "Sorry! What is your email?"},
+            {"author": "c", "text": "It's john.smith@example.com, thanks."},
+        ],
+    }
+    path = folder / "chats.jsonl"
+    lines = [*chats.splitlines()[:5], json.dumps(extra)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_ray_workers_read_their_conversations_from_the_lake(cluster: None, tmp_path: Path) -> None:
+    from convolens.analyze import analyze
+    from convolens.enrich.runner import enrich
+    from convolens.ingest.pipeline import ingest_paths
+
+    chats, lake = _pii_chats(tmp_path), tmp_path / "lake"
+    local_db, ray_db = tmp_path / "local.duckdb", tmp_path / "ray.duckdb"
+    with Warehouse(local_db) as warehouse:
+        ingest_paths(warehouse, [chats], redact=False)
+        analyze(warehouse)
+        enrich(warehouse, ["pii", "trackers"])
+    with Warehouse(ray_db) as warehouse:
+        ingest_paths(warehouse, [chats], redact=False)
+        warehouse.set_lake(str(lake))
+        engine = _KeysSeen()
+        analyze(warehouse, engine=engine)
+        enrich(warehouse, ["pii", "trackers"], engine=engine)
+    # Keys went out, not conversations: each worker read its batch from the lake.
+    assert engine.items and all(getattr(i, "keys", None) for i in engine.items)
+    assert not [i for i in engine.items if getattr(i, "docs", None) or getattr(i, "inputs", None)]
+    for sql in (_QUERIES["labels"], _QUERIES["metrics"], _QUERIES["redacted text"]):
+        assert _rows(ray_db, sql) == _rows(local_db, sql)
+    # The redacted text replaced the raw text in the lake's copy too.
+    import pyarrow.parquet as pq
+
+    everything = " ".join(str(pq.read_table(p).to_pylist()) for p in lake.rglob("*.parquet"))
+    assert "It's <EMAIL_ADDRESS>, thanks." in everything
+    assert "john.smith@example.com" not in everything and "John Smith" not in everything

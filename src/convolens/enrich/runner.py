@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -21,8 +21,10 @@ from convolens.engine.base import BatchWorker, Engine, WorkerSpec
 from convolens.engine.local import LocalEngine
 from convolens.enrich.base import Annotation, Component, Doc
 from convolens.enrich.registry import DEFAULT_COMPONENTS, get_component
+from convolens.model import Conversation
 from convolens.store.lake import Lake, StagedFiles, staged_run, tables_from_columns
-from convolens.store.reader import load_conversations
+from convolens.store.lake_normalised import LakeConversations, publish_missing, replace_versions
+from convolens.store.reader import conversations_from, load_conversations
 from convolens.store.redaction import TextRewrite, store_rewrites
 from convolens.store.warehouse import Warehouse, now_utc
 
@@ -98,8 +100,7 @@ def pending_for(
     return sorted((row[0], int(row[1])) for row in rows.fetchall())
 
 
-def _docs(warehouse: Warehouse, keys: list[tuple[str, int]]) -> list[Doc]:
-    conversations = load_conversations(warehouse, keys)
+def _docs(keys: Sequence[tuple[str, int]], conversations: Sequence[Conversation]) -> list[Doc]:
     return [
         Doc(cid, version, c, [f"{cid}:{seq}" for seq in range(len(c.utterances))])
         for (cid, version), c in zip(keys, conversations, strict=True)
@@ -108,12 +109,17 @@ def _docs(warehouse: Warehouse, keys: list[tuple[str, int]]) -> list[Doc]:
 
 @dataclass
 class LabelTask:
-    """One batch for a label worker: the documents and, per component, the keys it owes."""
+    """One batch for a label worker: the documents and, per component, the keys it owes.
+
+    With a lake and a remote engine the task carries `keys` only and no documents: the
+    worker reads the conversations from the lake's copy itself (store/lake_normalised.py),
+    so the driver neither reads nor ships them."""
 
     run_id: str
     docs: list[Doc]
     pending: dict[str, set[tuple[str, int]]]
     now: datetime
+    keys: list[tuple[str, int]] | None = None
 
 
 @dataclass
@@ -203,8 +209,16 @@ class LabelWorker(BatchWorker):
             list(components) if components is not None else [cls(cfg) for cls, cfg in specs]
         )
         self.lake = Lake(lake_uri) if lake_uri else None
+        self._reader: LakeConversations | None = None
 
     def process(self, item: LabelTask) -> ChunkLabels:
+        if item.keys is not None:
+            if self.lake is None:
+                raise ValueError("a task of keys needs a worker with a lake")
+            if self._reader is None:
+                self._reader = LakeConversations(self.lake)
+            docs = _docs(item.keys, conversations_from(self._reader.select(item.keys), item.keys))
+            item = replace(item, docs=docs, keys=None)
         result = label_chunk(self.components, item)
         if self.lake is not None:
             tables = tables_from_columns(
@@ -249,6 +263,11 @@ def enrich(
     if on_start:
         on_start(len(keys))
     lake = warehouse.lake
+    # Remote workers read their conversations from the lake's copy: first make sure it
+    # has every version (a job killed between an ingest's two commits left some out).
+    from_lake = lake is not None and not isinstance(engine, LocalEngine)
+    if from_lake:
+        publish_missing(warehouse)
     spec = WorkerSpec(
         LabelWorker,
         ([(type(c), dict(c.config)) for c in chosen], lake.uri if lake else None),
@@ -262,16 +281,18 @@ def enrich(
         for offset in range(0, len(keys), batch_size):
             chunk = keys[offset : offset + batch_size]
             wanted = set(chunk)
-            yield LabelTask(
-                run_id,
-                _docs(warehouse, chunk),
-                {name: todo & wanted for name, todo in pending.items()},
-                now_utc(),
-            )
+            owed = {name: todo & wanted for name, todo in pending.items()}
+            if from_lake:
+                yield LabelTask(run_id, [], owed, now_utc(), keys=chunk)
+            else:
+                docs = _docs(chunk, load_conversations(warehouse, chunk))
+                yield LabelTask(run_id, docs, owed, now_utc())
 
+    rewritten: set[tuple[str, int]] = set()
     with staged_run(warehouse, run_id) as staged:
         for result in engine.run(spec, tasks()):
             _store_chunk(warehouse, result, run_id)
+            rewritten |= result.stale
             if result.staged:
                 staged.append(result.staged)
             for name, count in result.labels.items():
@@ -282,6 +303,17 @@ def enrich(
             report.utterances += result.utterances
             if on_progress:
                 on_progress(len(result.keys))
+        if rewritten and lake is not None:
+            # The lake must not keep the text redaction replaced, nor labels of earlier
+            # runs that may quote it (as `_forget_labels_of_old_text` for the file): old
+            # rows out first, the new text published with this run's commit.
+            replace_versions(
+                warehouse,
+                rewritten,
+                also_layers=("enrichments", "enrichment_status"),
+                run_id=run_id,
+                staged=staged,
+            )
     report.elapsed_s = time.perf_counter() - started
     warehouse.finish_run(run_id, {"conversations": report.conversations, "labels": report.labels})
     return report

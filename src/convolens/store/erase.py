@@ -264,8 +264,15 @@ def erase_conversations(
         # The lake's files are rewritten without these conversations first; then the
         # tables, with the lake's views set aside on this connection (store/lake.py).
         in_lake = wh.lake.erase(conversation_ids)
+        # Other conversations' rows that only mention what goes (a person's name) are
+        # deleted or edited in the tables: their lake copy is replaced by the new rows.
+        touched = _normalised_versions(wh, also, edits, set(conversation_ids))
         with wh.lake_set_aside():
             done = erase_conversations(wh, conversation_ids, spool=spool, also=also, edits=edits)
+        if touched:
+            from convolens.store.lake_normalised import replace_versions
+
+            in_lake += replace_versions(wh, touched)
         done.rows["lake"] = in_lake
         return done
     ids = list(dict.fromkeys(conversation_ids))
@@ -324,6 +331,28 @@ def erase_conversations(
 
 
 _ATTEMPTS = 8
+
+
+def _normalised_versions(
+    wh: Warehouse,
+    also: dict[str, tuple[str, list[Any]]] | None,
+    edits: list[Edit] | None,
+    erased: set[str],
+) -> set[tuple[str, int]]:
+    """(conversation id, version) of rows of the normalised tables that `also` deletes
+    or `edits` edits, outside the conversations erased whole (the lake keeps a copy)."""
+    from convolens.store.lake import NORMALISED_LAYERS
+
+    conditions = [(t, c, p) for t, (c, p) in (also or {}).items()]
+    conditions += [(t, c, p) for t, _, _, c, p in edits or []]
+    found: set[tuple[str, int]] = set()
+    for table, condition, params in conditions:
+        if table in NORMALISED_LAYERS:
+            rows = wh.con.execute(
+                f"SELECT DISTINCT conversation_id, version FROM {table} WHERE {condition}", params
+            ).fetchall()
+            found |= {(str(r[0]), int(r[1])) for r in rows if r[0] not in erased}
+    return found
 
 
 def _delete_and_rewrite(

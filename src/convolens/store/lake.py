@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,10 +35,17 @@ import pyarrow.parquet as pq
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["LAKE_LAYERS", "Lake", "LakeError", "StagedFiles", "staged_run"]
+__all__ = [
+    "LAKE_LAYERS",
+    "NORMALISED_LAYERS",
+    "Lake",
+    "LakeError",
+    "StagedFiles",
+    "staged_run",
+]
 
-# The layers written by the engines (analyze: metrics, enrich: labels). The normalised
-# layers stay in the DuckDB file: versioning and duplicate checks need its catalog.
+# The layers written by the engines (analyze: metrics, enrich: labels). The warehouse
+# reads them from the lake: `attach` shadows each table with a view over both.
 LAKE_LAYERS: tuple[str, ...] = (
     "metrics_conversation",
     "metrics_participant",
@@ -46,6 +53,15 @@ LAKE_LAYERS: tuple[str, ...] = (
     "enrichments",
     "enrichment_status",
 )
+# The normalised layers, copied to the lake when the warehouse writes them
+# (store/lake_normalised.py): the DuckDB tables stay the catalog and the authority
+# (versions, duplicate checks, every query), so `attach` never shadows them (a view over
+# both would count each row twice). Workers read their conversations from these files.
+NORMALISED_LAYERS: tuple[str, ...] = ("conversations", "participants", "utterances", "words")
+_ALL_LAYERS = LAKE_LAYERS + NORMALISED_LAYERS
+# Row groups small enough that a worker reading a range of conversation ids skips most
+# of a big file by its statistics (the files are written sorted by conversation id).
+_NORMALISED_ROW_GROUP = 16_384
 # A recompute writes a metrics run again: the lake keeps both, readers see the newest run
 # per conversation version (the DuckDB path deletes the old rows instead).
 _LATEST_RUN_ONLY = {"metrics_conversation", "metrics_participant", "metrics_participant_pairs"}
@@ -90,14 +106,14 @@ class Lake:
         _check_run_id(run_id)
         staged: StagedFiles = {}
         for layer, table in tables.items():
-            if layer not in LAKE_LAYERS:
-                raise LakeError(f"{layer!r} is not a lake layer ({', '.join(LAKE_LAYERS)})")
+            if layer not in _ALL_LAYERS:
+                raise LakeError(f"{layer!r} is not a lake layer ({', '.join(_ALL_LAYERS)})")
             if table.num_rows == 0:
                 continue
             folder = f"{self.root}/_staging/{run_id}/{layer}"
             self.filesystem.create_dir(folder, recursive=True)
             path = f"{folder}/part-{uuid.uuid4().hex}.parquet"
-            pq.write_table(table, path, filesystem=self.filesystem, compression="zstd")
+            self._write(table, path, layer)
             staged.setdefault(layer, []).append(path)
         return staged
 
@@ -135,6 +151,12 @@ class Lake:
             with self.filesystem.open_output_stream(final) as out:
                 out.write(manifest.encode())
 
+    def _write(self, table: pa.Table, path: str, layer: str) -> None:
+        size = _NORMALISED_ROW_GROUP if layer in NORMALISED_LAYERS else None
+        pq.write_table(
+            table, path, filesystem=self.filesystem, compression="zstd", row_group_size=size
+        )
+
     # -- erasing --------------------------------------------------------------------------
     def erase(self, conversation_ids: Sequence[str]) -> int:
         """Rewrite every committed file that holds rows of these conversations without
@@ -143,6 +165,29 @@ class Lake:
         wanted = pa.array(list(dict.fromkeys(conversation_ids)), type=pa.string())
         if len(wanted) == 0:
             return 0
+        return self._rewrite(
+            lambda t: pc.invert(pc.is_in(t.column("conversation_id"), wanted)), _ALL_LAYERS
+        )
+
+    def drop_versions(self, keys: Iterable[tuple[str, int]], layers: Sequence[str]) -> int:
+        """`erase` limited to these (conversation id, version) pairs and `layers`: the lake
+        copy of conversation versions whose text was rewritten (redaction) goes before
+        the new copy is published; returns the rows removed."""
+        wanted = pa.array(sorted({f"{cid}\x1f{int(v)}" for cid, v in keys}), type=pa.string())
+        if len(wanted) == 0:
+            return 0
+
+        def keep(table: pa.Table) -> pa.Array:
+            joined = pc.binary_join_element_wise(
+                table.column("conversation_id"), pc.cast(table.column("version"), pa.string()),
+                "\x1f",
+            )  # fmt: skip
+            return pc.invert(pc.is_in(joined, wanted))
+
+        return self._rewrite(keep, layers)
+
+    def _rewrite(self, keep_rows: Callable[[pa.Table], Any], layers: Sequence[str]) -> int:
+        """Rewrite the committed files of `layers` keeping the rows `keep_rows` marks."""
         removed = 0
         for path, files in self._read_manifests().items():
             run_id = path.rsplit("/", 1)[-1].removesuffix(".json")
@@ -150,10 +195,12 @@ class Lake:
             kept: dict[str, list[str]] = {}
             for layer, names in files.items():
                 for name in names:
+                    if layer not in layers:
+                        kept.setdefault(layer, []).append(name)
+                        continue
                     full = f"{self.root}/{name}"
                     table = pq.read_table(full, filesystem=self.filesystem)
-                    keep = pc.invert(pc.is_in(table.column("conversation_id"), wanted))
-                    remaining = table.filter(keep)
+                    remaining = table.filter(keep_rows(table))
                     if remaining.num_rows == table.num_rows:
                         kept.setdefault(layer, []).append(name)
                         continue
@@ -163,9 +210,7 @@ class Lake:
                     if remaining.num_rows:
                         folder = full.rsplit("/", 1)[0]
                         fresh = f"{folder}/part-{uuid.uuid4().hex}.parquet"
-                        pq.write_table(
-                            remaining, fresh, filesystem=self.filesystem, compression="zstd"
-                        )
+                        self._write(remaining, fresh, layer)
                         kept.setdefault(layer, []).append(_relative(self.root, fresh))
             if changed:
                 self._write_manifest(run_id, kept)
@@ -180,8 +225,9 @@ class Lake:
 
     # -- reading --------------------------------------------------------------------------
     def committed(self) -> dict[str, list[str]]:
-        """Every committed file per layer (full paths), in run order."""
-        out: dict[str, list[str]] = {layer: [] for layer in LAKE_LAYERS}
+        """Every committed file per layer (full paths), in run order: the derived layers
+        (`LAKE_LAYERS`) and the normalised copies (`NORMALISED_LAYERS`)."""
+        out: dict[str, list[str]] = {layer: [] for layer in _ALL_LAYERS}
         for files in self._read_manifests().values():
             for layer, paths in files.items():
                 if layer in out:
@@ -213,7 +259,7 @@ class Lake:
         named = {p for paths in self.committed().values() for p in paths}
         removed: list[str] = []
         self._drop(f"{self.root}/_staging")
-        for layer in LAKE_LAYERS:
+        for layer in _ALL_LAYERS:
             selector = pafs.FileSelector(f"{self.root}/{layer}", recursive=True)
             selector.allow_not_found = True
             for info in self.filesystem.get_file_info(selector):
@@ -225,6 +271,8 @@ class Lake:
     def attach(self, con: duckdb.DuckDBPyConnection, catalog: str) -> None:
         """Shadow each lake layer on `con` with a view over the table plus the lake."""
         for layer, paths in self.committed().items():
+            if layer in NORMALISED_LAYERS:
+                continue  # the DuckDB tables are the authority (see NORMALISED_LAYERS)
             if not paths:
                 con.execute(f'DROP VIEW IF EXISTS temp.main."{layer}"')
                 continue

@@ -9,12 +9,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from convolens.model import Conversation
 from convolens.store.warehouse import Warehouse, WarehouseError
 
-__all__ = ["ConversationFilter", "list_conversations", "load_conversation", "load_conversations"]
+__all__ = [
+    "ConversationFilter",
+    "conversations_from",
+    "list_conversations",
+    "load_conversation",
+    "load_conversations",
+]
 
 
 # Far past any warehouse, and within DuckDB's LIMIT (a BIGINT).
@@ -43,6 +50,15 @@ def load_conversation(
 def load_conversations(warehouse: Warehouse, keys: Sequence[tuple[str, int]]) -> list[Conversation]:
     """Many (id, version) at once, in the order given: four queries for the whole batch,
     not four per conversation (what the enrichment runner and exports read with)."""
+    return conversations_from(warehouse.con, keys)
+
+
+def conversations_from(
+    con: duckdb.DuckDBPyConnection, keys: Sequence[tuple[str, int]]
+) -> list[Conversation]:
+    """`load_conversations` on any connection whose `conversations`, `participants`,
+    `utterances` and `words` have the warehouse's columns: the warehouse's own, or a
+    worker's over the lake's copy (store/lake_normalised.py `LakeConversations`)."""
     if not keys:
         return []
     wanted = pa.table(
@@ -50,12 +66,15 @@ def load_conversations(warehouse: Warehouse, keys: Sequence[tuple[str, int]]) ->
         schema=pa.schema([("conversation_id", pa.string()), ("version", pa.int32())]),
     )
     name = f"_keys_{uuid.uuid4().hex}"
-    warehouse.con.register(name, wanted)
+    con.register(name, wanted)
     try:
 
         def grouped(sql: str) -> dict[tuple[str, int], list[dict[str, Any]]]:
             out: dict[tuple[str, int], list[dict[str, Any]]] = {}
-            for row in warehouse.query(sql.format(keys=name)):
+            cursor = con.execute(sql.format(keys=name))
+            names = [d[0] for d in cursor.description or []]
+            for values in cursor.fetchall():
+                row = dict(zip(names, values, strict=True))
                 out.setdefault((row["conversation_id"], row["version"]), []).append(row)
             return out
 
@@ -75,7 +94,7 @@ def load_conversations(warehouse: Warehouse, keys: Sequence[tuple[str, int]]) ->
             "ORDER BY t.utterance_id, t.word_index"
         )
     finally:
-        warehouse.con.unregister(name)
+        con.unregister(name)
     out = []
     for cid, version in keys:
         key = (cid, int(version))

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from convolens import __version__
 from convolens.store.lake import LAKE_LAYERS, Lake, LakeError
+from convolens.store.lake_normalised import publish_missing
 from convolens.store.schema import MIGRATIONS
 
 __all__ = ["DEFAULT_DB", "Warehouse", "WarehouseError", "WarehouseLockedError", "default_db_path"]
@@ -163,7 +164,9 @@ class Warehouse:
             self.lake.attach(self.con, self._catalog())
 
     def set_lake(self, uri: str) -> Lake:
-        """Keep the derived layers in the lake at `uri` from now on (every opener reads it)."""
+        """Keep the derived layers in the lake at `uri` from now on (every opener reads
+        it), with a copy of the normalised layers: what the file holds already is copied
+        now (store/lake_normalised.py), so a warehouse adopting a lake has a whole lake."""
         lake = Lake(uri)
         # A folder is kept as an absolute path: every opener finds it wherever it runs from.
         stored = lake.root if lake.is_local else lake.uri
@@ -174,6 +177,7 @@ class Warehouse:
             self.con.execute("INSERT INTO lake_config VALUES (?, ?)", [stored, now_utc()])
         self.lake = lake
         self.refresh_lake()
+        publish_missing(self)
         return lake
 
     @contextmanager

@@ -7,6 +7,7 @@ records are stored with the version they produced.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections import Counter
@@ -313,7 +314,21 @@ def write_conversations(warehouse: Warehouse, batch: Sequence[Parsed], run_id: s
             warehouse.insert_columns("utterances", utt, UTTERANCE_SCHEMA)
             warehouse.insert_columns("words", word, WORD_SCHEMA)
             warehouse.insert_columns("raw_interactions", raw, RAW_SCHEMA)
+        if warehouse.lake is not None:
+            _publish(warehouse, list(zip(conv["conversation_id"], conv["version"], strict=True)))
     return stats
+
+
+def _publish(warehouse: Warehouse, keys: list[tuple[str, int]]) -> None:
+    """The new versions' copy in the lake (store/lake_normalised.py), committed once the
+    file has them. The file is the authority: a lake that fails here does not undo the
+    write; what it lacks is published by the next `publish_missing` (the end of the
+    ingest run, a job before its workers read the lake), which says the error if any."""
+    from convolens.store.lake import LakeError
+    from convolens.store.lake_normalised import publish_versions
+
+    with contextlib.suppress(LakeError, OSError, pa.ArrowException):
+        publish_versions(warehouse, keys)
 
 
 def write_rejects(warehouse: Warehouse, rejects: Sequence[Reject], run_id: str) -> int:

@@ -1,0 +1,236 @@
+"""The normalised layers (conversations, participants, utterances, words) in the lake.
+
+The DuckDB file stays their catalog and authority: ingest writes them there first
+(versions, duplicate checks), and every query reads them there. With a lake set, each
+conversation version is also copied to `<layer>/run_id=<run>/part-*.parquet`, named by a
+manifest like the derived layers (store/lake.py: stage, move, one manifest write), so
+that workers anywhere read their conversations from the lake instead of the driver
+reading and shipping them:
+
+* `publish_versions` after every ingest commit (store/writer.py), for the new versions;
+* `publish_missing` when a warehouse adopts a lake (a backfill) and before a job's
+  workers read the lake: whatever the DuckDB file has and the lake lacks (a job killed
+  between its DuckDB commit and its lake commit) is published, so a re-run is idempotent;
+* `replace_versions` when text is rewritten after intake (redaction) or edited by an
+  erasure: the old copy goes from the lake first, then the new one is published.
+
+`LakeConversations` is the reading side, for workers: an in-memory DuckDB connection
+whose `conversations`, `participants`, `utterances` and `words` are the lake's files, so
+the warehouse's own SQL (store/reader.py, analyze.py) runs unchanged over them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+
+from convolens.store.lake import NORMALISED_LAYERS, Lake, StagedFiles, _sql_list
+
+if TYPE_CHECKING:
+    from convolens.store.warehouse import Warehouse
+
+__all__ = [
+    "LakeConversations",
+    "normalised_tables",
+    "publish_missing",
+    "publish_versions",
+    "replace_versions",
+]
+
+# JSON columns travel as text (what DuckDB hands Python for them anyway); rows sorted by
+# conversation so a reader's range filter skips row groups.
+_SELECT = {
+    "conversations": "SELECT t.* REPLACE (t.meta::VARCHAR AS meta) FROM conversations t "
+    "SEMI JOIN {keys} USING (conversation_id, version) ORDER BY conversation_id, version",
+    "participants": "SELECT t.* REPLACE (t.external_ids::VARCHAR AS external_ids) "
+    "FROM participants t SEMI JOIN {keys} USING (conversation_id, version) "
+    "ORDER BY conversation_id, version, position",
+    "utterances": "SELECT t.* REPLACE (t.meta::VARCHAR AS meta) FROM utterances t "
+    "SEMI JOIN {keys} USING (conversation_id, version) ORDER BY conversation_id, version, seq",
+    "words": "SELECT t.* FROM words t SEMI JOIN {keys} USING (conversation_id, version) "
+    "ORDER BY conversation_id, version, utterance_id, word_index",
+}
+_KEYS = pa.schema([("conversation_id", pa.string()), ("version", pa.int32())])
+# Conversation versions per staged file: a backfill of a big warehouse is many files of
+# bounded size, not one table in memory.
+_CHUNK = 5_000
+
+
+def _keys_table(keys: Iterable[tuple[str, int]]) -> pa.Table:
+    pairs = sorted({(str(cid), int(v)) for cid, v in keys})
+    return pa.table(
+        {"conversation_id": [p[0] for p in pairs], "version": [p[1] for p in pairs]},
+        schema=_KEYS,
+    )
+
+
+def normalised_tables(
+    con: duckdb.DuckDBPyConnection, keys: Sequence[tuple[str, int]]
+) -> dict[str, pa.Table]:
+    """The DuckDB tables' rows of these conversation versions, per normalised layer."""
+    name = f"_lake_keys_{uuid.uuid4().hex}"
+    con.register(name, _keys_table(keys))
+    try:
+        return {
+            layer: con.sql(_SELECT[layer].format(keys=name)).to_arrow_table()
+            for layer in NORMALISED_LAYERS
+        }
+    finally:
+        con.unregister(name)
+
+
+def _lake_run_id(kind: str) -> str:
+    return f"normalised-{kind}-{uuid.uuid4().hex[:12]}"
+
+
+def stage_versions(
+    warehouse: Warehouse, lake: Lake, run_id: str, keys: Sequence[tuple[str, int]]
+) -> list[StagedFiles]:
+    """Stage these versions' rows under `run_id` (the caller commits them)."""
+    ordered = sorted(set(keys))
+    return [
+        lake.stage(run_id, normalised_tables(warehouse.con, ordered[i : i + _CHUNK]))
+        for i in range(0, len(ordered), _CHUNK)
+    ]
+
+
+def publish_versions(
+    warehouse: Warehouse, keys: Sequence[tuple[str, int]], kind: str = "ingest"
+) -> int:
+    """Copy these conversation versions to the lake in one commit; returns the files."""
+    lake = warehouse.lake
+    if lake is None or not keys:
+        return 0
+    run_id = _lake_run_id(kind)
+    try:
+        staged = stage_versions(warehouse, lake, run_id, keys)
+    except BaseException:
+        lake.abandon(run_id)
+        raise
+    return lake.commit(run_id, staged)
+
+
+def lake_versions(lake: Lake) -> pa.Table:
+    """(conversation_id, version) of every conversation version the lake holds."""
+    paths = lake.committed()["conversations"]
+    if not paths:
+        return _KEYS.empty_table()
+    return (
+        ds.dataset(paths, filesystem=lake.filesystem, format="parquet")
+        .to_table(columns=["conversation_id", "version"])
+        .cast(_KEYS)
+    )
+
+
+def publish_missing(warehouse: Warehouse) -> int:
+    """Publish every conversation version the DuckDB file has and the lake lacks (the
+    backfill of a warehouse adopting a lake, and the repair after a killed job); returns
+    how many versions. Run twice, the second publishes nothing."""
+    lake = warehouse.lake
+    if lake is None:
+        return 0
+    name = f"_lake_has_{uuid.uuid4().hex}"
+    warehouse.con.register(name, lake_versions(lake))
+    try:
+        rows = warehouse.con.execute(
+            "SELECT conversation_id, version FROM conversations "
+            f"ANTI JOIN {name} USING (conversation_id, version)"
+        ).fetchall()
+    finally:
+        warehouse.con.unregister(name)
+    missing = [(str(r[0]), int(r[1])) for r in rows]
+    publish_versions(warehouse, missing, "backfill")
+    return len(missing)
+
+
+def replace_versions(
+    warehouse: Warehouse,
+    keys: Iterable[tuple[str, int]],
+    *,
+    also_layers: Sequence[str] = (),
+    run_id: str | None = None,
+    staged: list[StagedFiles] | None = None,
+) -> int:
+    """Replace the lake's copy of these versions with the DuckDB file's rows (text
+    rewritten after intake): the old rows go from every committed file first (with those
+    of `also_layers`, e.g. labels that quoted the old text), then the new rows are staged
+    under `run_id` into `staged` for the caller's commit, or committed here. A job killed
+    in between leaves the versions out of the lake, never the old text in it;
+    `publish_missing` puts them back. Returns the rows removed."""
+    lake = warehouse.lake
+    wanted = sorted(set(keys))
+    if lake is None or not wanted:
+        return 0
+    removed = lake.drop_versions(wanted, (*NORMALISED_LAYERS, *also_layers))
+    if staged is not None and run_id is not None:
+        staged.extend(stage_versions(warehouse, lake, run_id, wanted))
+    else:
+        publish_versions(warehouse, wanted, "rewrite")
+    return removed
+
+
+class LakeConversations:
+    """The lake's normalised layers on an in-memory DuckDB connection, for a worker.
+
+    `select(keys)` points the connection's `conversations`, `participants`, `utterances`
+    and `words` at the lake's committed files, narrowed to the keys' range of ids (the
+    files' statistics skip the rest), and returns the connection: the warehouse's own
+    queries (store/reader.py `conversations_from`, analyze.py) then run over it.
+    """
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self.con = duckdb.connect(":memory:")
+        # The same zone as the warehouse's connection: timestamps come back alike.
+        self.con.execute("SET TimeZone = 'UTC'")
+        self._datasets: dict[tuple[str, ...], ds.Dataset] = {}
+
+    def select(self, keys: Sequence[tuple[str, int]]) -> duckdb.DuckDBPyConnection:
+        committed = self.lake.committed()
+        ids = [str(k[0]) for k in keys]
+        low, high = (min(ids), max(ids)) if ids else ("", "")
+        for layer in NORMALISED_LAYERS:
+            paths = committed[layer]
+            self.con.execute(f'DROP VIEW IF EXISTS "{layer}"')
+            if self.lake.is_local and paths:
+                low_sql, high_sql = (v.replace("'", "''") for v in (low, high))
+                self.con.execute(
+                    f'CREATE OR REPLACE TEMP VIEW "{layer}" AS SELECT * FROM '
+                    f"read_parquet({_sql_list(paths)}, union_by_name = true) "
+                    f"WHERE conversation_id BETWEEN '{low_sql}' AND '{high_sql}'"
+                )
+                continue
+            # DuckDB cannot open every pyarrow filesystem: read through an Arrow dataset.
+            self.con.register(layer, self._range(layer, paths, low, high))
+        return self.con
+
+    def _range(self, layer: str, paths: list[str], low: str, high: str) -> Any:
+        if not paths:
+            return _empty(layer)
+        key = tuple(paths)
+        if key not in self._datasets:
+            self._datasets[key] = ds.dataset(paths, filesystem=self.lake.filesystem)
+        field = pc.field("conversation_id")
+        return self._datasets[key].to_table(filter=(field >= low) & (field <= high))
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _empty(layer: str) -> pa.Table:
+    """No file of this layer yet (no recording, so no words): no rows, the same columns."""
+    from convolens.store import writer
+
+    schema = {
+        "conversations": writer.CONVERSATION_SCHEMA,
+        "participants": writer.PARTICIPANT_SCHEMA,
+        "utterances": writer.UTTERANCE_SCHEMA,
+        "words": writer.WORD_SCHEMA,
+    }[layer]
+    return schema.empty_table()
