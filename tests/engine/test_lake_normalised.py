@@ -239,3 +239,28 @@ def test_erasing_a_person_leaves_them_in_no_lake_file(tmp_path: Path) -> None:
         left = len(_lake_rows(lake_dir, "conversations"))
         assert 0 < left == _count(warehouse, "conversations") < 10
     assert "maria@brightlane.io" not in _all_lake_text(lake_dir)
+
+
+def test_a_redaction_killed_before_the_lake_commit_is_finished_by_the_next_run(
+    tmp_path: Path,
+) -> None:
+    lake_dir = tmp_path / "lake"
+    with Warehouse(tmp_path / "w.duckdb") as warehouse:
+        warehouse.set_lake(str(lake_dir))
+        ingest_paths(warehouse, [_pii_chat(tmp_path)], redact=False)
+
+        def killed(_: int) -> None:
+            raise KeyboardInterrupt  # after the file took the redacted text
+
+        with pytest.raises(KeyboardInterrupt):
+            enrich(warehouse, ["pii"], on_progress=killed)
+        texts = [r[0] for r in warehouse.con.execute("SELECT text FROM utterances").fetchall()]
+        assert "It's <EMAIL_ADDRESS>, thanks." in texts
+        assert EMAIL in _all_lake_text(lake_dir)  # the lake copy was not replaced yet
+        # The next labelling run (here on the local engine, which reads the file and so
+        # finds nothing left to redact) replaces the copy from the note the killed run left.
+        enrich(warehouse, ["trackers"])
+        assert {r["text"] for r in _lake_rows(lake_dir, "utterances")} == set(texts)
+        assert not (lake_dir / "_rewrites").exists() or not any((lake_dir / "_rewrites").iterdir())
+    everything = _all_lake_text(lake_dir)
+    assert NAME not in everything and EMAIL not in everything

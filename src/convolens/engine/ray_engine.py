@@ -6,6 +6,12 @@ then takes items one at a time. Items travel pickled in one column and come back
 order. Ray retries the item of an actor that died on another actor; what that item
 wrote is named in its result only, so the driver commits each item's output once.
 
+Items should be small: with a lake, enrich and analyze send keys only and each worker
+reads its conversations from the lake's copy (store/lake_normalised.py). Ray Data has
+no lazily-fed source (`from_items` takes a list), so the items are listed before the
+dataset starts: a few kilobytes per batch of keys. Without a lake each item carries its
+documents, read by the driver before the first batch goes out.
+
 Ray is optional (`pip install 'convolens[ray]'`): nothing imports it unless this engine
 is chosen.
 """
@@ -96,7 +102,10 @@ class RayEngine(Engine):
         context.print_on_execution_start = False
 
     def run(self, spec: WorkerSpec, items: Iterable[Any]) -> Iterator[Any]:
-        payloads = [{"item": pickle.dumps(item)} for item in items]
+        # One pickled item per block: the pool takes them one at a time as actors free up.
+        payloads = [
+            {"item": pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)} for item in items
+        ]
         if not payloads:
             return
         dataset = self._ray.data.from_items(payloads, override_num_blocks=len(payloads))

@@ -23,7 +23,15 @@ from convolens.enrich.base import Annotation, Component, Doc
 from convolens.enrich.registry import DEFAULT_COMPONENTS, get_component
 from convolens.model import Conversation
 from convolens.store.lake import Lake, StagedFiles, staged_run, tables_from_columns
-from convolens.store.lake_normalised import LakeConversations, publish_missing, replace_versions
+from convolens.store.lake_normalised import (
+    QUOTING_LAYERS,
+    LakeConversations,
+    clear_rewrites,
+    note_rewrites,
+    publish_missing,
+    replace_versions,
+    replay_rewrites,
+)
 from convolens.store.reader import conversations_from, load_conversations
 from convolens.store.redaction import TextRewrite, store_rewrites
 from convolens.store.warehouse import Warehouse, now_utc
@@ -268,6 +276,8 @@ def enrich(
     from_lake = lake is not None and not isinstance(engine, LocalEngine)
     if from_lake:
         publish_missing(warehouse)
+    elif lake is not None:
+        replay_rewrites(warehouse, skip_run=run_id)  # what a killed run left half done
     spec = WorkerSpec(
         LabelWorker,
         ([(type(c), dict(c.config)) for c in chosen], lake.uri if lake else None),
@@ -308,18 +318,22 @@ def enrich(
             # runs that may quote it (as `_forget_labels_of_old_text` for the file): old
             # rows out first, the new text published with this run's commit.
             replace_versions(
-                warehouse,
-                rewritten,
-                also_layers=("enrichments", "enrichment_status"),
-                run_id=run_id,
-                staged=staged,
+                warehouse, rewritten, also_layers=QUOTING_LAYERS, run_id=run_id, staged=staged
             )
+    if rewritten and lake is not None:
+        clear_rewrites(lake, run_id)  # the lake copy is replaced: the notes are done
     report.elapsed_s = time.perf_counter() - started
     warehouse.finish_run(run_id, {"conversations": report.conversations, "labels": report.labels})
     return report
 
 
 def _store_chunk(warehouse: Warehouse, result: ChunkLabels, run_id: str) -> None:
+    rows = any(result.rows.values()) or any(result.status.values())
+    if not (rows or result.stale or result.rewrites):
+        return  # the worker staged its rows in the lake: nothing for the file
+    if result.stale and warehouse.lake is not None:
+        # Noted in the lake before the file takes the new text (lake_normalised.py).
+        note_rewrites(warehouse.lake, run_id, result.stale)
     with warehouse.transaction():
         if result.stale:
             _forget_labels_of_old_text(warehouse, result.stale, run_id)

@@ -1,18 +1,29 @@
-"""The lake: derived layers as partitioned Parquet apart from the DuckDB file.
+"""The lake: every layer as partitioned Parquet apart from the DuckDB file.
 
-Workers write each batch's rows as Parquet files under `_staging/<run_id>/`; the driver
-commits the run when every batch is in: it moves the files to
-`<layer>/run_id=<run_id>/` and then writes one manifest, `_manifests/<run_id>.json`,
-naming them. Readers see exactly the files that manifests name, so a killed job (files
-staged or moved, no manifest) leaves nothing half-visible; `vacuum()` clears its
-leftovers. A manifest is one small object put once (rename on a local disk): that is
-the commit. A re-run is idempotent because the warehouse reads what is committed when
-it decides what is missing.
+Two kinds of layer live here, both as `<layer>/run_id=<run>/part-*.parquet`:
+
+* the derived layers (`LAKE_LAYERS`: metrics_*, enrichments, enrichment_status), written
+  by the engines' workers. The warehouse attaches them (`attach`): each is shadowed by a
+  connection-local view over the DuckDB table plus the committed files, so every existing
+  query, the API and the dashboard read the lake without change;
+* a copy of the normalised layers (`NORMALISED_LAYERS`: conversations, participants,
+  utterances, words), written by the driver when the warehouse writes them
+  (store/lake_normalised.py). The DuckDB tables stay their authority and every query
+  reads those; the copy is what workers read their conversations from, so that the
+  driver ships keys, not conversations.
+
+Writing is the same for both: files are staged under `_staging/<run_id>/`; the driver
+commits the run when every batch is in: it moves the files to `<layer>/run_id=<run_id>/`
+and then writes one manifest, `_manifests/<run_id>.json`, naming them. Readers see
+exactly the files that manifests name, so a killed job (files staged or moved, no
+manifest) leaves nothing half-visible; `vacuum()` clears its leftovers. A manifest is one
+small object put once (rename on a local disk): that is the commit. A re-run is
+idempotent because what is missing is decided from what is committed. Erasure rewrites
+every file that holds a conversation (`erase`); text rewritten after intake replaces the
+lake copy of those versions (`drop_versions`, then a new commit).
 
 The lake is a local folder or any URI pyarrow's filesystems open (s3://, gs://,
-abfs://, hdfs://). The warehouse attaches it (`attach`): every lake layer is shadowed by
-a connection-local view over the DuckDB table plus the committed files, so every
-existing query, the API and the dashboard read the lake without change.
+abfs://, hdfs://).
 """
 
 from __future__ import annotations

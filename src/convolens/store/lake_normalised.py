@@ -21,6 +21,7 @@ the warehouse's own SQL (store/reader.py, analyze.py) runs unchanged over them.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 
 from convolens.store.lake import NORMALISED_LAYERS, Lake, StagedFiles, _sql_list
 
@@ -36,11 +38,15 @@ if TYPE_CHECKING:
     from convolens.store.warehouse import Warehouse
 
 __all__ = [
+    "QUOTING_LAYERS",
     "LakeConversations",
+    "clear_rewrites",
     "normalised_tables",
+    "note_rewrites",
     "publish_missing",
     "publish_versions",
     "replace_versions",
+    "replay_rewrites",
 ]
 
 # JSON columns travel as text (what DuckDB hands Python for them anyway); rows sorted by
@@ -113,6 +119,9 @@ def publish_versions(
     except BaseException:
         lake.abandon(run_id)
         raise
+    if not any(staged):  # versions erased meanwhile: no rows, no run
+        lake.abandon(run_id)
+        return 0
     return lake.commit(run_id, staged)
 
 
@@ -135,6 +144,7 @@ def publish_missing(warehouse: Warehouse) -> int:
     lake = warehouse.lake
     if lake is None:
         return 0
+    replay_rewrites(warehouse)
     name = f"_lake_has_{uuid.uuid4().hex}"
     warehouse.con.register(name, lake_versions(lake))
     try:
@@ -234,3 +244,57 @@ def _empty(layer: str) -> pa.Table:
         "words": writer.WORD_SCHEMA,
     }[layer]
     return schema.empty_table()
+
+
+# -- rewrites in flight ---------------------------------------------------------------
+# Text is rewritten in the file batch by batch, and the lake copy replaced once at the end
+# of the run. So that a run killed in between cannot leave the old text in the lake for
+# good, the keys of each batch are noted in the lake *before* the file commits the new
+# text (`note_rewrites`); the run clears its notes once the lake copy is replaced
+# (`clear_rewrites`), and whatever notes a killed run left are replayed by the next
+# `replay_rewrites` (every `publish_missing`, every labelling run with a lake).
+_NOTES = "_rewrites"
+# Layers that may quote the old text besides the normalised copy: earlier runs' labels
+# (the file's rows go by the runner's `_forget_labels_of_old_text`).
+QUOTING_LAYERS = ("enrichments", "enrichment_status")
+
+
+def note_rewrites(lake: Lake, run_id: str, keys: Iterable[tuple[str, int]]) -> None:
+    """Note, durably, that these versions' text is about to be rewritten by `run_id`."""
+    folder = f"{lake.root}/{_NOTES}/{run_id}"
+    lake.filesystem.create_dir(folder, recursive=True)
+    body = json.dumps(sorted([str(cid), int(v)] for cid, v in keys)).encode()
+    with lake.filesystem.open_output_stream(f"{folder}/{uuid.uuid4().hex}.json") as out:
+        out.write(body)
+
+
+def clear_rewrites(lake: Lake, run_id: str) -> None:
+    lake._drop(f"{lake.root}/{_NOTES}/{run_id}")
+
+
+def replay_rewrites(warehouse: Warehouse, *, skip_run: str | None = None) -> int:
+    """Replace the lake copy of versions that a killed run noted and never replaced
+    (other than `skip_run`'s, the run going on); returns how many versions."""
+    lake = warehouse.lake
+    if lake is None:
+        return 0
+    selector = pafs.FileSelector(f"{lake.root}/{_NOTES}", recursive=True, allow_not_found=True)
+    by_run: dict[str, set[tuple[str, int]]] = {}
+    for info in lake.filesystem.get_file_info(selector):
+        if info.type != pafs.FileType.File or not info.path.endswith(".json"):
+            continue
+        run_id = info.path.rsplit("/", 2)[-2]
+        if run_id == skip_run:
+            continue
+        with lake.filesystem.open_input_stream(info.path) as stream:
+            try:
+                pairs = json.loads(stream.read())
+            except ValueError:
+                pairs = []  # a note torn by the kill: its batch never reached the file
+        by_run.setdefault(run_id, set()).update((str(c), int(v)) for c, v in pairs)
+    keys: set[tuple[str, int]] = set().union(*by_run.values()) if by_run else set()
+    # Versions erased since are not in the file any more: nothing to publish for them.
+    replace_versions(warehouse, keys, also_layers=QUOTING_LAYERS)
+    for run_id in by_run:
+        clear_rewrites(lake, run_id)
+    return len(keys)
