@@ -177,7 +177,7 @@ class Lake:
         if len(wanted) == 0:
             return 0
         return self._rewrite(
-            lambda t: pc.invert(pc.is_in(t.column("conversation_id"), wanted)), _ALL_LAYERS
+            lambda t: pc.invert(pc.is_in(t.column("conversation_id"), wanted)), None
         )
 
     def drop_versions(self, keys: Iterable[tuple[str, int]], layers: Sequence[str]) -> int:
@@ -197,8 +197,9 @@ class Lake:
 
         return self._rewrite(keep, layers)
 
-    def _rewrite(self, keep_rows: Callable[[pa.Table], Any], layers: Sequence[str]) -> int:
-        """Rewrite the committed files of `layers` keeping the rows `keep_rows` marks."""
+    def _rewrite(self, keep_rows: Callable[[pa.Table], Any], layers: Sequence[str] | None) -> int:
+        """Rewrite the committed files of `layers` (None: every file a manifest names)
+        keeping the rows `keep_rows` marks."""
         removed = 0
         for path, files in self._read_manifests().items():
             run_id = path.rsplit("/", 1)[-1].removesuffix(".json")
@@ -206,7 +207,7 @@ class Lake:
             kept: dict[str, list[str]] = {}
             for layer, names in files.items():
                 for name in names:
-                    if layer not in layers:
+                    if layers is not None and layer not in layers:
                         kept.setdefault(layer, []).append(name)
                         continue
                     full = f"{self.root}/{name}"

@@ -199,6 +199,8 @@ class LakeConversations:
         self.con = duckdb.connect(":memory:")
         # The same zone as the warehouse's connection: timestamps come back alike.
         self.con.execute("SET TimeZone = 'UTC'")
+        # A worker has one CPU (one actor each); a batch's range is a few row groups.
+        self.con.execute("SET threads = 1")
         self._datasets: dict[tuple[str, ...], ds.Dataset] = {}
 
     def select(self, keys: Sequence[tuple[str, int]]) -> duckdb.DuckDBPyConnection:
