@@ -111,7 +111,18 @@ def _write_timed_words(warehouse: Warehouse) -> None:
     write_conversations(warehouse, [Parsed(timed, raw, "json")], "test-run")
 
 
-def test_a_worker_reading_the_lake_builds_the_warehouse_conversations(tmp_path: Path) -> None:
+class _ObjectStoreLake(Lake):
+    """A lake read the way an object store's is (Arrow datasets, not DuckDB's reader)."""
+
+    @property
+    def is_local(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("lake_kind", [Lake, _ObjectStoreLake])
+def test_a_worker_reading_the_lake_builds_the_warehouse_conversations(
+    tmp_path: Path, lake_kind: type[Lake]
+) -> None:
     with Warehouse(tmp_path / "w.duckdb") as warehouse:
         ingest_paths(warehouse, [CHATS, EXAMPLES / "tickets" / "zendesk_export.json"])
         ingest_paths(warehouse, [EXAMPLES / "calls"])
@@ -124,7 +135,7 @@ def test_a_worker_reading_the_lake_builds_the_warehouse_conversations(tmp_path: 
             ).fetchall()
         ]
         expected = load_conversations(warehouse, keys)
-    reader = LakeConversations(Lake(str(tmp_path / "lake")))
+    reader = LakeConversations(lake_kind(str(tmp_path / "lake")))
     try:
         assert any(u.words for c in expected for u in c.utterances)  # words travel too
         assert conversations_from(reader.select(keys), keys) == expected

@@ -201,7 +201,8 @@ class LakeConversations:
         self.con.execute("SET TimeZone = 'UTC'")
         # A worker has one CPU (one actor each); a batch's range is a few row groups.
         self.con.execute("SET threads = 1")
-        self._datasets: dict[tuple[str, ...], ds.Dataset] = {}
+        # Per layer, the dataset of the files committed when it was last opened.
+        self._datasets: dict[str, tuple[list[str], ds.Dataset]] = {}
 
     def select(self, keys: Sequence[tuple[str, int]]) -> duckdb.DuckDBPyConnection:
         committed = self.lake.committed()
@@ -225,11 +226,12 @@ class LakeConversations:
     def _range(self, layer: str, paths: list[str], low: str, high: str) -> Any:
         if not paths:
             return _empty(layer)
-        key = tuple(paths)
-        if key not in self._datasets:
-            self._datasets[key] = ds.dataset(paths, filesystem=self.lake.filesystem)
+        known = self._datasets.get(layer)
+        if known is None or known[0] != paths:
+            known = (paths, ds.dataset(paths, filesystem=self.lake.filesystem))
+            self._datasets[layer] = known
         field = pc.field("conversation_id")
-        return self._datasets[key].to_table(filter=(field >= low) & (field <= high))
+        return known[1].to_table(filter=(field >= low) & (field <= high))
 
     def close(self) -> None:
         self.con.close()
