@@ -275,3 +275,17 @@ def test_a_redaction_killed_before_the_lake_commit_is_finished_by_the_next_run(
         assert not (lake_dir / "_rewrites").exists() or not any((lake_dir / "_rewrites").iterdir())
     everything = _all_lake_text(lake_dir)
     assert NAME not in everything and EMAIL not in everything
+
+
+def test_a_lake_that_cannot_be_written_is_a_clear_error(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from convolens.cli import app
+
+    db, blocker = tmp_path / "w.duckdb", tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(app, ["ingest", str(CHATS), "--db", str(db)]).exit_code == 0
+    result = runner.invoke(app, ["analyze", "--db", str(db), "--lake", str(blocker / "lake")])
+    assert result.exit_code == 2, result.output
+    assert "cannot write" in result.output and "Traceback" not in result.output

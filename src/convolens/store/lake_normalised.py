@@ -21,6 +21,7 @@ the warehouse's own SQL (store/reader.py, analyze.py) runs unchanged over them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Iterable, Sequence
@@ -117,7 +118,8 @@ def publish_versions(
     try:
         staged = stage_versions(warehouse, lake, run_id, keys)
     except BaseException:
-        lake.abandon(run_id)
+        with contextlib.suppress(OSError):  # the lake's own error is the one to say
+            lake.abandon(run_id)
         raise
     if not any(staged):  # versions erased meanwhile: no rows, no run
         lake.abandon(run_id)

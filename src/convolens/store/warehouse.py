@@ -177,7 +177,12 @@ class Warehouse:
             self.con.execute("INSERT INTO lake_config VALUES (?, ?)", [stored, now_utc()])
         self.lake = lake
         self.refresh_lake()
-        publish_missing(self)
+        try:
+            publish_missing(self)
+        except (OSError, pa.ArrowException) as exc:
+            # Kept as the lake all the same: the next ingest or job copies what is missing.
+            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise LakeError(f"lake {uri!r}: cannot write ({reason})") from None
         return lake
 
     @contextmanager
