@@ -289,3 +289,20 @@ def test_a_lake_that_cannot_be_written_is_a_clear_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["analyze", "--db", str(db), "--lake", str(blocker / "lake")])
     assert result.exit_code == 2, result.output
     assert "cannot write" in result.output and "Traceback" not in result.output
+
+
+def test_an_ingest_the_lake_refuses_is_stored_warned_and_copied_later(tmp_path: Path) -> None:
+    lake_dir = tmp_path / "lake"
+    with Warehouse(tmp_path / "w.duckdb") as warehouse:
+        warehouse.set_lake(str(lake_dir))
+        lake_dir.mkdir(exist_ok=True)
+        (lake_dir / "_staging").write_text("in the way", encoding="utf-8")
+        report = ingest_paths(warehouse, [CHATS])
+        assert report.written.new == 10 and _count(warehouse, "conversations") == 10
+        assert any("lake's copy of this ingest is incomplete" in w for w in report.warnings)
+        assert not Lake(str(lake_dir)).committed()["conversations"]
+        (lake_dir / "_staging").unlink()
+        # The next ingest (here: of nothing new) copies what the lake missed.
+        again = ingest_paths(warehouse, [CHATS])
+        assert not [w for w in again.warnings if "lake" in w]
+        assert len(_lake_rows(lake_dir, "conversations")) == 10

@@ -411,11 +411,9 @@ def ingest_paths(
     report.warnings[:0] = coverage.warnings()
     write_rejects(warehouse, report.rejects, run_id)
     if warehouse.lake is not None:
-        # Each batch's versions went to the lake as it was written (store/writer.py);
-        # this publishes what a failed lake write left out, and says if it fails again.
-        from convolens.store.lake_normalised import publish_missing
+        from convolens.store.lake_normalised import complete_lake
 
-        publish_missing(warehouse)
+        report.warnings.extend(complete_lake(warehouse))  # what a failed lake write left out
     report.health = intake.finish(warehouse, run_id)
     report.elapsed_s = time.perf_counter() - started
     warehouse.finish_run(run_id, report.as_stats())

@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
-from convolens.store.lake import NORMALISED_LAYERS, Lake, StagedFiles, _sql_list
+from convolens.store.lake import NORMALISED_LAYERS, Lake, LakeError, StagedFiles, _sql_list
 
 if TYPE_CHECKING:
     from convolens.store.warehouse import Warehouse
@@ -42,6 +42,7 @@ __all__ = [
     "QUOTING_LAYERS",
     "LakeConversations",
     "clear_rewrites",
+    "complete_lake",
     "normalised_tables",
     "note_rewrites",
     "publish_missing",
@@ -159,6 +160,19 @@ def publish_missing(warehouse: Warehouse) -> int:
     missing = [(str(r[0]), int(r[1])) for r in rows]
     publish_versions(warehouse, missing, "backfill")
     return len(missing)
+
+
+def complete_lake(warehouse: Warehouse) -> list[str]:
+    """`publish_missing` at the end of an ingest: each batch's versions went to the lake
+    as it was written (store/writer.py), this copies what a failed lake write left out.
+    The file has them whatever the lake says, so a lake that still fails is a warning
+    (the next ingest or job copies them), not a failed ingest."""
+    try:
+        publish_missing(warehouse)
+    except (LakeError, OSError, pa.ArrowException) as exc:
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        return [f"the lake's copy of this ingest is incomplete: {reason}"]
+    return []
 
 
 def replace_versions(
