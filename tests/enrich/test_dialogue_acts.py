@@ -59,7 +59,7 @@ def test_commitment_with_due_date_resolved_from_conversation_start(
     assert (item.value["due"], item.value["due_text"]) == ("2026-11-20", "by Friday")
     assert item.value["follow_up"] is False and item.utterance_id == "commit:1"
     assert evidence_text(doc, item) == "I'll send you the invoice by Friday."
-    assert component.model_id == "en_core_web_sm-3.8.0+convolens-conversation-encoder-v2"
+    assert component.model_id == "en_core_web_sm-3.8.0+convolens-conversation-encoder-v3"
 
 
 def test_request_is_owned_by_the_addressee(component: DialogueActComponent, dated) -> None:
@@ -353,7 +353,7 @@ def test_dialogue_act_per_utterance(component: DialogueActComponent, make_doc) -
         "acts:2": "question_wh",
         "acts:3": "commitment",
     }
-    assert component.model_id.endswith("+convolens-conversation-encoder-v2")
+    assert component.model_id.endswith("+convolens-conversation-encoder-v3")
 
 
 def test_rules_alone_by_name(make_doc) -> None:

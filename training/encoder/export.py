@@ -28,7 +28,7 @@ import data as corpora
 
 ROOT = Path(__file__).resolve().parents[2]
 DEST = ROOT / "src/convolens/enrich/data/conversation_encoder"
-MODEL_ID = "convolens-conversation-encoder-v2"
+MODEL_ID = "convolens-conversation-encoder-v3"
 
 
 class _Exported(torch.nn.Module):
