@@ -19,7 +19,8 @@ pools of 1 and 2 workers) into a lake. Every engine runs one thread per worker
   to the length asked) through `ingest` locally and on 1 and 2 Ray workers: real-time
   factor per worker;
 - storage: bytes per conversation in the DuckDB file (normalised layers) and in the
-  lake (metrics + labels as zstd Parquet);
+  lake (zstd Parquet), split into its copy of the normalised layers and the derived
+  layers (metrics + labels);
 - the capacity model of docs/scale.md for 10,000 and 100,000 calls a day from these
   per-item costs.
 
@@ -56,6 +57,7 @@ from convolens.enrich.runner import enrich
 from convolens.ingest.base import IngestOptions
 from convolens.ingest.pipeline import ingest_paths
 from convolens.speech.options import SpeechOptions
+from convolens.store.lake import NORMALISED_LAYERS
 from convolens.store.warehouse import Warehouse
 
 REPO = Path(__file__).resolve().parents[1]
@@ -325,7 +327,12 @@ def main() -> None:
                 run = run_engine(base, work, f"ray{workers}", engine, components, lake=True)
                 runs.append(run)
                 print(_line(run))
-            lake_bytes_per_conv = _size(work / "ray2-lake") / args.conversations
+            lake = work / "ray2-lake"
+            lake_bytes_per_conv = _size(lake) / args.conversations
+            normalised_bytes_per_conv = (
+                sum(_size(lake / layer) for layer in NORMALISED_LAYERS if (lake / layer).exists())
+                / args.conversations
+            )
             job_local = one_conversation_job(corpus, work, LocalEngine(), components)
             job_ray = one_conversation_job(corpus, work, RayEngine(workers=1), components)
             print(f"one-conversation job: local {job_local:.1f} s, ray {job_ray:.1f} s: "
@@ -361,7 +368,9 @@ def main() -> None:
               f"transcription {rtf:.1f}x real time per core")  # fmt: skip
         plan = capacity(per_utterance_core_s, rtf, lake_bytes_per_conv, db_bytes_per_conv)
         print(f"storage: {db_bytes_per_conv / 1024:.1f} KiB/conversation in the DuckDB file, "
-              f"{lake_bytes_per_conv / 1024:.1f} KiB in the lake")  # fmt: skip
+              f"{lake_bytes_per_conv / 1024:.1f} KiB in the lake (of which "
+              f"{normalised_bytes_per_conv / 1024:.1f} KiB its copy of the normalised "
+              "layers)")  # fmt: skip
         for row in plan:
             print("capacity:", row)
         results.update(
@@ -375,6 +384,7 @@ def main() -> None:
             audio=audio,
             db_bytes_per_conversation=round(db_bytes_per_conv),
             lake_bytes_per_conversation=round(lake_bytes_per_conv),
+            lake_normalised_bytes_per_conversation=round(normalised_bytes_per_conv),
             capacity=plan,
             load_at_end=os.getloadavg(),
         )
