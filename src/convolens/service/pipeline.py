@@ -19,6 +19,7 @@ from convolens.engine import Engine, open_engine
 from convolens.engine.recordings import ingest_on
 from convolens.enrich.base import Component
 from convolens.enrich.config import ComponentSettings, load_component_settings
+from convolens.enrich.nlp import MODEL_LOADING
 from convolens.enrich.registry import DEFAULT_COMPONENTS, get_component
 from convolens.enrich.runner import enrich
 from convolens.ingest.base import IngestOptions, Parsed, RawRecord, Reject
@@ -84,7 +85,8 @@ class ServicePipeline:
         self._components: list[Component] | None = None
         # Settings from the active API-managed definitions (taxonomy, trackers).
         self.overrides: dict[str, dict[str, Any]] = {}
-        self._load_lock = threading.Lock()
+        # Shared with every other model load in the process (enrich/nlp.py says why).
+        self._load_lock = MODEL_LOADING
         self._engine: Engine | None = None
         # One labelling run at a time (see the module docstring); deletes take it too.
         self.label_lock = threading.RLock()
