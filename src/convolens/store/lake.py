@@ -52,6 +52,8 @@ __all__ = [
     "Lake",
     "LakeError",
     "StagedFiles",
+    "short_reason",
+    "sql_list",
     "staged_run",
 ]
 
@@ -101,7 +103,7 @@ class Lake:
                 self.filesystem = pafs.LocalFileSystem()
                 self.root = str(Path(self.uri).expanduser().resolve())
         except (OSError, pa.ArrowException) as exc:
-            raise LakeError(f"lake {self.uri!r}: cannot open ({_short(exc)})") from None
+            raise LakeError(f"lake {self.uri!r}: cannot open ({short_reason(exc)})") from None
         self.root = self.root.rstrip("/")
         # Manifests read so far, by name: a manifest never changes once written, so a
         # new connection (the service opens one per request) lists the folder only.
@@ -145,7 +147,7 @@ class Lake:
                 self.filesystem.move(path, target)
                 committed.setdefault(layer, []).append(_relative(self.root, target))
         self._write_manifest(run_id, committed)
-        self._drop(f"{self.root}/_staging/{run_id}")
+        self.drop_folder(f"{self.root}/_staging/{run_id}")
         return sum(len(p) for p in committed.values())
 
     def _write_manifest(self, run_id: str, files: Mapping[str, list[str]]) -> None:
@@ -233,7 +235,7 @@ class Lake:
     def abandon(self, run_id: str) -> None:
         """Forget a failed run's staged files (nothing of it was visible)."""
         _check_run_id(run_id)
-        self._drop(f"{self.root}/_staging/{run_id}")
+        self.drop_folder(f"{self.root}/_staging/{run_id}")
 
     # -- reading --------------------------------------------------------------------------
     def committed(self) -> dict[str, list[str]]:
@@ -263,14 +265,14 @@ class Lake:
                         self._manifests[key] = _manifest_files(json.loads(stream.read()))
                 found[info.path] = self._manifests[key]
         except (OSError, ValueError, pa.ArrowException) as exc:
-            raise LakeError(f"lake {self.uri!r}: cannot read ({_short(exc)})") from None
+            raise LakeError(f"lake {self.uri!r}: cannot read ({short_reason(exc)})") from None
         return found
 
     def vacuum(self) -> list[str]:
         """Delete files no manifest names (a killed job's leftovers); returns them."""
         named = {p for paths in self.committed().values() for p in paths}
         removed: list[str] = []
-        self._drop(f"{self.root}/_staging")
+        self.drop_folder(f"{self.root}/_staging")
         for layer in _ALL_LAYERS:
             selector = pafs.FileSelector(f"{self.root}/{layer}", recursive=True)
             selector.allow_not_found = True
@@ -290,7 +292,7 @@ class Lake:
                 continue
             table = f'"{catalog}".main."{layer}"'
             if self.is_local:
-                source = f"read_parquet({_sql_list(paths)}, union_by_name = true)"
+                source = f"read_parquet({sql_list(paths)}, union_by_name = true)"
             else:
                 # DuckDB cannot open every pyarrow filesystem: hand it an Arrow dataset.
                 name = f"_lake_{layer}"
@@ -317,7 +319,7 @@ class Lake:
                 f"{table_rows} UNION ALL BY NAME {lake_rows}"
             )
 
-    def _drop(self, folder: str) -> None:
+    def drop_folder(self, folder: str) -> None:
         try:
             self.filesystem.delete_dir(folder)
         except FileNotFoundError:
@@ -382,9 +384,11 @@ def _relative(root: str, path: str) -> str:
     return path[len(root) + 1 :] if path.startswith(root + "/") else path
 
 
-def _sql_list(paths: Sequence[str]) -> str:
+def sql_list(paths: Sequence[str]) -> str:
+    """Paths as a DuckDB list literal, quotes escaped."""
     return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
 
 
-def _short(exc: BaseException) -> str:
+def short_reason(exc: BaseException) -> str:
+    """An error's first line, for a message that must not carry a traceback."""
     return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__

@@ -33,7 +33,14 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 
-from convolens.store.lake import NORMALISED_LAYERS, Lake, LakeError, StagedFiles, _sql_list
+from convolens.store.lake import (
+    NORMALISED_LAYERS,
+    Lake,
+    LakeError,
+    StagedFiles,
+    short_reason,
+    sql_list,
+)
 
 if TYPE_CHECKING:
     from convolens.store.warehouse import Warehouse
@@ -170,8 +177,7 @@ def complete_lake(warehouse: Warehouse) -> list[str]:
     try:
         publish_missing(warehouse)
     except (LakeError, OSError, pa.ArrowException) as exc:
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        return [f"the lake's copy of this ingest is incomplete: {reason}"]
+        return [f"the lake's copy of this ingest is incomplete: {short_reason(exc)}"]
     return []
 
 
@@ -231,7 +237,7 @@ class LakeConversations:
                 low_sql, high_sql = (v.replace("'", "''") for v in (low, high))
                 self.con.execute(
                     f'CREATE OR REPLACE TEMP VIEW "{layer}" AS SELECT * FROM '
-                    f"read_parquet({_sql_list(paths)}, union_by_name = true) "
+                    f"read_parquet({sql_list(paths)}, union_by_name = true) "
                     f"WHERE conversation_id BETWEEN '{low_sql}' AND '{high_sql}'"
                 )
                 continue
@@ -289,7 +295,7 @@ def note_rewrites(lake: Lake, run_id: str, keys: Iterable[tuple[str, int]]) -> N
 
 
 def clear_rewrites(lake: Lake, run_id: str) -> None:
-    lake._drop(f"{lake.root}/{_NOTES}/{run_id}")
+    lake.drop_folder(f"{lake.root}/{_NOTES}/{run_id}")
 
 
 def replay_rewrites(warehouse: Warehouse, *, skip_run: str | None = None) -> int:

@@ -21,7 +21,7 @@ import duckdb
 import pyarrow as pa
 
 from convolens import __version__
-from convolens.store.lake import LAKE_LAYERS, Lake, LakeError
+from convolens.store.lake import LAKE_LAYERS, Lake, LakeError, short_reason
 from convolens.store.lake_normalised import publish_missing
 from convolens.store.schema import MIGRATIONS
 
@@ -181,8 +181,7 @@ class Warehouse:
             publish_missing(self)
         except (OSError, pa.ArrowException) as exc:
             # Kept as the lake all the same: the next ingest or job copies what is missing.
-            reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-            raise LakeError(f"lake {uri!r}: cannot write ({reason})") from None
+            raise LakeError(f"lake {uri!r}: cannot write ({short_reason(exc)})") from None
         return lake
 
     @contextmanager
