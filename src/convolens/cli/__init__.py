@@ -7,6 +7,7 @@ imported here, so `convolens.cli:app` is the whole command line.
 # Importing each module registers its commands on `app`.
 from convolens.cli import (  # noqa: F401
     analytics,
+    browse,  # list, show, report, export, formats
     business,
     governance,
     health,
