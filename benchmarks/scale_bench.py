@@ -191,6 +191,46 @@ def run_engine(
     return run
 
 
+def _half_job(db: str, components: list[str]) -> tuple[float, int]:
+    """One local process's share of the two-process ceiling run: (seconds, utterances)."""
+    with Warehouse(Path(db)) as warehouse:
+        started = time.perf_counter()
+        metrics = analyze(warehouse)
+        if components:
+            enrich(warehouse, components)
+        return time.perf_counter() - started, metrics.utterances
+
+
+def two_local_processes(corpus: Path, work: Path, components: list[str]) -> EngineRun:
+    """The ceiling of two workers on this machine without Ray: the corpus split in two
+    halves, each ingested into its own DuckDB file, then two plain local processes (one
+    thread each) label one half each at the same time. Wall = the slower of the two,
+    timed inside each process as `run_engine` times the local engine (model loads
+    included, process start-up not)."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    lines = corpus.read_text(encoding="utf-8").splitlines(keepends=True)
+    middle = len(lines) // 2
+    dbs = []
+    for n, part in enumerate((lines[:middle], lines[middle:])):
+        half = work / f"half{n}.jsonl"
+        half.write_text("".join(part), encoding="utf-8")
+        db = work / f"half{n}.duckdb"
+        with Warehouse(db) as warehouse:
+            ingest_paths(warehouse, [half])
+        dbs.append(str(db))
+    run = EngineRun("2proc", 2, load_before=_load())
+    with ProcessPoolExecutor(max_workers=2, mp_context=get_context("spawn")) as pool:
+        results = list(pool.map(_half_job, dbs, [components, components]))
+    run.wall_s = max(seconds for seconds, _ in results)
+    run.utterances = sum(n for _, n in results)
+    run.conversations = len(lines)
+    run.utterances_per_s = run.utterances / run.wall_s if run.wall_s else 0.0
+    run.load_after = _load()
+    return run
+
+
 def one_conversation_job(base_corpus: Path, work: Path, engine: Engine, comps: list[str]) -> float:
     """Seconds for a job of one conversation, models loaded inside the job."""
     db = work / f"job-{engine.name}-{engine.workers}.duckdb"
@@ -277,6 +317,11 @@ def main() -> None:
     parser.add_argument("--model", default="base", help="Whisper model for the audio part")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument(
+        "--ceiling",
+        action="store_true",
+        help="also time two plain local processes on half the corpus each (no Ray)",
+    )
+    parser.add_argument(
         "--redact-setup",
         action="store_true",
         help="redact the generated corpus at intake during setup (slow; not measured)",
@@ -316,6 +361,10 @@ def main() -> None:
         local = run_engine(base, work, "local", LocalEngine(), components, lake=False)
         runs.append(local)
         print(_line(local))
+        ceiling = two_local_processes(corpus, work, components) if args.ceiling else None
+        if ceiling:
+            print(_line(ceiling) + f"; {ceiling.utterances_per_s / local.utterances_per_s:.2f}x"
+                  " local: what two cores give two plain processes here")  # fmt: skip
         started = time.perf_counter()
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
                  object_store_memory=512 * 1024 * 1024)  # fmt: skip
@@ -381,6 +430,9 @@ def main() -> None:
             ray_overhead_per_job_s=round(job_ray - job_local, 2),
             speedup_2_vs_1=round(speedup, 3),
             ray1_vs_local=round(vs_local, 3),
+            two_process_ceiling=round(ceiling.utterances_per_s / local.utterances_per_s, 3)
+            if ceiling
+            else None,
             audio=audio,
             db_bytes_per_conversation=round(db_bytes_per_conv),
             lake_bytes_per_conversation=round(lake_bytes_per_conv),

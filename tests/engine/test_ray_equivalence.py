@@ -18,6 +18,7 @@ from convolens.cli import app
 from convolens.engine.base import WorkerSpec
 from convolens.engine.ray_engine import RayEngine
 from convolens.enrich.registry import DEFAULT_COMPONENTS
+from convolens.enrich.runner import task_size
 from convolens.store.warehouse import Warehouse
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -244,3 +245,13 @@ def test_ray_workers_read_their_conversations_from_the_lake(cluster: None, tmp_p
     everything = " ".join(str(pq.read_table(p).to_pylist()) for p in lake.rglob("*.parquet"))
     assert "It's <EMAIL_ADDRESS>, thanks." in everything
     assert "john.smith@example.com" not in everything and "John Smith" not in everything
+
+
+def test_ray_tasks_grow_in_whole_local_groups(cluster: None) -> None:
+    """Up to 128 conversations per Ray task, about 16 tasks per worker, always a whole
+    number of the local engine's labelling groups of 32."""
+    engine = RayEngine(workers=2)
+    assert task_size(engine, 45) == 32
+    assert task_size(engine, 3000) == 96  # ceil(3000 / 32) = 94, rounded up to 3 x 32
+    assert task_size(engine, 6000) == 128
+    assert task_size(RayEngine(workers=1), 6000) == 128

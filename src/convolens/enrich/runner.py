@@ -9,6 +9,7 @@ value, confidence, evidence) and each processed pair a row of `enrichment_status
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -78,6 +79,10 @@ STATUS_SCHEMA = pa.schema(
         ("processed_at", _TS),
     ]
 )
+
+# Conversations per labelling task: here, and at most on a remote engine (`task_size`).
+LOCAL_TASK_SIZE = 32
+REMOTE_TASK_SIZE_MAX = 128
 
 
 @dataclass
@@ -202,6 +207,24 @@ def label_chunk(chosen: Sequence[Component], task: LabelTask) -> ChunkLabels:
     return out
 
 
+def _merged(parts: list[ChunkLabels]) -> ChunkLabels:
+    """One task's result from its groups' results, in order."""
+    out = parts[0]
+    for part in parts[1:]:
+        out.keys.extend(part.keys)
+        for columns, more in ((out.rows, part.rows), (out.status, part.status)):
+            for name, values in more.items():
+                columns[name].extend(values)
+        out.rewrites.extend(part.rewrites)
+        out.stale |= part.stale
+        for name, count in part.labels.items():
+            out.labels[name] = out.labels.get(name, 0) + count
+        for name, seconds in part.component_s.items():
+            out.component_s[name] = out.component_s.get(name, 0.0) + seconds
+        out.utterances += part.utterances
+    return out
+
+
 class LabelWorker(BatchWorker):
     """The components as one engine worker: built once per place it runs (one model load
     per Ray actor), PII redaction first as in the chosen order; with a lake, the worker
@@ -227,7 +250,15 @@ class LabelWorker(BatchWorker):
                 self._reader = LakeConversations(self.lake)
             docs = _docs(item.keys, conversations_from(self._reader.select(item.keys), item.keys))
             item = replace(item, docs=docs, keys=None)
-        result = label_chunk(self.components, item)
+        # Labelled in the local engine's groups of 32, whatever the task's size: int8
+        # inference quantises each batch as a whole, so the groups a document is encoded
+        # with must not depend on the engine (identical answers, tests/engine).
+        step = LOCAL_TASK_SIZE
+        groups = [
+            label_chunk(self.components, replace(item, docs=item.docs[start : start + step]))
+            for start in range(0, max(1, len(item.docs)), step)
+        ]
+        result = _merged(groups)
         if self.lake is not None:
             tables = tables_from_columns(
                 {"enrichments": result.rows, "enrichment_status": result.status},
@@ -238,19 +269,35 @@ class LabelWorker(BatchWorker):
         return result
 
 
+def task_size(engine: Engine, conversations: int) -> int:
+    """Conversations per task. Here, 32: small steps for the progress bar and memory. On a
+    remote engine each task also costs a lake read, a staged Parquet file and a round trip
+    through the scheduler (measured: 128 per task took 10 % less worker CPU than 32 on
+    2,000 conversations), so tasks grow up to 128 while each worker still gets about 16,
+    which keeps the wait for the last task short. The labelling itself still goes in
+    groups of 32 (LabelWorker.process)."""
+    if isinstance(engine, LocalEngine):
+        return LOCAL_TASK_SIZE
+    per_worker = math.ceil(conversations / (max(1, engine.workers) * 16))
+    # A multiple of 32, so each task's groups (LabelWorker.process) are the local ones.
+    groups = math.ceil(per_worker / LOCAL_TASK_SIZE) * LOCAL_TASK_SIZE
+    return max(LOCAL_TASK_SIZE, min(REMOTE_TASK_SIZE_MAX, groups))
+
+
 def enrich(
     warehouse: Warehouse,
     components: Sequence[str | Component] | None = None,
     *,
     recompute: bool = False,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     config: dict[str, dict[str, Any]] | None = None,
     on_start: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
     engine: Engine | None = None,
 ) -> EnrichReport:
     """Label what is missing with `components` (default: every built-in, in order), on
-    `engine` (default: here, in this process)."""
+    `engine` (default: here, in this process), `batch_size` conversations per task
+    (default: `task_size`)."""
     started = time.perf_counter()
     chosen = [
         c if isinstance(c, Component) else get_component(c, (config or {}).get(c))
@@ -287,9 +334,11 @@ def enrich(
         else None,
     )
 
+    size = batch_size or task_size(engine, len(keys))
+
     def tasks() -> Iterator[LabelTask]:
-        for offset in range(0, len(keys), batch_size):
-            chunk = keys[offset : offset + batch_size]
+        for offset in range(0, len(keys), size):
+            chunk = keys[offset : offset + size]
             wanted = set(chunk)
             owed = {name: todo & wanted for name, todo in pending.items()}
             if from_lake:
