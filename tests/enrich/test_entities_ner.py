@@ -51,7 +51,7 @@ def _mentions(labels: list[Annotation]) -> dict[str, tuple[str, str]]:
 def test_people_organisations_places_come_from_the_trained_model(
     component: EntityComponent,
 ) -> None:
-    assert component.version == "2"
+    assert component.version == "3"
     assert component.model_id is not None and component.model_id.startswith("convolens-ner-minilm-")
     (labels,) = component(
         [

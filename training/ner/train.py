@@ -8,7 +8,7 @@ sentences built from CoNLL's own names ("hi <name> ,", "this is <name> from <org
 exported to ONNX and quantised to int8 per channel. The encoder is uncased, so lower-case
 ASR text reads the same as cased text: no lower-cased copies are needed.
 
-    .venv/bin/python training/ner/train.py          # ~65 min on one thread of a busy 2-core machine
+    NER_THREADS=2 .venv/bin/python training/ner/train.py   # ~53 min on 2 threads (4 epochs)
 
 Data: $CONVOLENS_SHARED_DATA, else ../shared/data from the repository root. Writes
 src/convolens/enrich/data/ner/ (model.onnx, tokenizer.json, config.json) and
@@ -45,7 +45,7 @@ from ner_data import (  # noqa: E402
 )
 
 SEED = 13
-EPOCHS = int(os.environ.get("NER_EPOCHS", "3"))
+EPOCHS = int(os.environ.get("NER_EPOCHS", "4"))
 BATCH = 32
 LR = 8e-5
 MAX_LEN = 128
@@ -262,6 +262,7 @@ def main() -> None:
             "conversational_synthetic": len(conversational),
         },
         "train_seconds": round(train_seconds),
+        "threads": torch.get_num_threads(),
         "history": history,
     }
     (OUT / "config.json").write_text(json.dumps(config, indent=2) + "\n")
@@ -311,11 +312,12 @@ def write_card(config: dict) -> None:
     CARD.write_text(
         f"""# convolens NER (PER / LOC / ORG / MISC), MiniLM-L6 int8
 
-Used by PII redaction (person names); ready for the entities component
-(`NerModel.entities`), which still runs spaCy's small NER. Artefact:
+Used by PII redaction (person names) and by the entities component for people,
+organisations and places (`NerModel.entity_spans`, span-level decoding; spaCy's small
+model keeps the other types). Artefact:
 `src/convolens/enrich/data/ner/` (`model.onnx` int8, {dev["size_mb"]} MB; `tokenizer.json`;
 `config.json` with these settings and figures). Rebuild: `.venv/bin/python training/ner/train.py`
-(one CPU thread, about {config["train_seconds"] // 60} min here; seeded, so the same data and
+({config.get("threads", 1)} CPU thread(s), about {config["train_seconds"] // 60} min here; seeded, so the same data and
 library versions give the same weights).
 
 ## Model
