@@ -17,7 +17,7 @@ from convolens.enrich.summary import SummaryComponent
 from convolens.enrich.summary.extractive import SENTENCE
 from convolens.enrich.summary.overview import join_parts, point_renderer
 from convolens.enrich.summary.segmentation import texttiling, topic_cues
-from convolens.enrich.summary.selector import ContentSelector
+from convolens.enrich.summary.selector import ContentSelector, SentenceInfo
 from convolens.enrich.summary.text import strip_lead_in
 from convolens.model import Conversation
 
@@ -82,6 +82,26 @@ def test_questions_keep_titles_adverbs_and_plurals(nlp: Any) -> None:
     )
 
 
+def test_questions_that_ask_for_something_are_requests(nlp: Any) -> None:
+    # "Could you ...?" asks the listener to do it, as the references put it.
+    assert said(nlp, "#Person1#", "Could you get me a taxi?") == (
+        "#Person1# asks #Person2# to get #Person1# a taxi"
+    )
+    assert said(nlp, "#Person1#", "Can you tell me the way to the station?") == (
+        "#Person1# asks #Person2# to tell #Person1# the way to the station"
+    )
+    # An offer, a state and the speaker's own request stay questions.
+    assert said(nlp, "#Person1#", "Would you like some tea?") == (
+        "#Person1# asks #Person2# whether #Person2# would like some tea"
+    )
+    assert said(nlp, "#Person1#", "Will you be free tomorrow?") == (
+        "#Person1# asks #Person2# whether #Person2# will be free tomorrow"
+    )
+    assert said(nlp, "#Person1#", "Could I have the bill?") == (
+        "#Person1# asks #Person2# whether #Person1# could have the bill"
+    )
+
+
 def test_stage_directions_titles_and_names(nlp: Any) -> None:
     assert strip_lead_in("(Pointing to the menu) I'll take this and this.") == (
         "I'll take this and this."
@@ -120,6 +140,11 @@ def test_shipped_selector_artefact() -> None:
     selector = ContentSelector()
     assert selector.model_id.startswith("summary-selector-lr")
     assert 10 <= selector.budget_words <= 40
+    # The budget follows the conversation's length, never under its floor.
+    short = [SentenceInfo(0, "a", "We met at the station.", True)]
+    long = [SentenceInfo(k, "a", "We talked about the long trip to the coast. " * 3, True)
+            for k in range(20)]  # fmt: skip
+    assert 8 <= selector.budget(short) < selector.budget(long) <= 120
     assert selector.metadata["train_dialogues"] >= 1000
     features = np.zeros((2, len(selector.coef)), dtype=np.float32)
     scores = selector.score(features)

@@ -14,7 +14,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from convolens.enrich.summary.text import past_tense, third_person, third_singular
 
-__all__ = ["join_parts", "overview", "point_renderer", "render_points"]
+__all__ = ["as_request", "join_parts", "overview", "point_renderer", "render_points"]
 
 _OPENERS = {
     "today", "tomorrow", "yesterday", "tonight", "maybe", "happy", "haven't", "perhaps",
@@ -53,7 +53,8 @@ class _Renderer:
         converted = third_person(sent, speaker, addressee, we_is_speaker=self.we_is_speaker)
         converted = _PLEASE.sub("", converted).rstrip(" .!;,")
         if text.rstrip().endswith("?"):
-            return f"{speaker} asks {_reported_question(sent, converted, addressee)}"
+            reported = _reported_question(sent, converted, addressee)
+            return f"{speaker} asks {as_request(reported, addressee)}"
         request = _request(sent, converted, speaker, addressee)
         if request:
             return _shorten(request, self.longest)
@@ -73,6 +74,22 @@ class _Renderer:
 
 # "please" carries nothing in a summary: "could you help me, please" -> "could ... help".
 _PLEASE = re.compile(r",?\s*\bplease\b(?=\s*[,.!?]|\s*$)|\bplease\s*,?\s*", re.IGNORECASE)
+
+
+def as_request(reported: str, addressee: str | None) -> str:
+    """A question that asks for something as the request it is: "Y whether Y could get X
+    a taxi" -> "Y to get X a taxi", as DialogSum's references put it (+0.2 ROUGE-L on a
+    train sample). "Would Y like", "would Y mind" and "will Y be" stay questions."""
+    if not addressee:
+        return reported
+    head = f"{addressee} whether {addressee} "
+    if not reported.startswith(head):
+        return reported
+    match = _ASKS_FOR.match(reported[len(head) :])
+    return f"{addressee} to {match.group(1)}" if match else reported
+
+
+_ASKS_FOR = re.compile(r"(?:can|could|would|will)\s+(?!(?:be|like|mind|rather)\b)(\w.*)$")
 
 
 def _request(sent: Any, converted: str, speaker: str, addressee: str | None) -> str | None:

@@ -7,7 +7,9 @@ the greedy ROUGE oracle (the sentences whose third-person rendering best rebuild
 reference summary) picks it. The weights ship as a small `.npz` (arrays and JSON text,
 no pickle); scoring is one matrix product on top of the embeddings the component already
 computes. The overview of an unclassified ("other") conversation is built from the best
-sentences within a word budget, in the order they were said.
+sentences within a word budget, in the order they were said. The budget grows with the
+conversation (DialogSum's references do: their length follows the dialogue's words with
+r = 0.88 on train), a line fitted on train and scaled by a factor chosen there.
 """
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ __all__ = [
     "DIALOGUE_FEATURES",
     "ContentSelector",
     "SentenceInfo",
+    "budget_for",
     "candidate_sentences",
     "candidate_vectors",
+    "candidate_words",
     "choose_points",
     "features",
     "own_sentences",
@@ -137,6 +141,17 @@ def choose_points(
     return sorted(chosen)
 
 
+def candidate_words(sentences: Sequence[SentenceInfo]) -> int:
+    """How many words the candidate sentences hold: the conversation's length, filler left
+    out, that the budget follows."""
+    return sum(len(s.text.split()) for s in sentences)
+
+
+def budget_for(words: int, scale: float, intercept: float, slope: float, floor: int) -> int:
+    """scale * (intercept + slope * words) rounded, at least `floor`."""
+    return max(floor, round(scale * (intercept + slope * words)))
+
+
 def _content_words(text: str) -> set[str]:
     return {w for w in _CONTENT_WORD.findall(text.lower()) if w not in ENGLISH_STOP_WORDS}
 
@@ -206,7 +221,26 @@ class ContentSelector:
         if not (len(self.coef) == len(self.mean) == len(self.scale)):
             raise ValueError(f"{path}: coef, mean and scale differ in length")
         self.budget_words = int(self.metadata.get("budget_words", 20))
+        # budget = scale * (intercept + slope * candidate words), at least `budget_floor`;
+        # an artefact without the line (v1) has the fixed `budget_words`.
+        line = self.metadata.get("budget_line")
+        self.budget_line: tuple[float, float, float, int] | None = (
+            (
+                float(line["scale"]),
+                float(line["intercept"]),
+                float(line["slope"]),
+                int(line["floor"]),
+            )
+            if isinstance(line, dict)
+            else None
+        )
         self.model_id = str(self.metadata.get("model_id", "summary-selector-lr"))
+
+    def budget(self, sentences: Sequence[SentenceInfo]) -> int:
+        """The overview's word budget for a conversation with these candidate sentences."""
+        if self.budget_line is None:
+            return self.budget_words
+        return budget_for(candidate_words(sentences), *self.budget_line)
 
     def score(self, matrix: np.ndarray) -> np.ndarray:
         """Probability that each row's sentence belongs in the summary."""
