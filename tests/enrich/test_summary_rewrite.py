@@ -17,7 +17,7 @@ from convolens.enrich.summary import SummaryComponent
 from convolens.enrich.summary.extractive import SENTENCE
 from convolens.enrich.summary.overview import join_parts, point_renderer
 from convolens.enrich.summary.segmentation import texttiling, topic_cues
-from convolens.enrich.summary.selector import ContentSelector, SentenceInfo
+from convolens.enrich.summary.selector import ContentSelector, SentenceInfo, choose_points
 from convolens.enrich.summary.text import strip_lead_in
 from convolens.model import Conversation
 
@@ -145,12 +145,22 @@ def test_shipped_selector_artefact() -> None:
     long = [SentenceInfo(k, "a", "We talked about the long trip to the coast. " * 3, True)
             for k in range(20)]  # fmt: skip
     assert 8 <= selector.budget(short) < selector.budget(long) <= 120
+    assert 0 <= selector.overflow <= 10
     assert selector.metadata["train_dialogues"] >= 1000
     features = np.zeros((2, len(selector.coef)), dtype=np.float32)
     scores = selector.score(features)
     assert scores.shape == (2,) and np.all((scores > 0) & (scores < 1))
     with pytest.raises(ValueError, match="features"):
         selector.score(np.zeros((1, 3)))
+
+
+def test_choose_points_packs_the_best_within_the_budget() -> None:
+    said = ["one two three four five six", "a b c d", "x y z w v u t s", "p q r"]
+    scores = np.array([0.9, 0.2, 0.8, 0.1])
+    # The best always; the next best (8 words) does not fit 10, the two short ones do.
+    assert [k for k, _ in choose_points(said.__getitem__, scores, 10)] == [0, 1]
+    # With an overflow of 5 the second best may run past the budget; then it is full.
+    assert [k for k, _ in choose_points(said.__getitem__, scores, 10, overflow=5)] == [0, 2]
 
 
 @pytest.mark.skipif(not DIALOGSUM.exists(), reason="shared DialogSum data not present")

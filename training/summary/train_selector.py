@@ -1,17 +1,18 @@
 """Train the summary's content selector (`convolens.enrich.summary.selector`) on DialogSum
 train, and tune its settings on a disjoint train sample; dev is never read here.
 
-1. A seeded draw of DialogSum train (../shared/data/summaries/dialogsum): its first
-   `--train` dialogues and those after the next `--tune` fit the model (`--fit` in all),
-   those `--tune` choose the settings (v1's split, kept so that figures compare).
+1. A seeded order of DialogSum train (../shared/data/summaries/dialogsum): its first
+   `--train` dialogues and those after the next `--tune` fit the model (`--fit` in all);
+   those `--tune` (v1's tune sample) and all after the fit ones choose the settings.
 2. Every content sentence (not filler, three words or more) is embedded with the shipped
    all-MiniLM-L6-v2 and rendered in the third person as the overview renders it.
 3. Labels: the greedy ROUGE oracle per dialogue (Nallapati et al. 2017): rendered
    sentences added while ROUGE-1 + ROUGE-2 F1 of their join against the reference grows.
 4. A logistic regression (scikit-learn, class-balanced) over the embedding and
    `DIALOGUE_FEATURES`. The word budget follows the conversation's length: a line from
-   candidate words to reference words, fitted on the fit dialogues, times a scale; C and
-   the scale are chosen by the tune sample's ROUGE-L.
+   candidate words to reference words, fitted on the fit dialogues, times a scale, and
+   the next-best sentence may overflow it by a few words; C, the scale and the overflow
+   are chosen by the tune dialogues' ROUGE-L.
 5. The weights, the standardisation and the chosen settings are written to
    `src/convolens/enrich/data/summary_selector_lr.npz` (no pickle).
 
@@ -66,13 +67,14 @@ Rows = list[dict[str, Any]]
 
 
 def load(seed: int, train: int, tune: int, fit: int) -> tuple[Rows, Rows]:
-    """(fit, tune) dialogues of the seeded draw: tune is [train, train + tune), fit the
-    rest of the first fit + tune."""
+    """(fit, tune) dialogues of a seeded order of all train: tune is [train, train +
+    tune) and the dialogues after the first fit + tune; fit the others before those."""
     path = DATA / "train_rev2021-05-26" / "dialogsum.train.jsonl"
     rows = [ast.literal_eval(line) for line in path.open(encoding="utf-8") if line.strip()]
     # random.sample draws a prefix-stable sequence: a larger draw keeps the smaller's order.
-    picked = random.Random(seed).sample(rows, fit + tune)
-    return picked[:train] + picked[train + tune :], picked[train : train + tune]
+    picked = random.Random(seed).sample(rows, len(rows))
+    fitted = picked[:train] + picked[train + tune : fit + tune]
+    return fitted, picked[train : train + tune] + picked[fit + tune :]
 
 
 def prepare(rows: list[dict[str, Any]], embedder: SentenceEmbedder, nlp: Any) -> list[dict]:
@@ -175,13 +177,13 @@ def candidate_words(dialogue: dict[str, Any]) -> int:
 
 
 def summaries(dialogues: list[dict], model: Any, mean: np.ndarray, scale: np.ndarray,
-              budget: tuple[float, float, float, int]) -> list[str]:  # fmt: skip
+              budget: tuple[float, float, float, int], overflow: int) -> list[str]:  # fmt: skip
     out = []
     for d in dialogues:
         z = (d["features"] - mean) / scale
         probs = model.predict_proba(z)[:, 1]
         words = budget_for(candidate_words(d), *budget)
-        chosen = choose_points(d["rendered"].__getitem__, probs, words)
+        chosen = choose_points(d["rendered"].__getitem__, probs, words, overflow=overflow)
         out.append(join_parts([text for _, text in chosen], d["participants"]))
     return out
 
@@ -228,24 +230,29 @@ def main() -> None:
     )
     print(f"reference words = {intercept:.2f} + {slope:.4f} x candidate words")
     results = []
-    for c in (0.003, 0.01, 0.03):
+    for c in (0.003, 0.01):
         model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
         model.fit(z, y)
-        for factor in (1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.6):
-            budget = (factor, float(intercept), float(slope), 8)
-            scores = rouge_l(summaries(tune, model, mean, scale, budget), tune)
-            results.append((scores["rougeL"], c, budget, scores, model))
-            print(
-                f"  C {c:<6} budget x{factor}: R-1 {scores['rouge1']:.2f} "
-                f"R-2 {scores['rouge2']:.2f} R-L {scores['rougeL']:.2f}"
-            )
+        for factor in (1.0, 1.1, 1.2, 1.3):
+            for overflow in (0, 5):
+                budget = (factor, float(intercept), float(slope), 8)
+                texts = summaries(tune, model, mean, scale, budget, overflow)
+                scores = rouge_l(texts, tune)
+                results.append((scores["rougeL"], c, budget, overflow, scores, model))
+                print(
+                    f"  C {c:<6} budget x{factor} overflow {overflow}: "
+                    f"R-1 {scores['rouge1']:.2f} R-2 {scores['rouge2']:.2f} "
+                    f"R-L {scores['rougeL']:.2f}",
+                    flush=True,
+                )
     best = max(results, key=lambda r: r[0])
-    _, c, budget, scores, model = best
-    print(f"best: C {c}, budget x{budget[0]}: tune R-L {scores['rougeL']:.2f}")
+    _, c, budget, overflow, scores, model = best
+    print(f"best: C {c}, budget x{budget[0]}, overflow {overflow}: tune R-L {scores['rougeL']:.2f}")
     metadata = {
         "model_id": "summary-selector-lr-v2",
         "budget_words": round(budget_for(115, *budget)),  # a typical dialogue's, for v1 readers
         "budget_line": dict(zip(("scale", "intercept", "slope", "floor"), budget, strict=True)),
+        "overflow_words": overflow,
         "C": c,
         "seed": args.seed,
         "train_dialogues": len(train),

@@ -204,7 +204,9 @@ class SummaryComponent(Component):
         items = [s.item() for s in sentences]
         render = point_renderer(self.nlp, participants, None, "other")
         budget = self.settings.selector_budget or self.selector.budget(infos)
-        chosen = choose_points(lambda k: render(items[k]), scores, budget)
+        chosen = choose_points(
+            lambda k: render(items[k]), scores, budget, overflow=self.selector.overflow
+        )
         points = [{**items[k], "score": round(float(scores[k]), 4)} for k, _ in chosen]
         return points, join_parts([text for _, text in chosen], participants)
 

@@ -122,11 +122,17 @@ def candidate_vectors(
 
 
 def choose_points(
-    render: Callable[[int], str], scores: np.ndarray, budget: int, *, most: int = 8
+    render: Callable[[int], str],
+    scores: np.ndarray,
+    budget: int,
+    *,
+    most: int = 8,
+    overflow: int = 0,
 ) -> list[tuple[int, str]]:
     """The best-scored sentences, rendered, while they fit `budget` words (the best one
-    always), in the order they were said: (index, rendering) pairs. Only the `most` best
-    are rendered at all (parsing is the costly part)."""
+    always; a sentence may run `overflow` words past it), in the order they were said:
+    (index, rendering) pairs. Only the `most` best are rendered at all (parsing is the
+    costly part)."""
     chosen: list[tuple[int, str]] = []
     words = 0
     for k in [int(k) for k in np.argsort(-scores, kind="stable")[:most]]:
@@ -134,7 +140,7 @@ def choose_points(
             break  # no sentence worth saying is shorter
         text = render(k)
         n = len(text.split())
-        if not n or (chosen and words + n > budget):
+        if not n or (chosen and words + n > budget + overflow):
             continue
         chosen.append((k, text))
         words += n
@@ -234,6 +240,8 @@ class ContentSelector:
             if isinstance(line, dict)
             else None
         )
+        # How far past the budget the next-best sentence may run (v1: none).
+        self.overflow = int(self.metadata.get("overflow_words", 0))
         self.model_id = str(self.metadata.get("model_id", "summary-selector-lr"))
 
     def budget(self, sentences: Sequence[SentenceInfo]) -> int:
