@@ -94,6 +94,45 @@ def test_silence_and_tiny_inputs(diarizer) -> None:  # type: ignore[no-untyped-d
         diarizer(np.zeros(RATE, dtype=np.float32), RATE, num_speakers=0)
 
 
+# tests/data/audio/mono_call.flac: eight espeak turns (agent, customer, ...) with 1.0 s of
+# digital silence between them; README.md there gives the layout. These are the turn ends.
+_MONO_CALL_ENDS = (4.19675, 9.243625, 13.293125, 16.12675, 20.466313, 23.167063, 26.232937)
+
+
+def test_silent_gaps_between_turns_are_not_speech(diarizer, data_dir) -> None:  # type: ignore[no-untyped-def]
+    # The call with its gaps shortened to 0.3 s. segmentation-3.0 holds a turn through such a
+    # gap (P(speech) stayed 0.5-0.99 on the espeak calls), so the turns used to run across
+    # every gap; near-silent stretches of >= 0.2 s are now cut out of the turns.
+    audio = _mono(data_dir / "audio" / "mono_call.flac")
+    gap = 0.3
+    pieces, previous, starts, ends = [], 0, [0.5], []
+    for index, end in enumerate(_MONO_CALL_ENDS):
+        cut = round(end * RATE)
+        pieces += [audio[previous:cut], np.zeros(round(gap * RATE), dtype=np.float32)]
+        previous = cut + RATE
+        shift = index * (1.0 - gap)
+        ends.append(end - shift)
+        starts.append(end + 1.0 - shift - (1.0 - gap))
+    pieces.append(audio[previous:])
+    call = np.concatenate(pieces)
+    ends.append(29.395187 - len(_MONO_CALL_ENDS) * (1.0 - gap))
+    turns = diarizer(call, RATE, num_speakers=2)
+
+    for gap_start in ends[:-1]:
+        inside = sum(max(0.0, min(t.end, gap_start + gap) - max(t.start, gap_start)) for t in turns)
+        assert inside <= 0.1, (gap_start, turns)
+    from pyannote.core import Annotation, Segment
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    ref, hyp = Annotation(), Annotation()
+    for index, (start, end) in enumerate(zip(starts, ends, strict=True)):
+        ref[Segment(start, end)] = "agent" if index % 2 == 0 else "customer"
+    for index, t in enumerate(turns):
+        hyp[Segment(t.start, t.end), str(index)] = t.speaker
+    der = DiarizationErrorRate(collar=0.25)(ref, hyp, uem=Segment(0, call.size / RATE))
+    assert der <= 0.10  # measured 5.8 % at collar 0.25
+
+
 def _write_stereo(path: Path, left: np.ndarray, right: np.ndarray) -> None:
     pcm = (np.clip(np.stack([left, right], axis=1), -1, 1) * 32767).astype(np.int16)
     with wave.open(str(path), "wb") as w:
