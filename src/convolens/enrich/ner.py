@@ -29,6 +29,11 @@ __all__ = [
 ]
 
 DEFAULT_NER_DIR = Path(__file__).parent / "data" / "ner"
+# The entities component's own copy: the same recipe run a fourth epoch. It is the better
+# tagger (CoNLL-2003 dev ORG 0.858 against 0.846) but surer of itself on unknown words,
+# and as the PII model it masked a made-up product name read as a vocative ("So zebraquill
+# quorvantix, please"), so redaction keeps the 3-epoch model its thresholds were tuned on.
+ENTITIES_NER_DIR = Path(__file__).parent / "data" / "ner_entities"
 # Positions per window: the encoder was trained on up to 512, sentences on <= 128; long texts
 # are read in overlapping windows so no text is refused and no word is read without context.
 _WINDOW = 256

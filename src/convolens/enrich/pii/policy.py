@@ -71,10 +71,9 @@ class PiiConfig(BaseModel):
     score_threshold: float = Field(default=0.4, ge=0, le=1)
     # P(person) at which a word is a name, unless the NER gives organisation + place + other
     # names at least `business_veto` ("Zelle": 0.18 person, 0.79 organisation). Chosen on
-    # CoNLL-2003 and WNUT-17 dev for the 4-epoch NER (training/ner/MODEL_CARD.md): it is
-    # surer than the 3-epoch one, so 0.03 keeps noisy-text recall where 0.1 was before:
-    # CoNLL 0.985 person-token recall, 0.24 % of other tokens masked; WNUT 0.833 / 1.65 %.
-    person_threshold: float = Field(default=0.03, gt=0, le=1)
+    # CoNLL-2003 dev (training/ner/MODEL_CARD.md): 0.98 person-token recall, 0.24 % of other
+    # tokens masked; WNUT-17 dev 0.83 / 1.5 %.
+    person_threshold: float = Field(default=0.1, gt=0, le=1)
     business_veto: float = Field(default=0.6, gt=0, le=1)
     allow_list: tuple[str, ...] = ()
     deny_list: tuple[str, ...] = ()
